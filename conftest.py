@@ -1,0 +1,143 @@
+"""Shared fixtures: personas, events, and the real servers behind the tests.
+
+Tests run against real PostgreSQL and Redis (`make test` starts private ones; see
+ticketwar/devservices.py). Nothing here fakes a server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (the Redis is shared by the whole run)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    counter = iter(range(10**6))
+
+    def make(*, nim: str | None = None, verified: bool = True, staff: bool = False, password: str = "s3cret-pass!"):
+        n = next(counter)
+        user_model = get_user_model()
+        if staff:
+            user = user_model(username=f"staff{n}_{time.monotonic_ns()}", is_staff=True, full_name=f"Staff {n}")
+        else:
+            nim = nim or f"{(time.monotonic_ns() + n) % 10**9:09d}"
+            user = user_model(
+                username=nim,
+                nim=nim,
+                email=f"{nim}@student.itera.ac.id",
+                full_name=f"Mahasiswa {nim}",
+                email_verified_at=timezone.now() if verified else None,
+            )
+        user.set_password(password)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def student(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def other_student(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user(staff=True)
+
+
+@pytest.fixture
+def make_event(db):
+    from events.models import Event
+
+    counter = iter(range(10**6))
+
+    def make(*, capacity: int = 500, opens_in: float = -60, status: str = "published", **fields):
+        now = timezone.now()
+        n = next(counter)
+        values = {
+            "slug": f"event-{n}-{time.monotonic_ns()}",
+            "title": f"Event {n}",
+            "speaker": "Speaker",
+            "venue": "Aula",
+            "claim_opens_at": now + timedelta(seconds=opens_in),
+            "claim_closes_at": now + timedelta(days=1),
+            "starts_at": now + timedelta(days=2),
+            "capacity": capacity,
+            "remaining": capacity,
+            "status": status,
+        }
+        values.update(fields)
+        return Event.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def event(make_event):
+    return make_event()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker process on the test database; yields a handle to stop or kill it."""
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for(connection.settings_dict),
+        "PYTHONUNBUFFERED": "1",
+    }
+    processes: list[subprocess.Popen] = []
+
+    def start(*extra: str, concurrency: int = 2) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ticketwar", "worker", "-Q", "claims,default",
+             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+             "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _database_url_for(settings_dict: dict) -> str:
+    user = settings_dict.get("USER") or "postgres"
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgres://{auth}{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"

@@ -1,0 +1,55 @@
+"""The demo: an admin (admin/admin, development only) and the event `kuliah-umum`, open now."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from events.models import Event
+
+DEMO_SLUG = "kuliah-umum"
+
+
+class Command(BaseCommand):
+    help = "Idempotent demo data: admin/admin (development only) and the 500-seat event kuliah-umum."
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo creates admin/admin and is refused in production.")
+        user_model = get_user_model()
+        admin, created = user_model.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True, "full_name": "Admin"}
+        )
+        if created:
+            admin.set_password("admin")
+            admin.save(update_fields=["password"])
+        now = timezone.now()
+        event, made = Event.objects.get_or_create(
+            slug=DEMO_SLUG,
+            defaults={
+                "title": "Kuliah Umum: Akal Sehat di Ruang Publik",
+                "speaker": "Rocky Gerung",
+                "description": "Kuliah umum terbuka untuk mahasiswa. 500 kursi gratis, satu tiket per mahasiswa.",
+                "venue": "Aula Gedung Serbaguna",
+                "starts_at": now + timedelta(days=7),
+                "claim_opens_at": now - timedelta(minutes=1),
+                "claim_closes_at": now + timedelta(days=6),
+                "capacity": 500,
+                "remaining": 500,
+                "status": Event.Status.PUBLISHED,
+            },
+        )
+        if not made and event.claim_closes_at <= now:
+            # An old demo whose window has passed: open it again so the demo works.
+            event.starts_at = now + timedelta(days=7)
+            event.claim_opens_at = now - timedelta(minutes=1)
+            event.claim_closes_at = now + timedelta(days=6)
+            event.save(update_fields=["starts_at", "claim_opens_at", "claim_closes_at", "updated_at"])
+        self.stdout.write(
+            f"demo ready: admin {'created' if created else 'exists'}, event {DEMO_SLUG} "
+            f"{'created' if made else 'exists'} ({event.remaining}/{event.capacity} seats left)"
+        )

@@ -1,0 +1,75 @@
+"""The claim queue: table ``ticket_queue``. The table is the truth; Celery messages are hints."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+LIVE_STATUSES = ("pending", "processing")
+
+
+class QueueEntry(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSING = "processing", _("processing")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+
+    # Sequential id: FIFO order and the batch scan. Never shown to students.
+    id = models.BigAutoField(primary_key=True)
+    # What students see (URLs, websocket paths): unguessable.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="queue_entries")
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="queue_entries")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Machine-readable refusal (sold_out, claim_closed, not_eligible, already_has_ticket, error).
+    reason = models.CharField(_("reason"), max_length=32, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    ticket = models.OneToOneField(
+        "tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="queue_entry"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # Lease: a row in `processing` whose locked_at is older than the lease is taken again.
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    # Backoff: a retried entry is not taken before this time.
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "ticket_queue"
+        verbose_name = _("queue entry")
+        verbose_name_plural = _("queue entries")
+        ordering = ["id"]
+        constraints = [
+            # At most one live claim per student per event: claiming again returns this entry.
+            models.UniqueConstraint(
+                fields=["user", "event"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="ticket_queue_one_live_per_student_event",
+            ),
+            models.CheckConstraint(condition=models.Q(attempts__lte=10), name="ticket_queue_attempts_bounded"),
+            models.CheckConstraint(
+                condition=~models.Q(status="completed") | models.Q(ticket__isnull=False),
+                name="ticket_queue_completed_has_ticket",
+            ),
+        ]
+        indexes = [
+            # Serves the batch scan: WHERE status='pending' ORDER BY id ... FOR UPDATE SKIP LOCKED,
+            # and the position count (pending ahead of me in this event).
+            models.Index(
+                fields=["event", "id"], name="ticket_queue_live_idx", condition=models.Q(status__in=LIVE_STATUSES)
+            ),
+            models.Index(fields=["id"], name="ticket_queue_pending_idx", condition=models.Q(status="pending")),
+            # Serves the reaper: processing rows whose lease ran out.
+            models.Index(fields=["locked_at"], name="ticket_queue_lease_idx", condition=models.Q(status="processing")),
+            # Serves the hourly cleanup of decided rows.
+            models.Index(fields=["status", "processed_at"], name="ticket_queue_decided_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.status}"

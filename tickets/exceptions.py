@@ -1,0 +1,45 @@
+"""Refusals of the ticket path, each a human sentence with its status code."""
+
+from __future__ import annotations
+
+from ticketwar.lib.errors import DomainError
+
+
+class TicketError(DomainError):
+    pass
+
+
+class SoldOut(TicketError):
+    status = 410
+    code = "sold_out"
+    default_message = "All tickets for this event have been claimed."
+
+
+class AlreadyHasTicket(TicketError):
+    status = 409
+    code = "already_has_ticket"
+    default_message = "You already have a ticket for this event."
+
+
+class ClaimNotOpen(TicketError):
+    status = 425
+    code = "not_open"
+    default_message = "Claiming has not opened yet."
+
+
+class ClaimClosed(TicketError):
+    status = 410
+    code = "claim_closed"
+    default_message = "The claim window for this event has closed."
+
+
+class EventUnavailable(TicketError):
+    status = 404
+    code = "event_unavailable"
+    default_message = "This event is not available."
+
+
+class NotEligible(TicketError):
+    status = 403
+    code = "not_eligible"
+    default_message = "Only verified students can claim tickets. Please verify your campus e-mail first."

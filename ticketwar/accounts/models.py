@@ -1,0 +1,51 @@
+"""The user model: students (NIM + campus e-mail) and staff share one table."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+nim_validator = RegexValidator(r"^\d{9}$", _("A NIM is exactly 9 digits."))
+
+
+class User(AbstractUser):
+    """A person who logs in.
+
+    Students have a ``nim`` (9-digit student number) and sign in with it or with their
+    campus e-mail; staff and organisers have no NIM. ``username`` stays for the admin and
+    equals the NIM for students.
+    """
+
+    full_name = models.CharField(_("full name"), max_length=150, blank=True)
+    nim = models.CharField(_("NIM"), max_length=9, null=True, blank=True, validators=[nim_validator])  # noqa: DJ001 - NULL keeps the unique constraint for staff without a NIM
+    email_verified_at = models.DateTimeField(_("e-mail verified at"), null=True, blank=True)
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(fields=["nim"], name="accounts_user_nim_unique"),
+            models.UniqueConstraint(
+                Lower("email"), name="accounts_user_email_ci_unique", condition=~models.Q(email="")
+            ),
+            models.CheckConstraint(
+                condition=models.Q(nim__isnull=True) | models.Q(nim__regex=r"^[0-9]{9}$"),
+                name="accounts_user_nim_9_digits",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+    @property
+    def is_student(self) -> bool:
+        return self.nim is not None
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None

@@ -1,0 +1,17 @@
+"""The Celery app. Exactly one beat runs (see docs/DEPLOYMENT.md); workers may be many."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+
+app = Celery("ticketwar")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+# Periodic tasks are declared next to the code they run: each app's tasks.py extends this.
+app.conf.beat_schedule = {}
+
+from ticketwar import worker as _worker  # noqa: E402,F401 - connects the heartbeat signals

@@ -1,0 +1,102 @@
+"""Errors are part of the interface.
+
+Services raise a ``DomainError`` subclass with a human sentence; this module maps it to a
+status code in one place. Unknown exceptions are logged (and reach Sentry through its
+logging integration) and answered with a JSON 500 on the API, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger("ticketwar.errors")
+
+
+class DomainError(Exception):
+    """A refusal the user can read. Subclasses set ``status`` and ``code``."""
+
+    status: int = 400
+    code: str = "bad_request"
+    default_message: str = "The request could not be handled."
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.message = message or _(self.default_message)
+        self.extra = extra
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "forbidden"
+    default_message = "You are not allowed to do this."
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "unavailable"
+    default_message = "The service is briefly unavailable. Please try again in a moment."
+
+
+def error_response(error: DomainError) -> JsonResponse:
+    response = JsonResponse(error.as_dict(), status=error.status)
+    retry_after = error.extra.get("retry_after")
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+class JsonErrorMiddleware:
+    """Turns DomainError into its JSON answer anywhere, and API crashes into JSON 500s.
+
+    A database that is down becomes a clear 503 rather than a stack trace.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.db import DatabaseError, InterfaceError, OperationalError
+
+        if isinstance(exception, DomainError):
+            return error_response(exception)
+        if isinstance(exception, (OperationalError, InterfaceError)) or (
+            isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
+        ):
+            logger.error("database unavailable", exc_info=exception, extra={"path": request.path})
+            message = _("The database is briefly unavailable. Please try again in a moment.")
+            if is_api_request(request):
+                response = json_error(503, message, code="database_unavailable")
+            else:
+                from django.shortcuts import render
+
+                response = render(request, "503.html", {"message": message}, status=503)
+            response["Retry-After"] = "5"
+            return response
+        if is_api_request(request):
+            logger.exception("unhandled error", exc_info=exception, extra={"path": request.path})
+            return json_error(500, _("Something went wrong on our side. It has been logged; please try again."))
+        return None

@@ -1,0 +1,16 @@
+"""Project-level views: health."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .health import RED, health_report
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    report = health_report()
+    return JsonResponse(report, status=503 if report["status"] == RED else 200)
