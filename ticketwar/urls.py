@@ -1,3 +1,5 @@
+"""URL map. Each app owns its pages and its /api/ routes in its own urls.py."""
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -7,7 +9,13 @@ from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # Monitoring pages under /admin/ must come before the admin's catch-all.
+    path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("ticketwar.accounts.urls")),
+    path("", include("events.urls")),
+    path("", include("tickets.urls")),
+    path("", include("queueing.urls")),
     path("", include("django_prometheus.urls")),
 ]
