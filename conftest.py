@@ -17,6 +17,16 @@ import pytest
 from django.utils import timezone
 
 ROOT = Path(__file__).resolve().parent
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
+# test itself are still synchronous. Subprocesses (uvicorn, workers) never inherit this flag.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+def subprocess_env(settings_dict: dict, **extra: str) -> dict[str, str]:
+    """Environment for a server or worker subprocess that must use the test database."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({"DATABASE_URL": _database_url_for(settings_dict), "PYTHONUNBUFFERED": "1", **extra})
+    return env
 
 
 @pytest.fixture(autouse=True)
@@ -107,11 +117,7 @@ def celery_worker_process(transactional_db, settings):
     """A real Celery worker process on the test database; yields a handle to stop or kill it."""
     from django.db import connection
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url_for(connection.settings_dict),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = subprocess_env(connection.settings_dict)
     processes: list[subprocess.Popen] = []
 
     def start(*extra: str, concurrency: int = 2) -> subprocess.Popen:
@@ -141,3 +147,73 @@ def _database_url_for(settings_dict: dict) -> str:
     password = settings_dict.get("PASSWORD") or ""
     auth = f"{user}:{password}@" if password else f"{user}@"
     return f"postgres://{auth}{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_asgi_server(transactional_db):
+    """The real ASGI app (HTTP + websockets) served by uvicorn on the test database.
+
+    Yields the base URL, e.g. ``http://127.0.0.1:41234``. Data must be committed to be
+    seen by the server, hence ``transactional_db``.
+    """
+    import socket
+
+    from django.db import connection
+
+    port = _free_port()
+    env = subprocess_env(connection.settings_dict)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("uvicorn exited before serving")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("uvicorn did not start within 30 s")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (its own browser download does not work here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def phone_page(browser):
+    """A fresh browser context with a phone-sized viewport."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="id-ID")
+    page = context.new_page()
+    yield page
+    context.close()

@@ -120,3 +120,10 @@ def test_migrations_are_complete():
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.browser
+def test_live_server_serves_health_in_a_real_browser(live_asgi_server, phone_page):
+    response = phone_page.goto(f"{live_asgi_server}/healthz")
+    assert response.status in (200, 503)
+    assert '"database": {"status": "green"}' in phone_page.content()
