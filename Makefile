@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := $(PY) -m ticketwar.devservices
 
-.PHONY: install run test services stop loadtest lint format browser clean
+.PHONY: install run test services stop loadtest lint format test-tools clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11 || PYTHON=python3; \
@@ -32,15 +32,20 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Browser tests drive Debian's chromium; install it when missing (needs root, as in CI).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "error: browser tests need Debian's chromium: run 'sudo apt-get install chromium'." >&2; exit 1; fi; }
+# Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
+# docker-compose.yml without an engine) and promtool (checks the Prometheus alert rules).
+TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus
+test-tools:
+	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then echo "installing$$missing (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "error: the tests need Debian packages:$$missing (run: sudo apt-get install$$missing)" >&2; exit 1; fi; \
+	fi
 
 # Unless DATABASE_URL/REDIS_URL are set, tests run against private PostgreSQL and Redis
 # servers started for this run only. pytest's exit 5 (no tests collected) fails the run.
-test: install browser lint
+test: install test-tools lint
 	$(SERVICES) test -- $(PY) -m pytest $(PYTEST_ARGS)
 
 loadtest: install

@@ -1,0 +1,20 @@
+# ticketwar application image: web (uvicorn), Celery worker and beat share it.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+RUN useradd --create-home --uid 1000 ticketwar
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+# Static files are collected at build time and served by WhiteNoise.
+RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret \
+    ALLOWED_HOSTS=build python manage.py collectstatic --noinput -v 0 \
+    && mkdir -p /tmp/prometheus && chown ticketwar /tmp/prometheus
+USER ticketwar
+EXPOSE 8000
+CMD ["python", "-m", "uvicorn", "ticketwar.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off", "--no-access-log", "--proxy-headers"]

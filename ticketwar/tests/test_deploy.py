@@ -1,0 +1,63 @@
+"""The deployment files stay valid: docker-compose.yml and the Procfile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose_command() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    raise AssertionError("neither `docker compose` nor `docker-compose` is installed (`make test` installs it)")
+
+
+def _compose_config(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), "config"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_docker_compose_file_is_valid():
+    result = _compose_config(SECRET_KEY="s" * 40)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert set(config["services"]) >= {"postgres", "redis", "web", "worker", "beat", "migrate"}
+    web_env = config["services"]["web"]["environment"]
+    assert web_env["TICKETWAR_ENV"] == "production"
+    assert web_env["DATABASE_URL"].startswith("postgres://")
+    assert "noeviction" in config["services"]["redis"]["command"]
+    assert "beat" in config["services"]["beat"]["command"]
+
+
+def test_docker_compose_requires_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run(
+        [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), "config"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_procfile_runs_web_worker_and_one_beat():
+    lines = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    assert set(lines) == {"web", "worker", "beat"}
+    assert "uvicorn ticketwar.asgi:application" in lines["web"]
+    assert "celery -A ticketwar worker" in lines["worker"]
+    assert "celery -A ticketwar beat" in lines["beat"]
