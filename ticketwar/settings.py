@@ -282,6 +282,18 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_HEARTBEAT_KEY = "tw:worker:heartbeat"
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 30)
 
+# --- claim queue (queueing/) ---------------------------------------------------------------
+# Entries taken per batch (each decided in its own short transaction); the original brief's 10.
+QUEUE_BATCH_SIZE = env_int("QUEUE_BATCH_SIZE", 10)
+# A row left in `processing` longer than this by a dead worker is taken again (not Celery's 1 h).
+QUEUE_LEASE_SECONDS = env_float("QUEUE_LEASE_SECONDS", 30)
+# Tries per entry before a transient error becomes a refusal.
+QUEUE_MAX_ATTEMPTS = env_int("QUEUE_MAX_ATTEMPTS", 3)
+# One drain task works at most this long, then hands over to a fresh task (fair to other tasks).
+QUEUE_DRAIN_BUDGET_SECONDS = env_float("QUEUE_DRAIN_BUDGET_SECONDS", 20)
+# Decided entries are kept this long for the waiting page, then folded into ClaimStat.
+QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
+
 # --- observability -----------------------------------------------------------------------
 
 SENTRY_DSN = env_str("SENTRY_DSN")
