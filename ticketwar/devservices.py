@@ -384,6 +384,8 @@ def cmd_run(args) -> int:
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         env.setdefault("CELERY_BEAT_SCHEDULE_FILE", str(services.data_dir / "celerybeat-schedule"))
         env["PORT"] = port
+        # The Procfile says `python`: make it this virtualenv's interpreter.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         _say(f"starting web, worker and beat on http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
         honcho = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT
