@@ -43,3 +43,33 @@ class NotEligible(TicketError):
     status = 403
     code = "not_eligible"
     default_message = "Only verified students can claim tickets. Please verify your campus e-mail first."
+
+
+class TicketNotFound(TicketError):
+    status = 404
+    code = "ticket_not_found"
+    default_message = "This ticket does not exist."
+
+
+class TicketAlreadyReturned(TicketError):
+    status = 409
+    code = "ticket_returned"
+    default_message = "This ticket has already been given back."
+
+
+class TicketAlreadyUsed(TicketError):
+    status = 409
+    code = "ticket_used"
+    default_message = "This ticket has already been used at the door, so it can no longer be given back."
+
+
+class ReturnClosed(TicketError):
+    status = 409
+    code = "return_closed"
+    default_message = "The event has started; tickets can no longer be given back."
+
+
+class CheckInRateLimited(TicketError):
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many invalid codes in a short time. Please wait before scanning again."

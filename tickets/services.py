@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -12,14 +14,18 @@ from django.utils import timezone
 
 from events.models import Event
 
-from .codes import new_redeem_code
+from .codes import QR_PREFIX, new_redeem_code, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
     AlreadyHasTicket,
     ClaimClosed,
     ClaimNotOpen,
     EventUnavailable,
     NotEligible,
+    ReturnClosed,
     SoldOut,
+    TicketAlreadyReturned,
+    TicketAlreadyUsed,
+    TicketNotFound,
 )
 from .models import Ticket
 
@@ -117,26 +123,132 @@ def _insert_ticket(*, event_id: int, user_id: int) -> Ticket:
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:
-    """Give a ticket back before the event starts: its seat returns to the pool."""
-    from .exceptions import TicketError
+    """Give a ticket back before the event starts: its seat returns to the pool.
 
+    Only the holder (``user_id``) may return it, only while it is active, not yet used at the
+    door and the event has not started. The row lock (``SELECT ... FOR UPDATE``) orders this
+    against a concurrent door check-in of the same ticket: whichever commits first wins and
+    the other sees its result (``ticket_check_in``'s conditional UPDATE waits for the lock and
+    then finds the ticket returned; or this sees ``admitted_at`` set and refuses).
+    Raises ``TicketNotFound``, ``TicketAlreadyReturned``, ``TicketAlreadyUsed`` or ``ReturnClosed``.
+    """
     now = now or timezone.now()
     with transaction.atomic():
-        # Row lock: a check-in and a give-back of the same ticket must not both succeed.
         ticket = (
-            Ticket.objects.select_for_update().select_related("event").filter(pk=ticket_id, user_id=user_id).first()
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .filter(pk=ticket_id, user_id=user_id)
+            .first()
         )
         if ticket is None:
-            raise EventUnavailable("This ticket does not exist.")
+            raise TicketNotFound()
         if ticket.status != Ticket.Status.ACTIVE:
-            raise TicketError("This ticket has already been given back.")
+            raise TicketAlreadyReturned()
         if ticket.admitted_at is not None:
-            raise TicketError("This ticket has already been used at the door.")
+            raise TicketAlreadyUsed()
         if now >= ticket.event.starts_at:
-            raise TicketError("The event has started; tickets can no longer be given back.")
+            raise ReturnClosed()
         ticket.status = Ticket.Status.RETURNED
         ticket.returned_at = now
         ticket.save(update_fields=["status", "returned_at"])
+        # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
+        # the named check constraint keeps remaining <= capacity whatever happens.
         Event.objects.filter(pk=ticket.event_id).update(remaining=F("remaining") + 1, updated_at=now)
         _notify_seats_changed(ticket.event_id)
     return ticket
+
+
+# --- door check-in ---------------------------------------------------------------------
+
+# Longest input worth looking at: a QR payload is ~80 characters, a redeem code 8 (+ dashes).
+CHECK_IN_MAX_CODE_LENGTH = 200
+
+
+class CheckIn:
+    ADMITTED = "admitted"
+    ALREADY_ADMITTED = "already_admitted"
+    INVALID = "invalid"
+    WRONG_EVENT = "wrong_event"
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    """What the door learns from one scan. ``ticket`` is None for ``invalid``."""
+
+    result: str
+    ticket: Ticket | None = None
+
+    @property
+    def admitted_at(self) -> datetime | None:
+        return self.ticket.admitted_at if self.ticket is not None else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON answer of ``POST /api/checkin/`` (see CONTRACT.md)."""
+        ticket = self.ticket
+        admitted_at = self.admitted_at.isoformat() if self.admitted_at else None
+        if ticket is None:
+            return {"result": self.result, "ticket": None, "admitted_at": None}
+        holder = ticket.user
+        by = ticket.admitted_by
+        return {
+            "result": self.result,
+            "ticket": {
+                "redeem_code": ticket.redeem_code,
+                "event": ticket.event.slug,
+                "event_title": ticket.event.title,
+                "holder_name": holder.full_name or holder.get_username(),
+                "nim": holder.nim,
+                "admitted_at": admitted_at,
+                "admitted_by": (by.full_name or by.get_username()) if by is not None else None,
+            },
+            "admitted_at": admitted_at,
+        }
+
+
+def _lookup_for_check_in(code: str) -> Ticket | None:
+    """The ticket a scanned or typed code names, or None. A forged QR costs no query."""
+    if not isinstance(code, str) or not code.strip() or len(code) > CHECK_IN_MAX_CODE_LENGTH:
+        return None
+    tickets = Ticket.objects.select_related("event", "user", "admitted_by")
+    if code.strip().startswith(f"{QR_PREFIX}."):
+        ticket_id = ticket_id_from_qr(code)
+        return tickets.filter(pk=ticket_id).first() if ticket_id is not None else None
+    redeem_code = normalize_redeem_code(code)
+    return tickets.filter(redeem_code=redeem_code).first() if redeem_code is not None else None
+
+
+def ticket_check_in(
+    *, code: str, staff_user, event_slug: str | None = None, now: datetime | None = None
+) -> CheckInResult:
+    """Admit the holder of ``code`` (QR payload or redeem code) at the door, exactly once.
+
+    Admission is one conditional ``UPDATE ... SET admitted_at, admitted_by WHERE id = ? AND
+    status = 'active' AND admitted_at IS NULL`` whose row count decides: of any number of
+    scanners racing on the same ticket exactly one gets ``admitted``, the others
+    ``already_admitted`` (with when and by whom). It also waits for a concurrent
+    ``ticket_return`` holding the row lock and then finds the ticket returned (``invalid``).
+    With ``event_slug`` a ticket of another event is ``wrong_event`` and is not admitted.
+    Raises ``PermissionDenied`` unless ``staff_user`` is active staff. Runs in autocommit:
+    no outer transaction needed.
+    """
+    from ticketwar.lib.errors import PermissionDenied
+
+    if not getattr(staff_user, "is_authenticated", False) or not staff_user.is_active or not staff_user.is_staff:
+        raise PermissionDenied("Only staff can check tickets in at the door.")
+    now = now or timezone.now()
+    ticket = _lookup_for_check_in(code)
+    if ticket is None or ticket.status != Ticket.Status.ACTIVE:
+        return CheckInResult(CheckIn.INVALID)
+    if event_slug and ticket.event.slug != event_slug:
+        return CheckInResult(CheckIn.WRONG_EVENT, ticket)
+    admitted = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.ACTIVE, admitted_at__isnull=True).update(
+        admitted_at=now, admitted_by=staff_user
+    )
+    # Re-read after the UPDATE: the winner sees its own write, a loser sees the winner's
+    # (time and staff) or the return that beat it.
+    ticket = Ticket.objects.select_related("event", "user", "admitted_by").get(pk=ticket.pk)
+    if admitted == 1:
+        return CheckInResult(CheckIn.ADMITTED, ticket)
+    if ticket.status != Ticket.Status.ACTIVE:
+        return CheckInResult(CheckIn.INVALID)
+    return CheckInResult(CheckIn.ALREADY_ADMITTED, ticket)

@@ -1,5 +1,16 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "tickets"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("tickets/", views.ticket_list, name="list"),
+    path("tickets/<uuid:ticket_id>/", views.ticket_detail, name="detail"),
+    path("tickets/<uuid:ticket_id>/return/", views.ticket_return, name="return"),
+    path("scan/", views.scan_page, name="scan"),
+    path("api/me/tickets/", views.api_my_tickets, name="api_my_tickets"),
+    path("api/checkin/", views.api_checkin, name="api_checkin"),
+]

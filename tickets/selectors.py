@@ -1,0 +1,62 @@
+"""Reads of the tickets app."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from events.models import Event
+
+from .codes import qr_payload_for
+from .models import Ticket
+
+
+def ticket_status(ticket: Ticket) -> str:
+    """``active``, ``admitted`` or ``returned``: what the holder and the door need to know."""
+    if ticket.status == Ticket.Status.RETURNED:
+        return "returned"
+    if ticket.admitted_at is not None:
+        return "admitted"
+    return "active"
+
+
+def format_redeem_code(code: str) -> str:
+    """``ABCDEFGH`` -> ``ABCD-EFGH``: two groups of four are easier to read aloud and type."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+def ticket_as_dict(ticket: Ticket) -> dict[str, Any]:
+    """The JSON shape of a ticket, shared by ``/api/me/tickets/`` and the queue status API.
+
+    ``code`` is the signed QR payload, ``url`` the ticket page. Needs ``ticket.event`` loaded
+    (``select_related("event")``) to stay one query for a list.
+    """
+    return {
+        "code": qr_payload_for(ticket.id),
+        "redeem_code": ticket.redeem_code,
+        "event": ticket.event.slug,
+        "event_title": ticket.event.title,
+        "status": ticket_status(ticket),
+        "issued_at": ticket.issued_at.isoformat(),
+        "admitted_at": ticket.admitted_at.isoformat() if ticket.admitted_at else None,
+        "url": reverse("tickets:detail", kwargs={"ticket_id": ticket.id}),
+    }
+
+
+def tickets_of_user(*, user_id: int) -> QuerySet[Ticket]:
+    """A student's tickets, newest first, with their events (one query)."""
+    return Ticket.objects.filter(user_id=user_id).select_related("event").order_by("-issued_at")
+
+
+def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:
+    """The ticket if ``user_id`` holds it; None otherwise (so others see a plain 404)."""
+    return Ticket.objects.select_related("event", "admitted_by").filter(pk=ticket_id, user_id=user_id).first()
+
+
+def events_for_door() -> QuerySet[Event]:
+    """Published events the scan page offers in its event selector, soonest first."""
+    return Event.objects.filter(status=Event.Status.PUBLISHED).order_by("starts_at", "id").only("slug", "title")
