@@ -1,0 +1,38 @@
+"""Refusals of event writes, each a human sentence (mapped to a status by ticketwar.lib.errors)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop
+
+from ticketwar.lib.errors import DomainError
+
+
+class EventError(DomainError):
+    status = 400
+    code = "event_invalid"
+    default_message = gettext_noop("This event cannot be saved.")
+
+
+class EventNotFound(EventError):
+    status = 404
+    code = "event_not_found"
+    default_message = gettext_noop("This event does not exist.")
+
+
+class CapacityBelowIssued(EventError):
+    status = 409
+    code = "capacity_below_issued"
+    default_message = gettext_noop("The capacity cannot be lower than the tickets already issued.")
+
+
+class InvalidClaimWindow(EventError):
+    code = "invalid_claim_window"
+    default_message = gettext_noop(
+        "The claim window must open before it closes, and close no later than the event starts."
+    )
+
+
+class SlugTaken(EventError):
+    status = 409
+    code = "slug_taken"
+    default_message = gettext_noop("An event with this slug already exists.")

@@ -1,0 +1,42 @@
+"""The organiser's event form (Django admin): friendly errors before the constraints bite."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Event
+
+
+class EventAdminForm(forms.ModelForm):
+    class Meta:
+        model = Event
+        fields = [
+            "slug",
+            "title",
+            "speaker",
+            "description",
+            "venue",
+            "starts_at",
+            "claim_opens_at",
+            "claim_closes_at",
+            "capacity",
+            "status",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        opens, closes, starts = data.get("claim_opens_at"), data.get("claim_closes_at"), data.get("starts_at")
+        if opens and closes and opens >= closes:
+            self.add_error("claim_closes_at", _("The claim window must open before it closes."))
+        if closes and starts and closes > starts:
+            self.add_error("claim_closes_at", _("The claim window must close no later than the event starts."))
+        capacity = data.get("capacity")
+        if self.instance.pk and capacity is not None:
+            issued = self.instance.capacity - Event.objects.values_list("remaining", flat=True).get(pk=self.instance.pk)
+            if capacity < issued:
+                self.add_error(
+                    "capacity",
+                    _("The capacity cannot be lower than the %(issued)d tickets already issued.") % {"issued": issued},
+                )
+        return data

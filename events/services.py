@@ -1,0 +1,178 @@
+"""Writes of the events app: every change to an event goes through here.
+
+Caches and pushes hang off ``on_event_changed``: one place to hook, run after commit.
+``remaining`` is never set from outside; it moves only by F() expressions in conditional
+UPDATEs (here for capacity changes, in tickets.services for seats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .exceptions import CapacityBelowIssued, EventError, EventNotFound, InvalidClaimWindow, SlugTaken
+from .models import Event
+
+# Fields an organiser may set directly. ``remaining`` and ``status`` are managed here.
+EDITABLE_FIELDS = (
+    "slug",
+    "title",
+    "speaker",
+    "description",
+    "venue",
+    "starts_at",
+    "claim_opens_at",
+    "claim_closes_at",
+)
+
+_after_change: list[Callable[[int], None]] = []
+
+
+def on_event_changed(callback: Callable[[int], None]) -> None:
+    """Register ``callback(event_id)`` to run after commit whenever an event is written.
+
+    Called for create, update (any field, capacity included), publish and cancel. Seat
+    changes by ticket issuing are announced by ``tickets.services.on_seats_changed``.
+    """
+    if callback not in _after_change:
+        _after_change.append(callback)
+
+
+def _notify_event_changed(event_id: int) -> None:
+    for callback in list(_after_change):
+        transaction.on_commit(lambda cb=callback: cb(event_id))
+
+
+def validate_event_window(*, claim_opens_at: datetime, claim_closes_at: datetime, starts_at: datetime) -> None:
+    """Raise ``InvalidClaimWindow`` unless opens < closes <= starts (mirrors the check constraints)."""
+    if claim_opens_at >= claim_closes_at:
+        raise InvalidClaimWindow(_("The claim window must open before it closes."))
+    if claim_closes_at > starts_at:
+        raise InvalidClaimWindow(_("The claim window must close no later than the event starts."))
+
+
+def _raise_for_integrity(exc: IntegrityError) -> None:
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+    if "slug" in constraint:
+        raise SlugTaken(_("An event with this slug already exists.")) from None
+    if "claim_window" in constraint or "closes_before_start" in constraint:
+        raise InvalidClaimWindow(_("The claim window must open before it closes, and close by the start.")) from None
+    if "remaining" in constraint:
+        raise CapacityBelowIssued(_("The capacity cannot be lower than the tickets already issued.")) from None
+    raise exc
+
+
+def event_create(
+    *,
+    slug: str,
+    title: str,
+    speaker: str,
+    venue: str,
+    starts_at: datetime,
+    claim_opens_at: datetime,
+    claim_closes_at: datetime,
+    capacity: int,
+    description: str = "",
+    status: str = Event.Status.DRAFT,
+) -> Event:
+    """Create an event with all its seats free (``remaining = capacity``)."""
+    if capacity is None or capacity < 0:
+        raise EventError(_("The capacity must be zero or more."))
+    if status not in Event.Status.values:
+        raise EventError(_("Unknown event status."))
+    validate_event_window(claim_opens_at=claim_opens_at, claim_closes_at=claim_closes_at, starts_at=starts_at)
+    try:
+        with transaction.atomic():
+            event = Event.objects.create(
+                slug=slug,
+                title=title,
+                speaker=speaker,
+                description=description,
+                venue=venue,
+                starts_at=starts_at,
+                claim_opens_at=claim_opens_at,
+                claim_closes_at=claim_closes_at,
+                capacity=capacity,
+                remaining=capacity,
+                status=status,
+            )
+            _notify_event_changed(event.pk)
+    except IntegrityError as exc:
+        _raise_for_integrity(exc)
+    return event
+
+
+def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -> Event:
+    """Change an event's details and/or capacity.
+
+    A capacity change moves ``remaining`` by the same delta in ONE conditional UPDATE:
+    ``SET capacity = new, remaining = remaining + new - capacity WHERE remaining >= capacity - new``.
+    PostgreSQL re-checks the WHERE on the latest row version after waiting for a concurrent
+    ``ticket_issue`` to commit, so a seat taken at the same moment is never lost and the
+    capacity never drops below the tickets already issued (refused with CapacityBelowIssued).
+    """
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise EventError(_("These fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            current = Event.objects.filter(pk=event_id).first()
+            if current is None:
+                raise EventNotFound()
+            window = {
+                key: fields.get(key, getattr(current, key))
+                for key in ("claim_opens_at", "claim_closes_at", "starts_at")
+            }
+            validate_event_window(**window)
+            if fields:
+                Event.objects.filter(pk=event_id).update(updated_at=now, **fields)
+            if capacity is not None and capacity != current.capacity:
+                if capacity < 0:
+                    raise EventError(_("The capacity must be zero or more."))
+                changed = Event.objects.filter(pk=event_id, remaining__gte=F("capacity") - capacity).update(
+                    capacity=capacity, remaining=F("remaining") + capacity - F("capacity"), updated_at=now
+                )
+                if changed != 1:
+                    issued = Event.objects.filter(pk=event_id).values_list("capacity", "remaining").first()
+                    issued_count = issued[0] - issued[1] if issued else 0
+                    raise CapacityBelowIssued(
+                        _(
+                            "The capacity cannot be lower than the %(issued)d tickets already issued "
+                            "(asked for %(capacity)d)."
+                        )
+                        % {"issued": issued_count, "capacity": capacity},
+                        issued=issued_count,
+                    )
+            _notify_event_changed(event_id)
+    except IntegrityError as exc:
+        _raise_for_integrity(exc)
+    return Event.objects.get(pk=event_id)
+
+
+def event_set_status(*, event_id: int, status: str) -> Event:
+    """Set an event's status (draft, published or cancelled)."""
+    if status not in Event.Status.values:
+        raise EventError(_("Unknown event status."))
+    with transaction.atomic():
+        changed = Event.objects.filter(pk=event_id).update(status=status, updated_at=timezone.now())
+        if changed != 1:
+            raise EventNotFound()
+        _notify_event_changed(event_id)
+    return Event.objects.get(pk=event_id)
+
+
+def event_publish(*, event_id: int) -> Event:
+    """Make an event visible to students (a cancelled event can be published again)."""
+    return event_set_status(event_id=event_id, status=Event.Status.PUBLISHED)
+
+
+def event_cancel(*, event_id: int) -> Event:
+    """Cancel an event: it stays visible as cancelled and no more claims are accepted."""
+    return event_set_status(event_id=event_id, status=Event.Status.CANCELLED)

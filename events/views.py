@@ -1,0 +1,93 @@
+"""Event pages (HTML) and the public event API (JSON). Thin: selectors do the reading."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from ticketwar.lib.errors import json_error
+
+from . import selectors
+from .serializers import event_public_dict
+
+
+def api_get_only(view):
+    """405 as JSON (with Allow) for anything but GET/HEAD on an API view."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = json_error(405, _("This address only answers GET requests."))
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@never_cache
+@api_get_only
+def api_event_list(request):
+    return JsonResponse(selectors.events_public_payload(), safe=False)
+
+
+@never_cache
+@api_get_only
+def api_event_detail(request, slug: str):
+    payload = selectors.event_public_payload(slug)
+    if payload is None:
+        return json_error(404, _("This event does not exist."))
+    return JsonResponse(payload)
+
+
+@require_GET
+def event_list(request):
+    events = list(selectors.event_list_public())
+    now = timezone.now()
+    rows = [{"event": event, "state": event.claim_state(now)} for event in events]
+    return render(request, "events/list.html", {"rows": rows})
+
+
+@require_GET
+def event_detail(request, slug: str):
+    event = selectors.event_get_public(slug)
+    if event is None:
+        raise Http404(_("This event does not exist."))
+    now = timezone.now()
+    payload = event_public_dict(event, now=now)
+    detail_path = reverse("events:detail", args=[event.slug])
+    config = {
+        "slug": event.slug,
+        "api_url": reverse("events:api-detail", args=[event.slug]),
+        "claim_url": f"/api/events/{event.slug}/claim/",
+        "queue_url": "/queue/{queue_id}/",
+        "login_url": f"{reverse('accounts:login')}?next={detail_path}",
+        "server_now": now.isoformat(),
+        "event": payload,
+        "messages": {
+            "opens_in": _("Claiming opens in"),
+            "open": _("Claiming is open"),
+            "sold_out": _("Sold out"),
+            "closed": _("The claim window has closed"),
+            "cancelled": _("This event has been cancelled"),
+            "not_open": _("Not open yet"),
+            "claiming": _("Sending your claim…"),
+            "have_ticket": _("See your ticket"),
+            "log_in": _("Log in to claim"),
+            "retry_in": _("You can try again in"),
+            "network": _("The connection failed. Please try again."),
+            "seconds": _("s"),
+        },
+    }
+    return render(
+        request,
+        "events/detail.html",
+        {"event": event, "state": payload["status"], "config": config},
+    )

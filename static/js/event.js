@@ -1,0 +1,186 @@
+/* Event page: live seat counter, countdown to claim opening, and the claim button.
+ * Reads its settings from the #event-config JSON block (no inline scripts). */
+(function () {
+  "use strict";
+  var configNode = document.getElementById("event-config");
+  if (!configNode) { return; }
+  var config = JSON.parse(configNode.textContent);
+  var msg = config.messages;
+  var POLL_MS = 5000;
+
+  var remainingNode = document.getElementById("remaining");
+  var stateLine = document.getElementById("state-line");
+  var countdownNode = document.getElementById("countdown");
+  var button = document.getElementById("claim-button");
+  var messageNode = document.getElementById("claim-message");
+
+  // Server clock minus browser clock, so a wrong phone clock does not shift the countdown.
+  var clockOffset = Date.parse(config.server_now) - Date.now();
+  var event = config.event;
+  var opensAt = Date.parse(event.claim_opens_at);
+  var pollTimer = null;
+  var retryUntil = 0;      // set by a 429: the button stays off until then
+  var claiming = false;
+
+  function serverNow() { return Date.now() + clockOffset; }
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function formatSeconds(total) {
+    total = Math.max(0, Math.ceil(total));
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    return (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
+  }
+
+  function stateLabel(status) { return msg[status] || status; }
+
+  function render() {
+    remainingNode.textContent = String(event.remaining);
+    var badge = stateLine.querySelector(".badge") || document.createElement("span");
+    badge.className = "badge badge-" + event.status;
+    badge.textContent = stateLabel(event.status);
+    if (!badge.parentNode) { stateLine.appendChild(badge); }
+    var waiting = retryUntil > serverNow();
+    button.disabled = claiming || waiting || event.status !== "open";
+    tick();
+  }
+
+  function tick() {
+    var now = serverNow();
+    if (retryUntil > now) {
+      countdownNode.hidden = false;
+      countdownNode.textContent = msg.retry_in + " " + formatSeconds((retryUntil - now) / 1000);
+      return;
+    }
+    if (retryUntil) {            // a rate-limit wait just ended
+      retryUntil = 0;
+      button.disabled = claiming || event.status !== "open";
+    }
+    if (event.status === "not_open") {
+      var left = (opensAt - now) / 1000;
+      countdownNode.hidden = false;
+      countdownNode.textContent = msg.opens_in + " " + formatSeconds(left);
+      if (left <= 0) {
+        // Opening time reached: trust the clock now, confirm with the server.
+        event.status = event.remaining > 0 ? "open" : "sold_out";
+        render();
+        poll();
+      }
+    } else {
+      countdownNode.hidden = true;
+    }
+  }
+
+  function poll() {
+    fetch(config.api_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        event = data;
+        opensAt = Date.parse(data.claim_opens_at);
+        render();
+      })
+      .catch(function () { /* offline for a moment: the next poll tries again */ });
+  }
+
+  function startPolling() {
+    stopPolling();
+    pollTimer = window.setInterval(poll, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  // A hidden tab does not poll: thousands of background tabs must not load the server.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { stopPolling(); } else { poll(); startPolling(); }
+  });
+
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function showMessage(text, link, ok) {
+    messageNode.textContent = text || "";
+    messageNode.className = "claim-message" + (ok ? " ok" : "");
+    if (link) {
+      messageNode.appendChild(document.createTextNode(" "));
+      var anchor = document.createElement("a");
+      anchor.href = link.href;
+      anchor.textContent = link.text;
+      messageNode.appendChild(anchor);
+    }
+    messageNode.hidden = false;
+  }
+
+  function handleClaim(status, data, response) {
+    data = data || {};
+    if (status === 202 || status === 200) {
+      if (data.queue_id) {
+        claiming = true;         // keep the button off while the queue page loads
+        window.location.assign(config.queue_url.replace("{queue_id}", encodeURIComponent(data.queue_id)));
+        return;
+      }
+    }
+    if (status === 409) {
+      var ticketUrl = data.ticket && data.ticket.url;
+      showMessage(data.error, ticketUrl ? { href: ticketUrl, text: msg.have_ticket } : null, true);
+      return;
+    }
+    if (status === 401) {
+      showMessage(data.error || "", { href: config.login_url, text: msg.log_in });
+      return;
+    }
+    if (status === 429) {
+      var wait = Number(data.retry_after || response.headers.get("Retry-After") || 60);
+      retryUntil = serverNow() + wait * 1000;
+      showMessage(data.error);
+      render();
+      return;
+    }
+    if (status === 425 && data.opens_in) {
+      opensAt = serverNow() + Number(data.opens_in) * 1000;
+      event.status = "not_open";
+      showMessage(data.error);
+      render();
+      return;
+    }
+    if (status === 410) { poll(); }
+    showMessage(data.error || msg.network + " (" + status + ")");
+  }
+
+  button.addEventListener("click", function () {
+    if (button.disabled) { return; }
+    claiming = true;
+    button.disabled = true;
+    showMessage(msg.claiming, null, true);
+    var statusCode = 0, resp = null;
+    fetch(config.claim_url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": "application/json" },
+      body: "{}"
+    })
+      .then(function (response) {
+        statusCode = response.status;
+        resp = response;
+        return response.json().catch(function () { return null; });
+      })
+      .then(function (data) {
+        claiming = false;
+        handleClaim(statusCode, data, resp);
+        render();
+      })
+      .catch(function () {
+        claiming = false;
+        showMessage(msg.network);
+        render();
+      });
+  });
+
+  render();
+  window.setInterval(tick, 1000);
+  if (!document.hidden) { startPolling(); }
+})();

@@ -1,0 +1,117 @@
+"""Forms of the student account pages. They validate input; services do the writing."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from .models import nim_validator
+
+User = get_user_model()
+
+# A cap keeps a megabyte "password" from costing a megabyte of PBKDF2 work.
+PASSWORD_MAX_LENGTH = 128
+
+
+def email_domain_allowed(email: str) -> bool:
+    domain = email.rsplit("@", 1)[-1].lower()
+    return domain in {allowed.lower() for allowed in settings.STUDENT_EMAIL_DOMAINS}
+
+
+class SignUpForm(forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=150, strip=True)
+    nim = forms.CharField(
+        label=_("NIM"),
+        min_length=9,
+        max_length=9,
+        validators=[nim_validator],
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "username", "pattern": "[0-9]{9}"}),
+        help_text=_("Your 9-digit student number."),
+    )
+    email = forms.EmailField(
+        label=_("Campus e-mail"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password1 = forms.CharField(
+        label=_("Password"),
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not only digits, not too common."),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        domains = ", ".join(settings.STUDENT_EMAIL_DOMAINS)
+        self.fields["email"].help_text = _("Use your campus address (@%(domains)s).") % {"domains": domains}
+
+    def clean_full_name(self) -> str:
+        name = " ".join(self.cleaned_data["full_name"].split())
+        if not name:
+            raise forms.ValidationError(_("Please enter your full name."))
+        return name
+
+    def clean_nim(self) -> str:
+        nim = self.cleaned_data["nim"].strip()
+        if User.objects.filter(nim=nim).exists() or User.objects.filter(username=nim).exists():
+            raise forms.ValidationError(_("An account with this NIM already exists."))
+        return nim
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if not email_domain_allowed(email):
+            domains = ", ".join(settings.STUDENT_EMAIL_DOMAINS)
+            raise forms.ValidationError(
+                _("Please use your campus e-mail address (@%(domains)s).") % {"domains": domains}
+            )
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("An account with this e-mail address already exists."))
+        return email
+
+    def clean(self):
+        data = super().clean()
+        password1, password2 = data.get("password1"), data.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", _("The two passwords do not match."))
+        elif password1:
+            probe = User(
+                username=data.get("nim") or "",
+                nim=data.get("nim"),
+                email=data.get("email") or "",
+                first_name=data.get("full_name") or "",
+            )
+            try:
+                password_validation.validate_password(password1, probe)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data
+
+
+class LoginForm(AuthenticationForm):
+    """``username`` is a NIM or a campus e-mail (staff: their username)."""
+
+    username = forms.CharField(
+        label=_("NIM or e-mail"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    error_messages = {
+        "invalid_login": _("The NIM/e-mail or password is wrong. Please try again."),
+        "inactive": _("This account is inactive."),
+    }

@@ -1,0 +1,123 @@
+"""Student account pages: sign-up, e-mail verification, login/logout, password reset."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import get_usage
+
+from . import services
+from .exceptions import AccountError, VerificationLinkExpired
+from .forms import LoginForm, SignUpForm
+
+# Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
+RESEND_RATE = "3/h"
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.student_sign_up(
+                full_name=data["full_name"],
+                nim=data["nim"],
+                email=data["email"],
+                password=data["password1"],
+                base_url=_base_url(request),
+            )
+        except AccountError as exc:
+            # A simultaneous sign-up won the unique constraint after our form check.
+            form.add_error("email" if exc.code == "email_taken" else "nim", exc.message)
+        else:
+            login(request, user)
+            return redirect("accounts:verify-sent")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@require_GET
+def verify_sent(request):
+    return render(request, "accounts/verify_sent.html")
+
+
+@require_GET
+def verify(request, token: str):
+    try:
+        services.student_verify_email(token=token)
+    except AccountError as exc:
+        expired = isinstance(exc, VerificationLinkExpired)
+        context = {"error": exc.message, "expired": expired, "token": token if expired else ""}
+        return render(request, "accounts/verify_failed.html", context, status=exc.status)
+    messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
+    return redirect(settings.LOGIN_REDIRECT_URL)
+
+
+def _resend_key(group: str, request) -> str:
+    return f"user:{request.resend_user_id}"
+
+
+@require_POST
+def verify_resend(request):
+    token = request.POST.get("token", "")[:512]
+    user = services.student_resend_target(user=request.user, token=token)
+    if user is None:
+        messages.info(request, _("Log in to get a new verification link."))
+        return redirect(f"{reverse('accounts:login')}?next={reverse('accounts:verify-sent')}")
+    if user.email_verified_at is not None:
+        messages.info(request, _("Your e-mail address is already verified."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    request.resend_user_id = user.pk
+    usage = get_usage(request, group="accounts.verify-resend", key=_resend_key, rate=RESEND_RATE, increment=True)
+    if usage is not None and usage["should_limit"]:
+        minutes = max(1, int(usage["time_left"]) // 60 + 1)
+        messages.error(
+            request,
+            _("You asked for too many links. Please try again in %(minutes)d minutes.") % {"minutes": minutes},
+        )
+        return render(request, "accounts/verify_sent.html", {"retry_after": usage["time_left"]}, status=429)
+    services.verification_email_schedule(user_id=user.pk, base_url=_base_url(request))
+    messages.success(request, _("A new verification link is on its way to %(email)s.") % {"email": user.email})
+    return redirect("accounts:verify-sent")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset_body.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
