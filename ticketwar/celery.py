@@ -14,4 +14,8 @@ app.autodiscover_tasks()
 # Periodic tasks are declared next to the code they run: each app's tasks.py extends this.
 app.conf.beat_schedule = {}
 
+from queueing.schedule import BEAT_SCHEDULE as _QUEUE_SCHEDULE  # noqa: E402 - plain data, no Django
+
+app.conf.beat_schedule.update(_QUEUE_SCHEDULE)
+
 from ticketwar import worker as _worker  # noqa: E402,F401 - connects the heartbeat signals
