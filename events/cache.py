@@ -57,7 +57,10 @@ def cached_event(slug: str) -> Event | None:
 
     def load() -> Event | str:
         event = selectors.event_get_public(slug)
-        return _NO_EVENT if event is None else event
+        if event is None:
+            return _NO_EVENT
+        remember_slug(event)
+        return event
 
     event = cache_get_or_compute("event", event_key(slug), load, ttl=_ttl_event(), stale_ttl=settings.CACHE_STALE_GRACE)
     return None if event == _NO_EVENT else event

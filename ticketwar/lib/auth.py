@@ -1,0 +1,51 @@
+"""The logged-in user, loaded from the cache: a page view needs no query for it.
+
+``get_user`` is what ``AuthenticationMiddleware`` calls on every request with a session. The
+user row is cached by id; any save of a user (password change, e-mail verification, last
+login, admin edit) drops the entry, so the session hash check in ``django.contrib.auth``
+always sees the current password. When Redis is unavailable the row comes from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save
+
+from ticketwar.accounts.backends import NimOrEmailBackend
+
+from .cache import cache_delete, cache_get_or_compute
+
+_MISSING_USER = "missing"  # cached marker: no such (active) user; avoids a query per request
+
+
+def user_cache_key(user_id: object) -> str:
+    return f"user:{user_id}"
+
+
+class CachedNimOrEmailBackend(NimOrEmailBackend):
+    def get_user(self, user_id):
+        def load():
+            user = super(CachedNimOrEmailBackend, self).get_user(user_id)
+            return _MISSING_USER if user is None else user
+
+        user = cache_get_or_compute(
+            "user",
+            user_cache_key(user_id),
+            load,
+            ttl=settings.CACHE_TTL_USER,
+            stale_ttl=settings.CACHE_TTL_USER,
+            serve_stale=False,  # a deactivated or re-passworded user must never be served stale
+        )
+        return None if user == _MISSING_USER else user
+
+
+def _drop_cached_user(sender, instance, **kwargs) -> None:
+    cache_delete("user", user_cache_key(instance.pk))
+
+
+def connect_signals() -> None:
+    """Drop the cached row whenever a user is saved or deleted (called from AppConfig.ready)."""
+    model = get_user_model()
+    post_save.connect(_drop_cached_user, sender=model, dispatch_uid="ticketwar.lib.auth.user_saved")
+    post_delete.connect(_drop_cached_user, sender=model, dispatch_uid="ticketwar.lib.auth.user_deleted")

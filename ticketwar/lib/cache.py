@@ -1,0 +1,212 @@
+"""Cached reads with stampede protection and hit/miss counting per key family.
+
+An entry is stored as ``(value, fresh_until)`` with a Redis TTL longer than its fresh
+lifetime. When it goes stale, exactly one request (the one that wins ``SET lock NX PX``)
+recomputes it; the others serve the stale copy meanwhile, or, when there is none (first read,
+or just invalidated), wait briefly for the winner's value instead of all querying PostgreSQL.
+
+Everything degrades to "compute from PostgreSQL" when Redis is unavailable: the cache calls go
+through the "redis" circuit breaker (ticketwar/lib/redis.py), so a dead or hung Redis costs
+nothing once the breaker is open.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from prometheus_client import Counter
+
+from .redis import get_client, redis_available
+
+logger = logging.getLogger("ticketwar.cache")
+
+CACHE_REQUESTS = Counter(
+    "ticketwar_cache_requests",
+    "Cached reads by key family and result (hit or miss).",
+    ["family", "result"],
+)
+CACHE_RECOMPUTES = Counter(
+    "ticketwar_cache_recomputes",
+    "Values recomputed from the database after a miss, by key family.",
+    ["family"],
+)
+CACHE_INVALIDATION_FAILURES = Counter(
+    "ticketwar_cache_invalidation_failures",
+    "Invalidations that could not reach Redis (retried when it answers again).",
+    ["family"],
+)
+
+# How long the recomputing request holds the lock, and how long the others wait for it when
+# they have no stale copy. Both are far above a normal recompute (a few ms) and far below a
+# user's patience; after the wait, a request computes the value itself.
+LOCK_MS = 2000
+WAIT_SECONDS = 0.5
+POLL_SECONDS = 0.01
+
+_pending_invalidations: set[str] = set()
+_pending_lock = threading.Lock()
+
+
+def _count(family: str, hit: bool) -> None:
+    CACHE_REQUESTS.labels(family=family, result="hit" if hit else "miss").inc()
+
+
+def _fresh(entry: Any, now: float) -> bool:
+    return isinstance(entry, tuple) and len(entry) == 2 and entry[1] > now
+
+
+def cache_get_or_compute(
+    family: str,
+    key: str,
+    compute: Callable[[], Any],
+    *,
+    ttl: float,
+    stale_ttl: float | None = None,
+    serve_stale: bool = True,
+) -> Any:
+    """The cached value of ``key``, computing it with ``compute()`` on a miss.
+
+    ``ttl``: seconds the value is fresh. ``stale_ttl``: extra seconds a stale copy is kept
+    for the others to serve while one request recomputes (``serve_stale=False`` never serves
+    it, e.g. for users). ``compute`` must return a picklable value, never None.
+    """
+    _flush_pending_invalidations()
+    if not redis_available():
+        _count(family, hit=False)
+        CACHE_RECOMPUTES.labels(family=family).inc()
+        return compute()
+    entry = cache.get(key)
+    if _fresh(entry, time.time()):
+        _count(family, hit=True)
+        return entry[0]
+    token = _lock(key)
+    if token is None and redis_available():
+        if entry is not None and serve_stale and isinstance(entry, tuple):
+            # Someone else is recomputing: the stale copy is good enough for a moment.
+            _count(family, hit=True)
+            return entry[0]
+        _count(family, hit=False)
+        value = _wait_for(key)
+        if value is not _NOTHING:
+            return value
+    else:
+        _count(family, hit=False)
+    value = compute()
+    CACHE_RECOMPUTES.labels(family=family).inc()
+    if token is not None:
+        # Stored only if the lock is still ours: an invalidation deletes the lock, so a value
+        # computed from rows read *before* a change can never overwrite the change.
+        _store_if_locked(key, token, (value, time.time() + ttl), ttl + (stale_ttl or 0) + 1)
+    return value
+
+
+_NOTHING = object()
+
+
+def _lock_key(key: str) -> str:
+    return f"lock:{key}"
+
+
+def _lock(key: str) -> str | None:
+    """Take the recompute lock (SET NX PX); returns its token, or None if held or unreachable."""
+    token = secrets.token_hex(8)
+    try:
+        return token if get_client().set(cache.make_key(_lock_key(key)), token, nx=True, px=LOCK_MS) else None
+    except Exception:  # Redis unreachable (breaker records it): behave as "no lock"
+        return None
+
+
+# Write the value and release the lock, only if the lock is still ours (it may have been
+# deleted by an invalidation, or expired and been taken by another request).
+_STORE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def _store_if_locked(key: str, token: str, entry: tuple, timeout: float) -> bool:
+    try:
+        stored = get_client().eval(
+            _STORE_SCRIPT,
+            2,
+            cache.make_key(_lock_key(key)),
+            cache.make_key(key),
+            token,
+            cache.client.encode(entry),
+            int(timeout * 1000),
+        )
+        return bool(stored)
+    except Exception:  # Redis unreachable (the breaker records it); the lock expires by itself
+        return False
+
+
+def _wait_for(key: str) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        entry = cache.get(key)
+        if _fresh(entry, time.time()):
+            return entry[0]
+        if not redis_available():
+            break
+    return _NOTHING
+
+
+def cache_delete(family: str, *keys: str) -> None:
+    """Invalidate ``keys``. If Redis cannot be reached, remember them and retry later.
+
+    A hung Redis keeps its data: without the retry, an event saved during the outage would be
+    served stale for up to its TTL once Redis answers again.
+    """
+    if not keys:
+        return
+    try:
+        if not redis_available():
+            raise ConnectionError("redis breaker open")
+        get_client().delete(*_with_locks(keys))
+    except Exception:
+        CACHE_INVALIDATION_FAILURES.labels(family=family).inc()
+        logger.warning("cache invalidation deferred (redis unavailable)", extra={"keys": list(keys)})
+        with _pending_lock:
+            _pending_invalidations.update(keys)
+
+
+def _with_locks(keys) -> list[str]:
+    """The stored keys and their recompute locks (deleting the lock voids a running recompute)."""
+    return [cache.make_key(name) for key in keys for name in (key, _lock_key(key))]
+
+
+def cache_set_fresh(key: str, value: Any, *, ttl: float, stale_ttl: float = 0) -> None:
+    """Write a freshly computed value (write-through after a change)."""
+    if not redis_available():
+        return
+    cache.set(key, (value, time.time() + ttl), timeout=ttl + stale_ttl + 1)
+
+
+def _flush_pending_invalidations() -> None:
+    if not _pending_invalidations or not redis_available():
+        return
+    with _pending_lock:
+        keys = list(_pending_invalidations)
+        _pending_invalidations.clear()
+    try:
+        get_client().delete(*_with_locks(keys))
+        logger.info("deferred cache invalidations applied", extra={"count": len(keys)})
+    except Exception:
+        with _pending_lock:
+            _pending_invalidations.update(keys)
+
+
+def pending_invalidations() -> set[str]:
+    with _pending_lock:
+        return set(_pending_invalidations)

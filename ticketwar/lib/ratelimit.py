@@ -1,0 +1,235 @@
+"""Rate limits: named budgets, keyed per user when logged in and per client IP otherwise.
+
+Hundreds of students reach us from the one public address of the campus NAT, so a per-IP
+limit on logged-in traffic would lock the whole campus out at the moment the war opens.
+Logged-in requests are therefore counted per user; only anonymous ones per IP (the real
+client IP: ``X-Forwarded-For`` is believed only from ``settings.TRUSTED_PROXIES``).
+
+Budgets (rates are settings, "N/s|m|h|d"):
+- ``claim``        RATELIMIT_CLAIM        claim attempts per student (``@rate_limited("claim")``)
+- ``api_user``     RATELIMIT_API_USER     any other /api/ request of a logged-in user
+- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP
+- ``queue_status`` RATELIMIT_QUEUE_STATUS polling /api/queue/<id>/ (the page polls when its
+  websocket is down); websocket messages are not limited.
+Staff are not limited by the general API budget (the door scans and the dashboard polls).
+
+Counters live in Redis (django-ratelimit, fixed windows). When Redis is unavailable the limit
+is kept *per process* in memory rather than blocking everyone or nobody: see docs/CACHING.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django_ratelimit.core import _get_window, _split_rate, get_usage
+from prometheus_client import Counter
+
+from .redis import redis_available
+
+logger = logging.getLogger("ticketwar.ratelimit")
+
+RATELIMIT_LIMITED = Counter("ticketwar_ratelimit_limited", "Requests refused with 429, by budget.", ["budget"])
+RATELIMIT_FALLBACK = Counter(
+    "ticketwar_ratelimit_fallback",
+    "Rate-limit checks counted in process memory because Redis was unavailable, by budget.",
+    ["budget"],
+)
+
+BUDGET_SETTINGS = {
+    "claim": "RATELIMIT_CLAIM",
+    "api_user": "RATELIMIT_API_USER",
+    "api_anon": "RATELIMIT_API_ANON",
+    "queue_status": "RATELIMIT_QUEUE_STATUS",
+}
+# Budgets counted per user; an anonymous request falls back to the per-IP anonymous budget.
+PER_USER_BUDGETS = {"claim", "api_user", "queue_status"}
+
+
+# --- client IP -----------------------------------------------------------------------------
+
+
+def _trusted_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(item, strict=False) for item in getattr(settings, "TRUSTED_PROXIES", [])]
+
+
+def _is_trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address of the client, seen through trusted proxies only.
+
+    ``X-Forwarded-For`` is read right to left, skipping the trusted proxies; the first other
+    address is the client. A request that does not come from a trusted proxy is taken at its
+    socket address, whatever header it sends (otherwise anyone could pick their own key).
+    """
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    networks = _trusted_networks()
+    if not networks or not _is_trusted(remote, networks):
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    for address in reversed(forwarded):
+        if not _is_trusted(address, networks):
+            try:
+                return str(ipaddress.ip_address(address))
+            except ValueError:
+                return remote  # garbage in the header: fall back to the proxy's own address
+    return forwarded[0] if forwarded else remote
+
+
+def ratelimit_key(group: str, request: HttpRequest) -> str:
+    """django-ratelimit key function: ``user:<id>`` when logged in, else ``ip:<client ip>``."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{client_ip(request)}"
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    limited: bool
+    retry_after: int  # seconds until the current window ends
+    count: int
+    limit: int
+
+
+class _MemoryLimiter:
+    """Per-process fixed windows, used only while Redis is unavailable."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, group: str, value: str, rate: str) -> Verdict:
+        limit, period = _split_rate(rate)
+        window = _get_window(value, period)
+        with self._lock:
+            now = int(time.time())
+            if len(self._counts) > 50_000:  # drop finished windows; bounded memory
+                self._counts = {k: v for k, v in self._counts.items() if k[2] > now}
+            count = self._counts.get((group, value, window), 0) + 1
+            self._counts[(group, value, window)] = count
+        return Verdict(count > limit, max(1, window - now), count, limit)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+memory_limiter = _MemoryLimiter()
+_last_fallback_log = [0.0]
+
+
+def _budget_for(budget: str, request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    if budget in PER_USER_BUDGETS and not (user is not None and user.is_authenticated):
+        return "api_anon"
+    return budget
+
+
+def check(request: HttpRequest, budget: str) -> Verdict | None:
+    """Count this request against ``budget``; None when rate limiting is switched off."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    budget = _budget_for(budget, request)
+    rate = getattr(settings, BUDGET_SETTINGS[budget])
+    group = f"tw.{budget}"
+    usage = None
+    if redis_available():
+        usage = get_usage(request, group=group, key=ratelimit_key, rate=rate, increment=True)
+    if usage is None:
+        # Redis unreachable (RATELIMIT_FAIL_OPEN made get_usage give up): count in memory.
+        RATELIMIT_FALLBACK.labels(budget=budget).inc()
+        if time.monotonic() - _last_fallback_log[0] > 10:
+            _last_fallback_log[0] = time.monotonic()
+            logger.warning("rate limits counted per process: redis unavailable")
+        verdict = memory_limiter.hit(group, ratelimit_key(group, request), rate)
+    else:
+        verdict = Verdict(bool(usage["should_limit"]), max(1, int(usage["time_left"])), usage["count"], usage["limit"])
+    if verdict.limited:
+        RATELIMIT_LIMITED.labels(budget=budget).inc()
+    return verdict
+
+
+def too_many_requests(retry_after: int) -> JsonResponse:
+    """``429 {error, retry_after}`` with the same number of seconds in ``Retry-After``."""
+    response = JsonResponse(
+        {
+            "error": _("Too many requests. Please wait %(seconds)s s before trying again.") % {"seconds": retry_after},
+            "code": "rate_limited",
+            "retry_after": retry_after,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def rate_limited(budget: str) -> Callable:
+    """View decorator: count each request against ``budget``; 429 once it is used up."""
+    if budget not in BUDGET_SETTINGS:
+        raise ValueError(f"unknown rate-limit budget {budget!r}")
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            verdict = check(request, budget)
+            if verdict is not None and verdict.limited:
+                return too_many_requests(verdict.retry_after)
+            return view(request, *args, **kwargs)
+
+        wrapper.rate_limit_budget = budget  # the API middleware leaves such views alone
+        return wrapper
+
+    return decorator
+
+
+def rate_limit_exempt(view: Callable) -> Callable:
+    """Mark a /api/ view as outside the general API budget (use sparingly, say why)."""
+    view.rate_limit_budget = None
+    return view
+
+
+def ratelimited_view(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """RATELIMIT_VIEW: django-ratelimit's own ``Ratelimited`` becomes a 429, not a 403."""
+    return too_many_requests(60)
+
+
+class ApiRateLimitMiddleware:
+    """The general budgets for every /api/ view that has none of its own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        if hasattr(view_func, "rate_limit_budget"):
+            return None  # limited by its own decorator, or exempt
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_staff:
+            return None
+        budget = "queue_status" if request.path.startswith("/api/queue/") else "api_user"
+        verdict = check(request, budget)
+        if verdict is not None and verdict.limited:
+            return too_many_requests(verdict.retry_after)
+        return None
