@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "channels",
     "ticketwar.accounts",
+    "ticketwar.lib",
     "events",
     "tickets",
     "queueing",
@@ -107,9 +108,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
+    "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ticketwar.lib.errors.JsonErrorMiddleware",
+    # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
+    "django_ratelimit.middleware.RatelimitMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -175,6 +180,8 @@ CACHES = {
         "TIMEOUT": 600,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # Connections guarded by the "redis" circuit breaker (ticketwar/lib/redis.py).
+            "CONNECTION_FACTORY": "ticketwar.lib.redis.BreakerConnectionFactory",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis is a cache here: a failure reads as a miss, PostgreSQL answers.
@@ -183,8 +190,39 @@ CACHES = {
         },
     }
 }
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# Off: with Redis down every cache call would log a stack trace. The breaker logs each change
+# of state instead (logger ticketwar.breaker), and failures are counted in its metrics.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 DJANGO_REDIS_LOGGER = "ticketwar.redis"
+
+# Circuit breakers (ticketwar/lib/breaker.py): open after N consecutive failures, let one probe
+# through after the delay. Redis: 3 failures cost at most 3 x REDIS_SOCKET_TIMEOUT when hung.
+CIRCUIT_BREAKERS = {
+    "redis": {
+        "failure_threshold": env_int("REDIS_BREAKER_FAILURES", 3),
+        "reset_timeout": env_float("REDIS_BREAKER_RESET_SECONDS", 5.0),
+    },
+}
+
+# Cache lifetimes (seconds), see docs/CACHING.md. A stale copy is kept longer than the fresh
+# lifetime so that one request recomputes an expired key while the others serve the old value.
+CACHE_TTL_REMAINING = env_int("CACHE_TTL_REMAINING", 5)
+CACHE_TTL_EVENT = env_int("CACHE_TTL_EVENT", 600)
+CACHE_TTL_USER = env_int("CACHE_TTL_USER", 600)
+CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 60)
+
+# Rate limits (ticketwar/lib/ratelimit.py, docs/CACHING.md). Logged-in traffic is counted per
+# user, anonymous traffic per client IP: hundreds of students share the campus NAT address.
+RATELIMIT_CLAIM = env_str("RATELIMIT_CLAIM", "3/m")
+RATELIMIT_API_ANON = env_str("RATELIMIT_API_ANON", "10/m")
+RATELIMIT_API_USER = env_str("RATELIMIT_API_USER", "60/m")
+RATELIMIT_QUEUE_STATUS = env_str("RATELIMIT_QUEUE_STATUS", "120/m")
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+# With Redis unreachable django-ratelimit would block everyone; fail open and let
+# ticketwar.lib.ratelimit count per process instead.
+RATELIMIT_FAIL_OPEN = True
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_VIEW = "ticketwar.lib.ratelimit.ratelimited_view"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -201,7 +239,8 @@ CHANNEL_LAYERS = {
 # --- sessions and auth ---------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["ticketwar.accounts.backends.NimOrEmailBackend"]
+# The cached variant loads the logged-in user from Redis (ticketwar/lib/auth.py).
+AUTHENTICATION_BACKENDS = ["ticketwar.lib.auth.CachedNimOrEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"
