@@ -30,9 +30,13 @@ def check_database() -> dict:
 
 def check_redis() -> dict:
     from ticketwar.lib import redis as redis_lib
+    from ticketwar.lib.breaker import all_breakers
 
     ok, detail = redis_lib.ping()
-    return {"status": GREEN if ok else RED, **({"detail": detail} if detail else {})}
+    breakers = {name: breaker.snapshot() for name, breaker in sorted(all_breakers().items())}
+    # An open Redis breaker means recent calls failed: red even if this one PING got through.
+    ok = ok and breakers.get("redis", {}).get("state") != "open"
+    return {"status": GREEN if ok else RED, **({"detail": detail} if detail else {}), "breakers": breakers}
 
 
 def check_worker() -> dict:
