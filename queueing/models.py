@@ -73,3 +73,29 @@ class QueueEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status}"
+
+
+class ClaimStat(models.Model):
+    """Decided claims per event per minute and outcome: what analytics keep after cleanup.
+
+    Filled by ``queueing.services.queue_cleanup`` in the same statement that deletes the decided
+    rows, so a count is never lost nor taken twice. ``outcome`` is ``completed`` or the refusal
+    code of a failed entry (sold_out, claim_closed, not_eligible, already_has_ticket, error).
+    """
+
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="claim_stats")
+    minute = models.DateTimeField(_("minute"))
+    outcome = models.CharField(_("outcome"), max_length=32)
+    count = models.PositiveIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("claim statistic")
+        verbose_name_plural = _("claim statistics")
+        ordering = ["minute", "event", "outcome"]
+        constraints = [
+            # The cleanup upserts on this key (INSERT ... ON CONFLICT DO UPDATE).
+            models.UniqueConstraint(fields=["event", "minute", "outcome"], name="queueing_claimstat_one_per_minute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.minute:%Y-%m-%d %H:%M} {self.outcome}: {self.count}"

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from queueing.routing import websocket_urlpatterns as queueing_routes
+
+websocket_urlpatterns: list = [*queueing_routes]

@@ -1,0 +1,274 @@
+"""Deciding the claim queue: batches, the lease reaper and the hourly cleanup.
+
+Called only from Celery tasks (``queueing.tasks``) and tests. The table is the truth:
+- a batch is *taken* with one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` that marks
+  up to ``QUEUE_BATCH_SIZE`` pending rows ``processing`` with a lease (``locked_at``), so workers
+  side by side never take the same row;
+- each entry is then *decided* in its own short transaction that re-locks the row and checks the
+  lease is still ours, calls ``tickets.services.ticket_issue`` and records the outcome; ticket and
+  outcome commit together, so a worker dying anywhere leaves either both or neither;
+- rows whose lease ran out (dead worker) go back to ``pending`` via the reaper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from tickets.exceptions import AlreadyHasTicket, TicketError
+from tickets.models import Ticket
+from tickets.services import ticket_issue
+
+from .models import QueueEntry
+
+logger = logging.getLogger("ticketwar.queueing")
+
+_CLAIM_SQL = """
+UPDATE ticket_queue AS q
+SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
+FROM (
+    SELECT id FROM ticket_queue
+    WHERE status = 'pending' AND (not_before IS NULL OR not_before <= %(now)s)
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS picked
+WHERE q.id = picked.id
+RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    public_id: object
+    user_id: int
+    event_id: int
+    attempts: int
+    locked_at: datetime
+
+
+@dataclass
+class Decision:
+    """What happened to one taken entry (``status`` pending means: retried later)."""
+
+    claimed: Claimed
+    status: str
+    reason: str = ""
+    ticket_id: object = None
+    not_before: datetime | None = None
+
+
+@dataclass
+class BatchResult:
+    taken: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def queue_take_batch(*, limit: int | None = None, now: datetime | None = None) -> list[Claimed]:
+    """Mark up to ``limit`` pending entries (arrival order) ``processing`` under a fresh lease."""
+    now = now or timezone.now()
+    limit = limit or settings.QUEUE_BATCH_SIZE
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit})
+        rows = cursor.fetchall()
+    return sorted((Claimed(*row, locked_at=now) for row in rows), key=lambda c: c.id)
+
+
+def _backoff(attempts: int) -> timedelta:
+    # 0.5 s, 1 s, 2 s: a database hiccup usually passes within a second or two.
+    return timedelta(seconds=0.5 * 2 ** max(0, attempts - 1))
+
+
+def queue_decide(claimed: Claimed) -> Decision | None:
+    """Decide one taken entry: a ticket (completed) or a refusal (failed), or retry later.
+
+    Returns None when the lease is no longer ours (the reaper gave the row to someone else):
+    then this worker must not touch it. Idempotent: a student who already holds an active
+    ticket not linked to another entry gets *that* ticket, never a second one.
+    """
+    try:
+        with transaction.atomic():
+            # Row lock: the reaper and other workers wait for this decision, then see it made.
+            mine = (
+                QueueEntry.objects.select_for_update()
+                .filter(pk=claimed.id, status=QueueEntry.Status.PROCESSING, locked_at=claimed.locked_at)
+                .values_list("ticket_id", flat=True)
+            )
+            rows = list(mine)
+            if not rows:
+                return None
+            decision = _decision_for(claimed, already_linked=rows[0])
+            QueueEntry.objects.filter(pk=claimed.id).update(
+                status=decision.status,
+                reason=decision.reason,
+                ticket_id=decision.ticket_id,
+                processed_at=timezone.now(),
+                locked_at=None,
+            )
+        return decision
+    except Exception as exc:  # transient (database, network) or a bug: retried, then refused
+        if not isinstance(exc, TicketError):
+            logger.warning("claim %s not decided (attempt %s)", claimed.id, claimed.attempts, exc_info=True)
+        close_old_connections()
+        return _retry_or_fail(claimed, exc)
+
+
+def _decision_for(claimed: Claimed, *, already_linked) -> Decision:
+    if already_linked is not None:
+        return Decision(claimed, QueueEntry.Status.COMPLETED, ticket_id=already_linked)
+    try:
+        ticket = ticket_issue(event_id=claimed.event_id, user_id=claimed.user_id)
+    except AlreadyHasTicket:
+        held = (
+            Ticket.objects.filter(
+                event_id=claimed.event_id,
+                user_id=claimed.user_id,
+                status=Ticket.Status.ACTIVE,
+                queue_entry__isnull=True,
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+        if held is not None:
+            return Decision(claimed, QueueEntry.Status.COMPLETED, ticket_id=held)
+        return Decision(claimed, QueueEntry.Status.FAILED, reason=AlreadyHasTicket.code)
+    except TicketError as refusal:
+        return Decision(claimed, QueueEntry.Status.FAILED, reason=refusal.code)
+    return Decision(claimed, QueueEntry.Status.COMPLETED, ticket_id=ticket.id)
+
+
+def _retry_or_fail(claimed: Claimed, exc: BaseException) -> Decision | None:
+    now = timezone.now()
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    mine = QueueEntry.objects.filter(pk=claimed.id, status=QueueEntry.Status.PROCESSING, locked_at=claimed.locked_at)
+    try:
+        if claimed.attempts >= settings.QUEUE_MAX_ATTEMPTS:
+            done = mine.update(
+                status=QueueEntry.Status.FAILED, reason="error", last_error=error, processed_at=now, locked_at=None
+            )
+            return Decision(claimed, QueueEntry.Status.FAILED, reason="error") if done else None
+        not_before = now + _backoff(claimed.attempts)
+        done = mine.update(status=QueueEntry.Status.PENDING, last_error=error, not_before=not_before, locked_at=None)
+        return Decision(claimed, QueueEntry.Status.PENDING, not_before=not_before) if done else None
+    except Exception:  # the database itself is away: the lease runs out and the reaper retries
+        logger.error("claim %s left to the reaper", claimed.id, exc_info=True)
+        close_old_connections()
+        return None
+
+
+def queue_process_batch(*, limit: int | None = None, now: datetime | None = None) -> BatchResult:
+    """Take one batch and decide each of its entries, in arrival order."""
+    claimed = queue_take_batch(limit=limit, now=now)
+    result = BatchResult(taken=len(claimed))
+    for entry in claimed:
+        decision = queue_decide(entry)
+        if decision is not None:
+            result.decisions.append(decision)
+    return result
+
+
+def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, datetime | None]:
+    """Decide batch after batch while work remains, for at most ``budget_seconds``.
+
+    Returns ``(decided, more_left, next_retry_at)``. Pushes go out after each batch's
+    decisions have committed.
+    """
+    from .push import push_batch
+
+    budget = settings.QUEUE_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    decided = 0
+    next_retry: datetime | None = None
+    while True:
+        result = queue_process_batch()
+        if not result.taken:
+            return decided, False, next_retry
+        decided += sum(1 for d in result.decisions if d.status != QueueEntry.Status.PENDING)
+        for d in result.decisions:
+            if d.not_before is not None and (next_retry is None or d.not_before < next_retry):
+                next_retry = d.not_before
+        push_batch(result.decisions)
+        if time.monotonic() >= deadline:
+            return decided, True, next_retry
+
+
+_REAP_SQL = """
+UPDATE ticket_queue
+SET status = CASE WHEN attempts >= %(max)s THEN 'failed' ELSE 'pending' END,
+    reason = CASE WHEN attempts >= %(max)s THEN 'error' ELSE reason END,
+    processed_at = CASE WHEN attempts >= %(max)s THEN %(now)s ELSE NULL END,
+    last_error = 'lease expired: the worker deciding this claim stopped',
+    locked_at = NULL,
+    not_before = NULL
+WHERE status = 'processing' AND locked_at < %(expired)s
+RETURNING id, status
+"""
+
+
+def queue_reap(*, now: datetime | None = None) -> dict[str, int]:
+    """Give entries whose lease ran out (their worker died) back to the queue.
+
+    Safe against a slow but alive worker: its decide holds the row lock, so this UPDATE waits
+    and then no longer matches a decided row; if it does take the row first, the worker's
+    lease check fails and it leaves the row alone. Returns counts by new status.
+    """
+    now = now or timezone.now()
+    expired = now - timedelta(seconds=settings.QUEUE_LEASE_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(_REAP_SQL, {"max": settings.QUEUE_MAX_ATTEMPTS, "now": now, "expired": expired})
+        rows = cursor.fetchall()
+    counts = {"pending": 0, "failed": 0}
+    for _id, status in rows:
+        counts[status] += 1
+    if rows:
+        logger.warning("reaper: %s claims back to pending, %s failed", counts["pending"], counts["failed"])
+    return counts
+
+
+_CLEANUP_SQL = """
+WITH gone AS (
+    DELETE FROM ticket_queue WHERE id IN (
+        SELECT id FROM ticket_queue
+        WHERE status IN ('completed', 'failed') AND processed_at < %(cutoff)s
+        ORDER BY id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING event_id, status, reason, processed_at
+), counted AS (
+    INSERT INTO queueing_claimstat (event_id, minute, outcome, count)
+    SELECT event_id, date_trunc('minute', processed_at),
+           CASE WHEN status = 'completed' THEN 'completed' ELSE COALESCE(NULLIF(reason, ''), 'error') END,
+           count(*)
+    FROM gone
+    GROUP BY 1, 2, 3
+    ON CONFLICT (event_id, minute, outcome) DO UPDATE SET count = queueing_claimstat.count + EXCLUDED.count
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM counted)
+"""
+
+
+def queue_cleanup(*, now: datetime | None = None, chunk: int = 5000) -> int:
+    """Delete entries decided more than QUEUE_RETENTION_SECONDS ago, keeping their counts.
+
+    One statement per chunk deletes the rows and adds them to ``ClaimStat`` (per event, minute
+    and outcome): both happen or neither, and two cleanups at once (two beats) each count only
+    the rows they deleted. Tickets stay. Returns the number of rows deleted.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.QUEUE_RETENTION_SECONDS)
+    deleted = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_CLEANUP_SQL, {"cutoff": cutoff, "limit": chunk})
+            gone, _groups = cursor.fetchone()
+        deleted += gone
+        if gone < chunk:
+            return deleted

@@ -1,0 +1,119 @@
+"""Live updates for waiting pages, sent by the workers after each batch has committed.
+
+Fan-out stays linear: per batch, one message per *decided* entry (to that entry's group,
+O(batch)) and at most one progress message per event every PROGRESS_INTERVAL_SECONDS (to the
+event's group). A progress message carries the event's running count of decided entries and
+the measured drain rate; each websocket consumer works out its own position from it
+(``position = ahead_at_connect - (decided_now - decided_at_connect)``), so no one counts the
+queue for every waiting student on every batch. Pushes are hints: the status API is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from .models import QueueEntry
+from .selectors import DECIDED_KEY, DRAIN_RATE_KEY, entry_as_dict, measured_drain_rate
+
+logger = logging.getLogger("ticketwar.queueing")
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+PROGRESS_KEY = "tw:queue:progress:{event_id}"
+PUSH_TIMEOUT_SECONDS = 2.0
+
+
+def entry_group(public_id) -> str:
+    return f"queue.entry.{public_id}"
+
+
+def event_group(event_id: int) -> str:
+    return f"queue.event.{event_id}"
+
+
+def _redis():
+    from ticketwar.lib import redis as redis_lib
+
+    return redis_lib.get_client()
+
+
+def record_progress(decided_per_event: Counter) -> tuple[dict[int, int], float | None]:
+    """Add the batch's decisions to the per-event counters; refresh the measured drain rate."""
+    totals: dict[int, int] = {}
+    rate = measured_drain_rate()
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for event_id, n in decided_per_event.items():
+            pipe.incrby(DECIDED_KEY.format(event_id=event_id), n)
+        if rate:
+            pipe.set(DRAIN_RATE_KEY, f"{rate:.3f}")
+        results = pipe.execute()
+        totals = dict(zip(decided_per_event.keys(), results[: len(decided_per_event)], strict=False))
+    except Exception:  # Redis away: pages fall back to polling the status API
+        logger.info("queue progress not recorded", exc_info=True)
+    return totals, rate
+
+
+def _due_events(event_ids) -> list[int]:
+    """Events whose last progress message is older than the interval (one SET NX each)."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.set(PROGRESS_KEY.format(event_id=event_id), "1", nx=True, px=int(PROGRESS_INTERVAL_SECONDS * 1000))
+        return [e for e, ok in zip(event_ids, pipe.execute(), strict=False) if ok]
+    except Exception:
+        return []
+
+
+def push_batch(decisions) -> None:
+    """Send each decided entry its outcome and each touched event its progress. Never raises."""
+    final = [d for d in decisions if d.status != QueueEntry.Status.PENDING]
+    per_event = Counter(d.claimed.event_id for d in final)
+    totals, rate = record_progress(per_event)
+    messages: list[tuple[str, dict]] = []
+    if final:
+        entries = QueueEntry.objects.select_related("ticket__event").filter(id__in=[d.claimed.id for d in final])
+        for entry in entries:
+            messages.append((entry_group(entry.public_id), {"type": "queue.entry", "entry": entry_as_dict(entry)}))
+    for event_id in _due_events(list(per_event)):
+        messages.append((event_group(event_id), progress_message(event_id, totals.get(event_id), rate)))
+    send_all(messages)
+
+
+def progress_message(event_id: int, decided: int | None, rate: float | None) -> dict:
+    return {"type": "queue.progress", "event_id": event_id, "decided": decided, "drain_rate": rate}
+
+
+def push_progress(event_ids) -> None:
+    """Heartbeat from the beat tick: waiting pages hear from us at least every tick."""
+    from .selectors import decided_total, drain_rate
+
+    due = _due_events(list(event_ids))
+    if not due:
+        return
+    rate = drain_rate()
+    send_all([(event_group(e), progress_message(e, decided_total(e), rate)) for e in due])
+
+
+def send_all(messages: list[tuple[str, dict]]) -> None:
+    """group_send every message in one event loop, bounded in time. Never raises."""
+    if not messages:
+        return
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def _send() -> None:
+        await asyncio.wait_for(
+            asyncio.gather(*(layer.group_send(group, message) for group, message in messages)),
+            PUSH_TIMEOUT_SECONDS,
+        )
+
+    try:
+        async_to_sync(_send)()
+    except Exception:  # a push is a hint; the page re-reads the status API
+        logger.info("queue push failed", exc_info=True)

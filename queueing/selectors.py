@@ -1,0 +1,157 @@
+"""Reads of the claim queue: an entry as the student sees it, and the figures monitoring needs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, NotEligible, SoldOut
+
+from .models import LIVE_STATUSES, QueueEntry
+
+logger = logging.getLogger("ticketwar.queueing")
+
+# Redis keys shared by the worker (writer) and the web/websocket side (readers).
+DRAIN_RATE_KEY = "tw:queue:drain_rate"
+DECIDED_KEY = "tw:queue:decided:{event_id}"
+# Window over which the drain rate is measured from processed_at.
+RATE_WINDOW_SECONDS = 10
+# Used only until a first rate has been measured (a fresh deployment): claims per second.
+PRIOR_DRAIN_RATE = 50.0
+
+REASONS = {
+    SoldOut.code: SoldOut.default_message,
+    ClaimClosed.code: ClaimClosed.default_message,
+    NotEligible.code: NotEligible.default_message,
+    AlreadyHasTicket.code: AlreadyHasTicket.default_message,
+    EventUnavailable.code: EventUnavailable.default_message,
+    ClaimNotOpen.code: ClaimNotOpen.default_message,
+    "error": "We could not process your claim after several attempts. Please try again.",
+}
+
+
+def reason_sentence(code: str) -> str | None:
+    """The human sentence for a refusal code (None when there is no refusal)."""
+    if not code:
+        return None
+    return _(REASONS.get(code, REASONS["error"]))
+
+
+def entry_of_owner(*, public_id: str | uuid.UUID, user_id: int) -> QueueEntry | None:
+    """The entry if ``user_id`` owns it; None for anyone else, unknown or malformed ids."""
+    try:
+        public_id = uuid.UUID(str(public_id))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return QueueEntry.objects.select_related("ticket__event").filter(public_id=public_id, user_id=user_id).first()
+
+
+def live_entry_of(*, user_id: int, event_id: int) -> QueueEntry | None:
+    return QueueEntry.objects.filter(user_id=user_id, event_id=event_id, status__in=LIVE_STATUSES).first()
+
+
+def entry_position(*, entry_id: int, event_id: int) -> int:
+    """1 + live entries of the same event ahead of this one (served by ticket_queue_live_idx)."""
+    return QueueEntry.objects.filter(event_id=event_id, status__in=LIVE_STATUSES, id__lt=entry_id).count() + 1
+
+
+def measured_drain_rate(*, window_seconds: float = RATE_WINDOW_SECONDS) -> float | None:
+    """Claims decided per second over the last ``window_seconds``, from processed_at.
+
+    Measured over the span between the first and last decision in the window, so an idle
+    period after a burst does not dilute it. None when too few decisions to tell.
+    """
+    since = timezone.now() - timedelta(seconds=window_seconds)
+    row = QueueEntry.objects.filter(
+        status__in=(QueueEntry.Status.COMPLETED, QueueEntry.Status.FAILED), processed_at__gte=since
+    ).aggregate(n=Count("id"), first=Min("processed_at"), last=Max("processed_at"))
+    if not row["n"] or row["n"] < 5:
+        return None
+    span = (row["last"] - row["first"]).total_seconds()
+    if span < 0.2:
+        return None
+    return (row["n"] - 1) / span
+
+
+def drain_rate() -> float:
+    """The queue's drain rate in claims/s: last measured by the workers (Redis), else the DB."""
+    from ticketwar.lib import redis as redis_lib
+
+    try:
+        raw = redis_lib.get_client().get(DRAIN_RATE_KEY)
+        if raw:
+            return max(0.1, float(raw))
+    except Exception:  # Redis away: measure from the table instead
+        logger.info("drain rate not readable from Redis", exc_info=True)
+    measured = measured_drain_rate()
+    return measured if measured else PRIOR_DRAIN_RATE
+
+
+def eta_seconds(position: int | None, rate: float) -> int | None:
+    if position is None:
+        return None
+    return max(0, math.ceil(position / max(rate, 0.1)))
+
+
+def decided_total(event_id: int) -> int:
+    """How many entries of the event the workers have decided so far (Redis counter, 0 if unknown)."""
+    from ticketwar.lib import redis as redis_lib
+
+    try:
+        return int(redis_lib.get_client().get(DECIDED_KEY.format(event_id=event_id)) or 0)
+    except Exception:
+        return 0
+
+
+def ticket_dict(ticket) -> dict[str, Any] | None:
+    if ticket is None:
+        return None
+    from tickets.selectors import ticket_as_dict
+
+    return ticket_as_dict(ticket)
+
+
+def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float | None = None) -> dict[str, Any]:
+    """The JSON shape of ``GET /api/queue/<id>/`` (and the websocket's first message)."""
+    live = entry.status in LIVE_STATUSES
+    if live and position is None:
+        position = entry_position(entry_id=entry.id, event_id=entry.event_id)
+    if not live:
+        position = None
+    if live and rate is None:
+        rate = drain_rate()
+    return {
+        "queue_id": str(entry.public_id),
+        "status": entry.status,
+        "position": position,
+        "eta_seconds": eta_seconds(position, rate) if live else 0,
+        "attempts": entry.attempts,
+        "reason": reason_sentence(entry.reason) if entry.status == QueueEntry.Status.FAILED else None,
+        "reason_code": entry.reason or None,
+        "ticket": ticket_dict(entry.ticket) if entry.ticket_id else None,
+    }
+
+
+def queue_depth() -> int:
+    """Live (pending + processing) entries across all events."""
+    return QueueEntry.objects.filter(status__in=LIVE_STATUSES).count()
+
+
+def queue_delay_seconds() -> float:
+    """Age of the oldest pending entry in seconds (0 when none); same measure as /healthz."""
+    oldest = (
+        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING)
+        .order_by("id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return 0.0
+    return max(0.0, (timezone.now() - oldest).total_seconds())

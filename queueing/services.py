@@ -1,0 +1,113 @@
+"""Writes of the claim queue on the request path: put a claim in the queue, wake a worker.
+
+The enqueue is one short INSERT; deciding happens in workers (``queueing.processing``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events.models import Event
+from tickets.exceptions import AlreadyHasTicket, ClaimClosed, EventUnavailable, SoldOut
+from tickets.models import Ticket
+from tickets.services import check_eligible, claim_refusal
+
+from .models import QueueEntry
+from .selectors import live_entry_of
+
+logger = logging.getLogger("ticketwar.queueing")
+
+# Set while a drain task is queued but not started: further claims need not send another one,
+# because that task clears the key *before* its first scan and so will see their rows.
+KICK_KEY = "tw:queue:kick"
+KICK_KEY_TTL_SECONDS = 5
+
+_INSERT_SQL = """
+INSERT INTO ticket_queue (public_id, user_id, event_id, status, attempts, reason, last_error, created_at)
+VALUES (%s, %s, %s, 'pending', 0, '', '', %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tuple[QueueEntry, bool]:
+    """Put ``user``'s claim for the event in the queue; returns ``(entry, created)``.
+
+    Refuses at once, without queueing, what can be known now: unknown event (404), not a
+    verified student (403), already holding a ticket (409 with the ticket), not open yet (425),
+    sold out or closed (410). A student with a live entry gets that same entry back
+    (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
+    the truth, the INSERT simply does nothing on conflict. After commit a worker is woken.
+    """
+    now = now or timezone.now()
+    event = Event.objects.filter(slug=event_slug).first()
+    if event is None:
+        raise EventUnavailable()
+    check_eligible(user)
+    ticket = Ticket.objects.filter(event_id=event.id, user_id=user.id, status=Ticket.Status.ACTIVE).first()
+    if ticket is not None:
+        from tickets.selectors import ticket_as_dict
+
+        ticket.event = event
+        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
+    try:
+        claim_refusal(event=event, now=now)
+    except (SoldOut, ClaimClosed):
+        # A student already waiting keeps their place in the answer (200), not a bare 410.
+        live = live_entry_of(user_id=user.id, event_id=event.id)
+        if live is not None:
+            return live, False
+        raise
+    for _attempt in range(3):
+        public_id = uuid.uuid4()
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_SQL, [public_id, user.id, event.id, now])
+            row = cursor.fetchone()
+        if row is not None:
+            entry = QueueEntry(
+                id=row[0], public_id=public_id, user_id=user.id, event_id=event.id, created_at=now, attempts=0
+            )
+            entry.event = event
+            transaction.on_commit(queue_kick)
+            return entry, True
+        live = live_entry_of(user_id=user.id, event_id=event.id)
+        if live is not None:
+            return live, False
+        # The live entry was decided between our INSERT and SELECT: try once more.
+    raise RuntimeError("could not enqueue the claim after 3 attempts")
+
+
+def _publish_kick() -> None:
+    from ticketwar.lib import redis as redis_lib
+
+    from .tasks import process_queue
+
+    # SET NX with the cache's short socket timeout: a hung Redis costs at most that once,
+    # then the breaker answers at once.
+    if redis_lib.get_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
+        process_queue.apply_async(retry=False, expires=30)
+
+
+def queue_kick() -> None:
+    """Ask a worker to start draining now. Never raises and never waits long.
+
+    A lost kick costs at most one beat tick (2 s): the table is the truth and the beat task
+    scans it anyway. Goes through the "broker" circuit breaker.
+    """
+    from ticketwar.lib.breaker import get_breaker
+
+    breaker = get_breaker("broker")
+    if not breaker.allow():
+        return
+    try:
+        _publish_kick()
+    except Exception:  # broker or Redis away: the beat (or the next kick) picks the row up
+        breaker.record_failure()
+        logger.warning("could not wake a queue worker; the beat will pick the claim up", exc_info=True)
+    else:
+        breaker.record_success()

@@ -1,0 +1,74 @@
+"""Claim endpoint, queue status API and the waiting page. Thin: services and selectors decide."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from ticketwar.lib.errors import json_error
+
+from . import selectors, services
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    response = json_error(405, _("This address only answers %(methods)s requests.") % {"methods": allowed})
+    response["Allow"] = allowed
+    return response
+
+
+@never_cache
+def api_claim(request, slug: str):
+    """``POST /api/events/<slug>/claim/``: 202 queued, 200 already queued, or a refusal."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    if not request.user.is_authenticated:
+        return json_error(401, _("Please log in to claim a ticket."), code="not_authenticated")
+    entry, created = services.queue_enqueue(user=request.user, event_slug=slug)
+    payload = selectors.entry_as_dict(entry)
+    body = {k: payload[k] for k in ("queue_id", "status", "position", "eta_seconds")}
+    body["url"] = f"/queue/{entry.public_id}/"
+    return JsonResponse(body, status=202 if created else 200)
+
+
+@never_cache
+def api_queue_status(request, queue_id: str):
+    """``GET /api/queue/<queue_id>/``: the entry as its owner sees it; 404 for anyone else."""
+    if request.method not in ("GET", "HEAD"):
+        return _method_not_allowed("GET, HEAD")
+    if not request.user.is_authenticated:
+        return json_error(401, _("Please log in to see your place in the queue."), code="not_authenticated")
+    entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
+    if entry is None:
+        return json_error(404, _("This queue entry does not exist."), code="not_found")
+    return JsonResponse(selectors.entry_as_dict(entry))
+
+
+@never_cache
+@require_GET
+def waiting_page(request, queue_id: str):
+    """``/queue/<queue_id>/``: position, estimated wait and outcome, updated live."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
+    if entry is None:
+        raise Http404(_("This queue entry does not exist."))
+    payload = selectors.entry_as_dict(entry)
+    config = {
+        "queue_id": str(entry.public_id),
+        "status_url": f"/api/queue/{entry.public_id}/",
+        "ws_path": f"/ws/queue/{entry.public_id}/",
+        "entry": payload,
+        "messages": {
+            "pending": _("Waiting in the queue"),
+            "processing": _("Your claim is being decided"),
+            "completed": _("You got a ticket!"),
+            "failed": _("No ticket this time"),
+            "seconds": _("about %(n)s s"),
+            "polling": _("Live updates are unavailable; checking every few seconds."),
+        },
+    }
+    return render(request, "queueing/waiting.html", {"entry": entry, "payload": payload, "config": config})
