@@ -9,6 +9,7 @@ from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("api/ping/", views.ping, name="ping"),
     # Monitoring pages under /admin/ must come before the admin's catch-all.
     path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),

@@ -1,4 +1,4 @@
-"""Project-level views: health."""
+"""Project-level views: health, and a do-nothing view to measure the framework's floor."""
 
 from __future__ import annotations
 
@@ -14,3 +14,13 @@ from .health import RED, health_report
 def healthz(request):
     report = health_report()
     return JsonResponse(report, status=503 if report["status"] == RED else 200)
+
+
+@never_cache
+@require_GET
+def ping(request):
+    """The cheapest JSON answer the stack can give: no database, no Redis in the view.
+
+    Load tests compare the cached event endpoint with it (docs/BENCHMARKS.md).
+    """
+    return JsonResponse({"ok": True})
