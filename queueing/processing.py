@@ -81,6 +81,15 @@ def queue_take_batch(*, limit: int | None = None, now: datetime | None = None) -
     return sorted((Claimed(*row, locked_at=now) for row in rows), key=lambda c: c.id)
 
 
+def _drop_broken_connection() -> None:
+    """After an error, reconnect on next use if the connection is broken (worker autocommit mode).
+
+    Inside an outer transaction (only tests wrap calls in one) the connection must be kept.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def _backoff(attempts: int) -> timedelta:
     # 0.5 s, 1 s, 2 s: a database hiccup usually passes within a second or two.
     return timedelta(seconds=0.5 * 2 ** max(0, attempts - 1))
@@ -116,7 +125,7 @@ def queue_decide(claimed: Claimed) -> Decision | None:
     except Exception as exc:  # transient (database, network) or a bug: retried, then refused
         if not isinstance(exc, TicketError):
             logger.warning("claim %s not decided (attempt %s)", claimed.id, claimed.attempts, exc_info=True)
-        close_old_connections()
+        _drop_broken_connection()
         return _retry_or_fail(claimed, exc)
 
 
@@ -159,7 +168,7 @@ def _retry_or_fail(claimed: Claimed, exc: BaseException) -> Decision | None:
         return Decision(claimed, QueueEntry.Status.PENDING, not_before=not_before) if done else None
     except Exception:  # the database itself is away: the lease runs out and the reaper retries
         logger.error("claim %s left to the reaper", claimed.id, exc_info=True)
-        close_old_connections()
+        _drop_broken_connection()
         return None
 
 

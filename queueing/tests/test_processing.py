@@ -1,0 +1,213 @@
+"""Deciding the queue in-process: FIFO, outcomes, retries, leases, idempotency, cleanup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from queueing import processing
+from queueing.models import ClaimStat, QueueEntry
+from queueing.processing import queue_cleanup, queue_decide, queue_process_batch, queue_reap, queue_take_batch
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def test_fifo_earlier_claims_are_decided_first(make_user, make_event, enqueue):
+    event = make_event(capacity=3)
+    users = [make_user() for _ in range(5)]
+    entries = [enqueue(u, event) for u in users]
+    queue_process_batch(limit=2)
+    decided = QueueEntry.objects.exclude(status="pending").values_list("id", flat=True)
+    assert sorted(decided) == [entries[0].id, entries[1].id]
+    queue_process_batch(limit=10)
+    statuses = [QueueEntry.objects.get(pk=e.id) for e in entries]
+    assert [e.status for e in statuses] == ["completed"] * 3 + ["failed"] * 2
+    assert [e.reason for e in statuses[3:]] == ["sold_out", "sold_out"]
+    # The tickets were issued in arrival order too.
+    issued = list(Ticket.objects.order_by("issued_at").values_list("user_id", flat=True))
+    assert issued == [u.id for u in users[:3]]
+    assert statuses[0].processed_at <= statuses[1].processed_at <= statuses[2].processed_at
+
+
+def test_batch_size_is_ten_by_default(make_user, event, enqueue):
+    for _ in range(12):
+        enqueue(make_user(), event)
+    assert queue_process_batch().taken == 10
+    assert QueueEntry.objects.filter(status="pending").count() == 2
+
+
+def test_refusals_carry_a_reason(make_user, make_event, enqueue):
+    event = make_event()
+    unverified_later = make_user()
+    entry = enqueue(unverified_later, event)
+    type(unverified_later).objects.filter(pk=unverified_later.pk).update(email_verified_at=None)
+    closed_event = make_event()
+    late = enqueue(make_user(), closed_event)
+    type(closed_event).objects.filter(pk=closed_event.pk).update(
+        claim_opens_at=timezone.now() - timedelta(hours=2), claim_closes_at=timezone.now() - timedelta(hours=1)
+    )
+    queue_process_batch()
+    assert QueueEntry.objects.get(pk=entry.id).reason == "not_eligible"
+    assert QueueEntry.objects.get(pk=late.id).reason == "claim_closed"
+    assert not QueueEntry.objects.filter(status="failed", reason="").exists()
+
+
+def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, monkeypatch):
+    users = [make_user() for _ in range(4)]
+    for u in users:
+        enqueue(u, event)
+    real_issue = processing.ticket_issue
+    bad_user = users[1].id
+
+    def flaky_issue(*, event_id, user_id, **kw):
+        if user_id == bad_user:
+            raise RuntimeError("boom")
+        return real_issue(event_id=event_id, user_id=user_id, **kw)
+
+    monkeypatch.setattr(processing, "ticket_issue", flaky_issue)
+    queue_process_batch()
+    rows = {e.user_id: e for e in QueueEntry.objects.all()}
+    assert [rows[u.id].status for u in users] == ["completed", "pending", "completed", "completed"]
+    assert rows[bad_user].attempts == 1 and "boom" in rows[bad_user].last_error
+    assert rows[bad_user].not_before > timezone.now()
+
+
+def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, monkeypatch):
+    entry = enqueue(student, event)
+    real_issue = processing.ticket_issue
+    failures = {"left": 2}
+
+    def hiccup(**kw):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_issue(**kw)
+
+    monkeypatch.setattr(processing, "ticket_issue", hiccup)
+    later = timezone.now()
+    for _ in range(3):
+        later += timedelta(seconds=5)  # past the backoff
+        queue_process_batch(now=later)
+    entry.refresh_from_db()
+    assert (entry.status, entry.attempts) == ("completed", 3)
+    assert Ticket.objects.filter(user=student, event=event).count() == 1
+
+
+def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqueue, monkeypatch):
+    entry = enqueue(student, event)
+    calls = []
+
+    def broken(**kw):
+        calls.append(kw)
+        raise OperationalError("could not serialize access")
+
+    monkeypatch.setattr(processing, "ticket_issue", broken)
+    backoffs = []
+    later = timezone.now()
+    for _ in range(6):
+        later += timedelta(seconds=5)
+        queue_process_batch(now=later)
+        entry.refresh_from_db()
+        if entry.not_before:
+            backoffs.append(entry.not_before)
+    assert len(calls) == 3
+    assert (entry.status, entry.attempts, entry.reason) == ("failed", 3, "error")
+    assert "could not serialize" in entry.last_error
+    event.refresh_from_db()
+    assert event.remaining == event.capacity
+
+
+def test_backoff_keeps_a_retried_entry_out_of_the_next_batch(student, event, enqueue, monkeypatch):
+    entry = enqueue(student, event)
+    monkeypatch.setattr(processing, "ticket_issue", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
+    queue_process_batch()
+    assert queue_take_batch() == []  # not before its backoff
+    entry.refresh_from_db()
+    assert entry.status == "pending" and entry.not_before > timezone.now()
+
+
+def test_reaper_returns_expired_leases_and_fails_exhausted_ones(make_user, event, enqueue):
+    a, b, fresh = (enqueue(make_user(), event) for _ in range(3))
+    queue_take_batch()
+    old = timezone.now() - timedelta(seconds=120)
+    QueueEntry.objects.filter(pk__in=[a.id, b.id]).update(locked_at=old)
+    QueueEntry.objects.filter(pk=b.id).update(attempts=3)
+    counts = queue_reap()
+    assert counts == {"pending": 1, "failed": 1}
+    statuses = {e.id: (e.status, e.reason) for e in QueueEntry.objects.all()}
+    assert statuses[a.id] == ("pending", "")
+    assert statuses[b.id] == ("failed", "error")
+    assert statuses[fresh.id][0] == "processing"  # its lease is still running
+
+
+def test_a_worker_that_lost_its_lease_leaves_the_entry_alone(student, event, enqueue):
+    enqueue(student, event)
+    (stale,) = queue_take_batch()
+    queue_reap(now=timezone.now() + timedelta(minutes=5))
+    (retaken,) = queue_take_batch()
+    assert queue_decide(stale) is None
+    assert QueueEntry.objects.get().status == "processing"
+    assert queue_decide(retaken).status == "completed"
+    assert Ticket.objects.count() == 1
+
+
+def test_decide_is_idempotent_for_a_student_already_holding_an_unlinked_ticket(student, event, enqueue):
+    from tickets.services import ticket_issue
+
+    enqueue(student, event)
+    (claimed,) = queue_take_batch()
+    # The seat was taken but the worker died before linking it (e.g. an older code path).
+    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    decision = queue_decide(claimed)
+    assert decision.status == "completed" and decision.ticket_id == ticket.id
+    assert Ticket.objects.filter(user=student).count() == 1
+    assert QueueEntry.objects.get().ticket_id == ticket.id
+
+
+def test_a_second_entry_of_a_ticket_holder_fails_politely(student, event, enqueue):
+    enqueue(student, event)
+    queue_process_batch()
+    # A claim that slipped past the 409 check while the first entry was being decided.
+    second = QueueEntry.objects.create(user=student, event=event)
+    queue_process_batch()
+    second.refresh_from_db()
+    assert (second.status, second.reason) == ("failed", "already_has_ticket")
+    assert Ticket.objects.filter(user=student).count() == 1
+
+
+def test_cleanup_folds_old_decisions_into_claim_stats(make_user, make_event, enqueue):
+    event = make_event(capacity=2)
+    entries = [enqueue(make_user(), event) for _ in range(4)]
+    queue_process_batch()
+    old_minute = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=2)
+    QueueEntry.objects.filter(pk__in=[e.id for e in entries[:3]]).update(processed_at=old_minute + timedelta(seconds=5))
+    recent = enqueue(make_user(), make_event())  # pending: never deleted
+    assert queue_cleanup() == 3
+    assert queue_cleanup() == 0  # a second run (or a second beat) counts nothing twice
+    remaining = set(QueueEntry.objects.values_list("id", flat=True))
+    assert remaining == {entries[3].id, recent.id}
+    stats = {(s.outcome, s.minute): s.count for s in ClaimStat.objects.filter(event=event)}
+    assert stats == {("completed", old_minute): 2, ("sold_out", old_minute): 1}
+    assert Ticket.objects.filter(event=event).count() == 2  # tickets stay
+
+
+def test_cleanup_adds_to_an_existing_minute(make_user, event, enqueue):
+    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=3)
+    ClaimStat.objects.create(event=event, minute=minute, outcome="completed", count=5)
+    enqueue(make_user(), event)
+    queue_process_batch()
+    QueueEntry.objects.update(processed_at=minute)
+    queue_cleanup()
+    assert ClaimStat.objects.get(event=event, minute=minute, outcome="completed").count == 6
+
+
+def test_claim_sql_uses_skip_locked_on_the_pending_index(event):
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + processing._CLAIM_SQL, {"now": timezone.now(), "limit": 10})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "LockRows" in plan
+    assert "SKIP LOCKED" in processing._CLAIM_SQL
