@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Request log per minute, DB queries per request, active students (after auth: needs the user).
+    "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -339,6 +341,22 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 PROMETHEUS_EXPORT_MIGRATIONS = False
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Request latency buckets (seconds): 0.5 s is the p95 target, 3 s the alert threshold.
+PROMETHEUS_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, float("inf"))
+# Alert channels (docs/MONITORING.md); each is off until configured.
+ALERT_EMAILS = env_list("ALERT_EMAILS")
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET")
+ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 3.0)
+ALERT_WEBHOOK_RETRY_DELAY = env_int("ALERT_WEBHOOK_RETRY_DELAY", 10)
+ALERT_WEBHOOK_MAX_RETRIES = env_int("ALERT_WEBHOOK_MAX_RETRIES", 5)
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET and PRODUCTION:
+    raise ImproperlyConfigured("Set ALERT_WEBHOOK_SECRET to sign the alert webhook (ALERT_WEBHOOK_URL is set).")
+METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 8)
+ERROR_LOG_RETENTION_DAYS = env_int("ERROR_LOG_RETENTION_DAYS", 7)
+ERROR_LOG_MAX_ROWS = env_int("ERROR_LOG_MAX_ROWS", 5000)
+# Tests flush the request/error buffers themselves, inside their own transaction.
+MONITORING_FLUSH_IN_BACKGROUND = env_bool("MONITORING_FLUSH_IN_BACKGROUND", ENVIRONMENT != "test")
 
 LOGGING = {
     "version": 1,
@@ -348,14 +366,22 @@ LOGGING = {
     },
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": "json"},
+        # ERROR records with their stack traces, kept in monitoring.ErrorLog for the dashboard.
+        "errorlog": {"class": "monitoring.logging.ErrorLogHandler"},
     },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "root": {"handlers": ["stdout", "errorlog"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "celery": {"level": "INFO"},
     },
 }
+
+# Sentry for Django, Celery and ERROR logs; nothing is sent without SENTRY_DSN.
+from monitoring.sentry import init_sentry  # noqa: E402 - after the settings it reads
+
+init_sentry(SENTRY_DSN, environment=ENVIRONMENT, release=env_str("SENTRY_RELEASE"),
+            traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0))  # fmt: skip
 
 # --- security headers (production) ------------------------------------------------------
 

@@ -1,0 +1,62 @@
+"""Business gauges computed when /metrics is scraped (always current, no per-process merge).
+
+Each scrape runs a handful of small indexed queries; Prometheus scrapes every 15-30 s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger("ticketwar.monitoring")
+
+
+class BusinessCollector:
+    def collect(self):
+        from . import activity, selectors
+        from .models import Alert
+
+        try:
+            remaining = selectors.remaining_per_event()
+            claims = selectors.claims_summary()
+            queue = selectors.queue_figures()
+            firing = list(Alert.objects.filter(state=Alert.State.FIRING).values_list("key", flat=True))
+        except Exception:  # database down: export what needs no database, /healthz says why
+            logger.warning("business metrics unavailable", exc_info=True)
+            remaining, claims, queue, firing = {}, None, None, []
+        family = GaugeMetricFamily(
+            "ticketwar_event_remaining_tickets", "Seats left per event with an open or future claim window.",
+            labels=["event"],
+        )  # fmt: skip
+        for slug, count in remaining.items():
+            family.add_metric([slug], count)
+        yield family
+        active, _source = activity.count()
+        yield GaugeMetricFamily(
+            "ticketwar_active_users", "Distinct students active (request or websocket) in the last 5 minutes.",
+            value=active,
+        )  # fmt: skip
+        if claims is not None:
+            yield GaugeMetricFamily(
+                "ticketwar_claims_last_minute", "Claims received in the last 60 seconds.",
+                value=claims["claims_per_minute"],
+            )  # fmt: skip
+            decided = GaugeMetricFamily(
+                "ticketwar_claims_decided_last_5m", "Claims decided in the last 5 minutes, by result.",
+                labels=["result"],
+            )  # fmt: skip
+            decided.add_metric(["completed"], claims["claims_completed"])
+            decided.add_metric(["failed"], claims["claims_failed"])
+            yield decided
+        if queue is not None:
+            yield GaugeMetricFamily(
+                "ticketwar_queue_depth", "Claims waiting or being processed.", value=queue["queue_depth"]
+            )
+            yield GaugeMetricFamily(
+                "ticketwar_queue_delay_seconds", "Age of the oldest waiting claim.", value=queue["queue_delay_seconds"]
+            )
+        alerts = GaugeMetricFamily("ticketwar_alert_firing", "1 for each alert key firing now.", labels=["rule"])
+        for key in firing:
+            alerts.add_metric([key], 1)
+        yield alerts

@@ -1,0 +1,90 @@
+"""Exports of the request log, the error log, the claim log and the metric history.
+
+Each kind yields plain dict rows in time order; views render them as CSV or JSON Lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+
+from .models import ErrorLog, MetricSample, RequestStat
+
+FIELDS = {
+    "requests": ["minute", "endpoint", "method", "count", "errors", "client_errors", "avg_ms", "max_ms",
+                 "db_queries", "db_ms"],
+    "errors": ["logged_at", "level", "logger", "exception_type", "message", "path", "process", "traceback"],
+    "claims": ["queue_id", "user_id", "event", "status", "attempts", "reason", "created_at", "processed_at",
+               "wait_seconds", "ticket_id"],
+    "metrics": ["taken_at", "active_users", "claims_per_minute", "claim_success_rate", "p95_ms", "error_rate",
+                "cache_hit_ratio", "queue_depth", "queue_delay_seconds", "requests", "remaining"],
+}  # fmt: skip
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
+    if kind == "requests":
+        qs = RequestStat.objects.filter(minute__gte=since, minute__lt=until).order_by("minute", "endpoint", "method")
+        for r in qs.iterator(chunk_size=2000):
+            yield {
+                "minute": _iso(r.minute), "endpoint": r.endpoint, "method": r.method, "count": r.count,
+                "errors": r.errors, "client_errors": r.client_errors,
+                "avg_ms": round(r.total_ms / r.count, 2) if r.count else None, "max_ms": round(r.max_ms, 2),
+                "db_queries": r.db_queries, "db_ms": round(r.db_ms, 2),
+            }  # fmt: skip
+    elif kind == "errors":
+        qs = ErrorLog.objects.filter(logged_at__gte=since, logged_at__lt=until).order_by("logged_at", "id")
+        for e in qs.iterator(chunk_size=500):
+            yield {
+                "logged_at": _iso(e.logged_at), "level": e.level, "logger": e.logger,
+                "exception_type": e.exception_type, "message": e.message, "path": e.path, "process": e.process,
+                "traceback": e.traceback,
+            }  # fmt: skip
+    elif kind == "claims":
+        from queueing.models import QueueEntry
+
+        qs = (
+            QueueEntry.objects.filter(created_at__gte=since, created_at__lt=until)
+            .select_related("event")
+            .order_by("created_at", "id")
+        )
+        for q in qs.iterator(chunk_size=2000):
+            wait = (q.processed_at - q.created_at).total_seconds() if q.processed_at else None
+            yield {
+                "queue_id": str(q.public_id), "user_id": q.user_id, "event": q.event.slug, "status": q.status,
+                "attempts": q.attempts, "reason": q.reason, "created_at": _iso(q.created_at),
+                "processed_at": _iso(q.processed_at), "wait_seconds": round(wait, 3) if wait is not None else None,
+                "ticket_id": str(q.ticket_id) if q.ticket_id else None,
+            }  # fmt: skip
+    elif kind == "metrics":
+        qs = MetricSample.objects.filter(taken_at__gte=since, taken_at__lt=until).order_by("taken_at")
+        for s in qs.iterator(chunk_size=2000):
+            yield {field: getattr(s, field) for field in FIELDS["metrics"]} | {"taken_at": _iso(s.taken_at)}
+    else:
+        raise ValueError(kind)
+
+
+def as_jsonl(items: Iterator[dict]) -> Iterator[str]:
+    for item in items:
+        yield json.dumps(item, ensure_ascii=False, default=str) + "\n"
+
+
+def as_csv(kind: str, items: Iterator[dict]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS[kind], extrasaction="ignore")
+    writer.writeheader()
+    for item in items:
+        if kind == "metrics":
+            item = {**item, "remaining": json.dumps(item["remaining"], sort_keys=True)}
+        writer.writerow(item)
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,81 @@
+"""Periodic monitoring work (registered in the beat schedule below) and alert delivery."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
+
+from ticketwar.celery import app
+
+logger = logging.getLogger("ticketwar.monitoring")
+
+# Beat entries live next to the tasks they run. ``expires``: a tick that waited longer than its
+# period behind a busy worker is useless; the next one does the same work.
+app.conf.beat_schedule.update(
+    {
+        "monitoring-evaluate-alerts": {
+            "task": "monitoring.tasks.evaluate_alerts",
+            "schedule": 30.0,
+            "options": {"expires": 25},
+        },
+        "monitoring-sample-metrics": {
+            "task": "monitoring.tasks.sample_metrics",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "monitoring-prune": {
+            "task": "monitoring.tasks.prune",
+            "schedule": 3600.0,
+            "options": {"expires": 3000},
+        },
+    }
+)
+
+
+@shared_task(name="monitoring.tasks.evaluate_alerts", ignore_result=True)
+def evaluate_alerts() -> int:
+    from .alerts import evaluate_alerts as evaluate
+
+    return len(evaluate())
+
+
+@shared_task(name="monitoring.tasks.sample_metrics", ignore_result=True)
+def sample_metrics() -> None:
+    from .services import metric_sample_take
+
+    metric_sample_take()
+
+
+@shared_task(name="monitoring.tasks.prune", ignore_result=True)
+def prune() -> dict:
+    from .services import monitoring_prune
+
+    return monitoring_prune()
+
+
+@shared_task(bind=True, name="monitoring.tasks.deliver_alert_webhook", ignore_result=True, max_retries=None)
+def deliver_alert_webhook(self, payload: dict) -> None:
+    """Retry an alert webhook with exponential backoff (delay, 2x, 4x... up to the limit)."""
+    from .notify import WebhookFailed, deliver_webhook
+
+    try:
+        deliver_webhook(payload)
+    except WebhookFailed as exc:
+        if self.request.retries >= settings.ALERT_WEBHOOK_MAX_RETRIES:
+            logger.error("alert webhook given up after %s retries: %s", self.request.retries, exc)
+            return
+        countdown = settings.ALERT_WEBHOOK_RETRY_DELAY * 2**self.request.retries
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@worker_process_shutdown.connect
+def _mark_process_dead(pid=None, **kwargs) -> None:
+    """Multiprocess metrics: drop the live gauges of a Celery child that exits."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -1,0 +1,152 @@
+"""Staff-only monitoring interfaces: the admin dashboard, its JSON feeds, the exports, /metrics."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import wraps
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from ticketwar.lib.errors import json_error
+
+from . import exports, selectors
+from .alerts import alert_as_dict
+from .models import Alert
+from .timerange import parse_range
+
+ALERTS_LIMIT = 200
+
+
+def staff_api(view):
+    """JSON 401 for anonymous visitors, 403 for non-staff users."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return json_error(401, _("Log in as staff to see monitoring data."))
+        if not request.user.is_staff:
+            return json_error(403, _("Only staff can see monitoring data."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def staff_page(view):
+    """Anonymous visitors go to the admin login; logged-in non-staff get a 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "admin:login")
+        if not request.user.is_staff:
+            return HttpResponse(_("Only staff can see the monitoring dashboard."), status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@never_cache
+@require_GET
+@staff_api
+def metrics_api(request):
+    return JsonResponse(selectors.live_metrics())
+
+
+@never_cache
+@require_GET
+@staff_api
+def alerts_api(request):
+    alerts = Alert.objects.select_related("rule").order_by("-started_at", "-id")[:ALERTS_LIMIT]
+    return JsonResponse([alert_as_dict(alert) for alert in alerts], safe=False)
+
+
+@never_cache
+@require_GET
+@staff_api
+def history_api(request):
+    """Metric samples of a time range (default: the last 24 hours) for the charts."""
+    since, until = parse_range(request.GET)
+    samples = selectors.history(since=since, until=until)
+    return JsonResponse(
+        {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "samples": [
+                {field: getattr(s, field) for field in exports.FIELDS["metrics"]} | {"taken_at": s.taken_at.isoformat()}
+                for s in samples
+            ],
+        }
+    )
+
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+@never_cache
+@require_GET
+@staff_api
+def export(request, kind: str, fmt: str):
+    if kind not in exports.FIELDS:
+        return json_error(404, _("Unknown export: choose requests, errors, claims or metrics."))
+    if fmt not in EXPORT_TYPES:
+        return json_error(404, _("Unknown format: choose csv or jsonl."))
+    since, until = parse_range(request.GET)
+    items = exports.rows(kind, since=since, until=until)
+    body = exports.as_csv(kind, items) if fmt == "csv" else exports.as_jsonl(items)
+    response = StreamingHttpResponse(body, content_type=EXPORT_TYPES[fmt])
+    stamp = f"{since:%Y%m%dT%H%M}-{until:%Y%m%dT%H%M}"
+    response["Content-Disposition"] = f'attachment; filename="ticketwar-{kind}-{stamp}.{fmt}"'
+    return response
+
+
+@never_cache
+@require_GET
+@staff_page
+def dashboard(request):
+    now = timezone.now()
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Monitoring dashboard"),
+        "export_kinds": [
+            ("requests", _("Request log (per minute and endpoint)")),
+            ("errors", _("Error log with stack traces")),
+            ("claims", _("Claim log")),
+            ("metrics", _("Metric history")),
+        ],
+        "default_since": (now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
+        "default_until": now.strftime("%Y-%m-%dT%H:%M"),
+        "thresholds": {
+            "error_yellow": selectors.ERROR_RATE_YELLOW,
+            "error_red": selectors.ERROR_RATE_RED,
+            "p95_yellow": selectors.P95_YELLOW_MS,
+            "p95_red": selectors.P95_RED_MS,
+        },
+    }
+    return render(request, "monitoring/dashboard.html", context)
+
+
+@never_cache
+@require_GET
+def prometheus_metrics(request):
+    """Prometheus text format: every process's metrics (multiprocess mode) plus business gauges."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from .collectors import BusinessCollector
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes)
+    else:
+        processes = REGISTRY
+    business = CollectorRegistry(auto_describe=False)
+    business.register(BusinessCollector())
+    return HttpResponse(generate_latest(processes) + generate_latest(business), content_type=CONTENT_TYPE_LATEST)

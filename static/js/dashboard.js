@@ -1,0 +1,169 @@
+/* Monitoring dashboard: live tiles by short polling, 24-hour charts from the metric samples. */
+(function () {
+  "use strict";
+  const root = document.getElementById("monitoring");
+  if (!root) return;
+  const label = (name) => root.dataset["label" + name.charAt(0).toUpperCase() + name.slice(1)] || name;
+  const pollMs = (parseInt(root.dataset.pollSeconds, 10) || 5) * 1000;
+  const status = document.getElementById("mon-status");
+  const charts = {};
+  const palette = ["#417690", "#d2302c", "#2e9d3a", "#e0b000", "#7a4fb5", "#1f9bb3", "#b5651d"];
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.json();
+  }
+
+  function show(value, unit) {
+    if (value === null || value === undefined) return "–";
+    const rounded = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(1) : value;
+    return rounded + (unit || "");
+  }
+
+  function renderLive(data) {
+    root.querySelectorAll("[data-metric]").forEach((el) => {
+      el.textContent = show(data[el.dataset.metric], el.dataset.unit);
+    });
+    const remaining = document.getElementById("mon-remaining");
+    remaining.replaceChildren();
+    Object.entries(data.remaining || {}).forEach(([slug, count]) => {
+      const tile = document.createElement("div");
+      tile.className = "mon-tile" + (count < 50 ? " is-low" : "");
+      tile.dataset.event = slug;
+      const name = document.createElement("span");
+      name.className = "mon-label";
+      name.textContent = slug;
+      const value = document.createElement("span");
+      value.className = "mon-value";
+      value.textContent = count;
+      tile.append(name, value);
+      remaining.append(tile);
+    });
+    Object.entries(data.health || {}).forEach(([part, colour]) => {
+      const item = root.querySelector('[data-health="' + part + '"]');
+      if (!item) return;
+      item.dataset.colour = colour;
+      item.querySelector(".mon-dot").className = "mon-dot " + colour;
+      const detail = (data.health_detail || {})[part];
+      item.title = colour + (detail && detail.detail ? ": " + detail.detail : "");
+    });
+    status.classList.remove("is-error");
+    status.textContent = new Date(data.time).toLocaleTimeString();
+  }
+
+  function renderAlerts(alerts) {
+    const body = document.getElementById("mon-alerts-body");
+    body.replaceChildren();
+    if (!alerts.length) {
+      const row = body.insertRow();
+      const cell = row.insertCell();
+      cell.colSpan = 6;
+      cell.textContent = label("none");
+      return;
+    }
+    alerts.slice(0, 20).forEach((alert) => {
+      const row = body.insertRow();
+      row.className = alert.state;
+      [alert.rule, alert.state, show(alert.value), show(alert.threshold),
+        new Date(alert.started_at).toLocaleString(),
+        alert.resolved_at ? new Date(alert.resolved_at).toLocaleString() : ""].forEach((text) => {
+        row.insertCell().textContent = text;
+      });
+    });
+  }
+
+  function lineChart(id, labels, datasets) {
+    const canvas = document.getElementById(id);
+    if (!canvas || typeof Chart === "undefined") return;
+    const config = {
+      type: "line",
+      data: {
+        labels: labels,
+        datasets: datasets.map((d, i) => ({
+          label: d.label, data: d.data, yAxisID: d.axis || "y", borderColor: palette[i % palette.length],
+          backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2, spanGaps: true, tension: 0.2,
+        })),
+      },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { ticks: { maxTicksLimit: 8, autoSkip: true } },
+          y: { beginAtZero: true, position: "left" },
+          y2: { beginAtZero: true, position: "right", display: datasets.some((d) => d.axis === "y2"), grid: { drawOnChartArea: false } },
+        },
+        plugins: { legend: { position: "bottom" } },
+      },
+    };
+    if (charts[id]) {
+      charts[id].data = config.data;
+      charts[id].update("none");
+    } else {
+      charts[id] = new Chart(canvas, config);
+    }
+  }
+
+  function renderHistory(history) {
+    const samples = history.samples || [];
+    const labels = samples.map((s) => {
+      const t = new Date(s.taken_at);
+      return t.getHours().toString().padStart(2, "0") + ":" + t.getMinutes().toString().padStart(2, "0");
+    });
+    const col = (name) => samples.map((s) => s[name]);
+    const slugs = [...new Set(samples.flatMap((s) => Object.keys(s.remaining || {})))];
+    lineChart("chart-remaining", labels, slugs.map((slug) => ({
+      label: slug, data: samples.map((s) => (s.remaining || {})[slug] ?? null),
+    })));
+    lineChart("chart-traffic", labels, [
+      { label: label("active"), data: col("active_users") },
+      { label: label("claims"), data: col("claims_per_minute"), axis: "y2" },
+    ]);
+    lineChart("chart-latency", labels, [
+      { label: label("p95"), data: col("p95_ms") },
+      { label: label("errors"), data: col("error_rate"), axis: "y2" },
+    ]);
+    lineChart("chart-ratios", labels, [
+      { label: label("cache"), data: col("cache_hit_ratio") },
+      { label: label("success"), data: col("claim_success_rate") },
+    ]);
+    lineChart("chart-queue", labels, [
+      { label: label("depth"), data: col("queue_depth") },
+      { label: label("delay"), data: col("queue_delay_seconds"), axis: "y2" },
+    ]);
+    root.dataset.chartsDrawn = String(Object.keys(charts).length);
+  }
+
+  async function pollLive() {
+    try {
+      renderLive(await getJson(root.dataset.metricsUrl));
+    } catch (error) {
+      status.classList.add("is-error");
+      status.textContent = label("offline");
+    }
+    window.setTimeout(pollLive, pollMs);
+  }
+
+  async function pollSlow() {
+    try {
+      const [history, alerts] = await Promise.all([getJson(root.dataset.historyUrl), getJson(root.dataset.alertsUrl)]);
+      renderHistory(history);
+      renderAlerts(alerts);
+    } catch (error) {
+      status.classList.add("is-error");
+      status.textContent = label("offline");
+    }
+    window.setTimeout(pollSlow, 60000);
+  }
+
+  const form = document.getElementById("mon-export-form");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const params = new URLSearchParams();
+    ["since", "until"].forEach((key) => { if (data.get(key)) params.set(key, data.get(key)); });
+    window.location.href = "/api/monitoring/export/" + data.get("kind") + "." + data.get("fmt") + "?" + params.toString();
+  });
+
+  pollLive();
+  pollSlow();
+})();
