@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ticketwar.lib.cache import cache_delete, cache_get_or_compute, cache_set_fresh
+from ticketwar.lib.cache import cache_delete, cache_get_or_compute, cache_prime, cache_set_fresh
 
 from . import selectors
 from .models import Event
@@ -60,6 +60,7 @@ def cached_event(slug: str) -> Event | None:
         if event is None:
             return _NO_EVENT
         remember_slug(event)
+        _prime_remaining([event])
         return event
 
     event = cache_get_or_compute("event", event_key(slug), load, ttl=_ttl_event(), stale_ttl=settings.CACHE_STALE_GRACE)
@@ -68,10 +69,16 @@ def cached_event(slug: str) -> Event | None:
 
 def cached_event_list() -> list[Event]:
     """The public events, soonest first, from the cache when possible."""
+
+    def load() -> list[Event]:
+        events = list(selectors.event_list_public())
+        _prime_remaining(events)
+        return events
+
     return cache_get_or_compute(
         "event_list",
         EVENT_LIST_KEY,
-        lambda: list(selectors.event_list_public()),
+        load,
         ttl=_ttl_event(),
         stale_ttl=settings.CACHE_STALE_GRACE,
     )
@@ -87,6 +94,15 @@ def cached_remaining(event_id: int) -> int:
     return cache_get_or_compute(
         "remaining", remaining_key(event_id), load, ttl=_ttl_remaining(), stale_ttl=settings.CACHE_STALE_GRACE
     )
+
+
+def _prime_remaining(events: list[Event]) -> None:
+    # The row just read carries its seat count: store it (unless a count is cached already) so
+    # the same request needs no second query for it.
+    for event in events:
+        cache_prime(
+            remaining_key(event.pk), event.remaining, ttl=_ttl_remaining(), stale_ttl=settings.CACHE_STALE_GRACE
+        )
 
 
 def cached_event_payload(slug: str) -> dict[str, Any] | None:

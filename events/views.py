@@ -1,4 +1,4 @@
-"""Event pages (HTML) and the public event API (JSON). Thin: selectors do the reading."""
+"""Event pages (HTML) and the public event API (JSON). Thin: cached selectors do the reading."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from ticketwar.lib.errors import json_error
 
-from . import selectors
+from . import cache as events_cache
 from .serializers import event_public_dict
 
 
@@ -35,13 +35,13 @@ def api_get_only(view):
 @never_cache
 @api_get_only
 def api_event_list(request):
-    return JsonResponse(selectors.events_public_payload(), safe=False)
+    return JsonResponse(events_cache.cached_events_payload(), safe=False)
 
 
 @never_cache
 @api_get_only
 def api_event_detail(request, slug: str):
-    payload = selectors.event_public_payload(slug)
+    payload = events_cache.cached_event_payload(slug)
     if payload is None:
         return json_error(404, _("This event does not exist."))
     return JsonResponse(payload)
@@ -49,18 +49,22 @@ def api_event_detail(request, slug: str):
 
 @require_GET
 def event_list(request):
-    events = list(selectors.event_list_public())
+    events = events_cache.cached_event_list()
     now = timezone.now()
+    for event in events:
+        # The cached row is a fresh copy per request; its seat count comes from the 5 s cache.
+        event.remaining = events_cache.cached_remaining(event.pk)
     rows = [{"event": event, "state": event.claim_state(now)} for event in events]
     return render(request, "events/list.html", {"rows": rows})
 
 
 @require_GET
 def event_detail(request, slug: str):
-    event = selectors.event_get_public(slug)
+    event = events_cache.cached_event(slug)
     if event is None:
         raise Http404(_("This event does not exist."))
     now = timezone.now()
+    event.remaining = events_cache.cached_remaining(event.pk)  # a per-request copy of the cached row
     payload = event_public_dict(event, now=now)
     detail_path = reverse("events:detail", args=[event.slug])
     config = {

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from events.models import Event
+
+
+@pytest.mark.django_db
+def test_create_event_opens_now_and_refuses_existing_slug():
+    call_command("create_event", "--slug", "drill", "--capacity", "50")
+    event = Event.objects.get(slug="drill")
+    assert (event.capacity, event.remaining, event.status) == (50, 50, "published")
+    assert event.claim_state() == "open"
+    assert event.claim_closes_at < event.starts_at
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_event", "--slug", "drill", "--capacity", "5")
+
+
+@pytest.mark.django_db
+def test_create_event_opens_later():
+    call_command("create_event", "--slug", "later", "--capacity", "5", "--opens-in", "600")
+    event = Event.objects.get(slug="later")
+    assert event.claim_state() == "not_open"
+    assert 590 < (event.claim_opens_at - timezone.now()).total_seconds() <= 600
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--slug", "bad slug", "--capacity", "5"],
+        ["--slug", "x" * 81, "--capacity", "5"],
+        ["--slug", "ok", "--capacity", "0"],
+        ["--slug", "ok", "--capacity", "5", "--opens-in", "-1"],
+    ],
+)
+def test_create_event_validates(args):
+    with pytest.raises(CommandError):
+        call_command("create_event", *args)
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_students_writes_csv_and_students_can_log_in(tmp_path):
+    out = tmp_path / "students.csv"
+    call_command("create_students", "--count", "25", "--prefix", "77", "--password", "Load-Test-1", "--out", str(out))
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["nim", "password"]
+    assert len(rows) == 26
+    assert rows[1] == ["770000001", "Load-Test-1"]
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(nim__startswith="77")
+    assert users.count() == 25
+    assert all(user.is_verified and user.username == user.nim for user in users)
+    # Idempotent: a rerun with more students skips the existing ones and lists all.
+    call_command("create_students", "--count", "30", "--prefix", "77", "--password", "Load-Test-1", "--out", str(out))
+    assert users.all().count() == 30
+    assert len(list(csv.reader(out.open()))) == 31
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/login/")
+    response = client.post(
+        "/accounts/login/",
+        {"username": rows[5][0], "password": rows[5][1], "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args", [["--count", "0"], ["--count", "5", "--prefix", "x"], ["--count", "100", "--prefix", "12345678"]]
+)
+def test_create_students_validates(args):
+    with pytest.raises(CommandError):
+        call_command("create_students", *args)
+
+
+@pytest.mark.django_db
+def test_seed_demo_still_works():
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert Event.objects.get(slug="kuliah-umum").claim_state() == "open"
