@@ -193,6 +193,13 @@ def cache_set_fresh(key: str, value: Any, *, ttl: float, stale_ttl: float = 0) -
     cache.set(key, (value, time.time() + ttl), timeout=ttl + stale_ttl + 1)
 
 
+def cache_prime(key: str, value: Any, *, ttl: float, stale_ttl: float = 0) -> None:
+    """Store ``value`` only if ``key`` holds nothing (a value read alongside another one)."""
+    if not redis_available():
+        return
+    cache.add(key, (value, time.time() + ttl), timeout=ttl + stale_ttl + 1)
+
+
 def _flush_pending_invalidations() -> None:
     if not _pending_invalidations or not redis_available():
         return
