@@ -1,0 +1,306 @@
+"""Turns one benchmark run's raw figures into the markdown of docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from pathlib import Path
+
+# Our targets at 1000 users (docs/BENCHMARKS.md); the user's are looser (p95 < 500 ms, hit
+# ratio > 80%, queue delay < 5 s).
+TARGET_READ_P95_MS = 300
+TARGET_CLAIM_P95_MS = 500
+TARGET_ERROR_RATE = 0.001
+TARGET_HIT_RATIO = 0.95
+TARGET_DECISION_P95_S = 2.0
+# The opening spike: from the opening to this many seconds after it.
+SPIKE_SECONDS = 60
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def request_class(name: str) -> str:
+    if "/claim/" in name:
+        return "claim"
+    if "/accounts/login/" in name:
+        return "login"
+    if name.startswith("WS "):
+        return "websocket"
+    if name.startswith("GET "):
+        return "read"
+    return "other"
+
+
+def locust_stats(path: Path) -> list[dict]:
+    """Rows of Locust's ``<prefix>_stats.csv``: one per request name, plus ``Aggregated``."""
+    rows = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows.append(
+                {
+                    "type": row["Type"],
+                    "name": row["Name"],
+                    "requests": int(row["Request Count"]),
+                    "failures": int(row["Failure Count"]),
+                    "rps": float(row["Requests/s"]),
+                    "p50": _num(row["50%"]),
+                    "p95": _num(row["95%"]),
+                    "p99": _num(row["99%"]),
+                    "max": _num(row["Max Response Time"]),
+                }
+            )
+    return rows
+
+
+def _num(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _summary(times: list[float]) -> dict:
+    return {
+        "count": len(times),
+        "p50": percentile(times, 50),
+        "p95": percentile(times, 95),
+        "p99": percentile(times, 99),
+    }
+
+
+def client_figures(results: dict) -> dict:
+    """Percentiles per request class over the whole run and during the opening spike."""
+    samples = results.get("samples", [])
+    opens_at = results.get("opens_at")
+    whole: dict[str, list[float]] = defaultdict(list)
+    spike: dict[str, list[float]] = defaultdict(list)
+    per_second: dict[int, int] = defaultdict(int)
+    failures = 0
+    for at, name, elapsed, ok in samples:
+        kind = request_class(name)
+        whole[kind].append(elapsed)
+        if opens_at and opens_at <= at <= opens_at + SPIKE_SECONDS:
+            spike[kind].append(elapsed)
+        per_second[int(at)] += 1
+        failures += 0 if ok else 1
+    spike_seconds = [
+        count for second, count in per_second.items() if opens_at and 0 <= second - opens_at < SPIKE_SECONDS
+    ]
+    return {
+        "requests": len(samples),
+        "failures": failures,
+        "peak_rps": max(per_second.values()) if per_second else 0,
+        "spike_mean_rps": round(sum(spike_seconds) / SPIKE_SECONDS, 1) if spike_seconds else 0,
+        "whole": {kind: _summary(times) for kind, times in whole.items()},
+        "spike": {kind: _summary(times) for kind, times in spike.items()},
+        "claim_codes": results.get("claim_codes", {}),
+        "queue_outcomes": results.get("queue_outcomes", {}),
+        "codes": results.get("codes", {}),
+        "decision_ms": _summary(results.get("decision_ms", [])),
+        "users_logged_in": results.get("users_logged_in"),
+        "ws_pushes": results.get("ws_pushes"),
+        "ws_fallbacks": results.get("ws_fallbacks"),
+    }
+
+
+# --- markdown ------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**missed**")
+
+
+def markdown(figures: dict) -> str:
+    c, db, m = figures["client"], figures["db"], figures["machine"]
+    versions = figures.get("versions", {})
+    aggregated = next((row for row in figures["stats"] if row["name"] == "Aggregated"), {})
+    reads, claims = c["spike"].get("read", {}), c["spike"].get("claim", {})
+    reads_all, claims_all = c["whole"].get("read", {}), c["whole"].get("claim", {})
+    total = c["requests"] or 1
+    error_rate = c["failures"] / total
+    hit_ratio = figures["metrics"].get("cache_hit_ratio")
+    decision = db["decision_seconds"]
+    refusals = {k: v for k, v in sorted(c["claim_codes"].items()) if k not in ("200", "202")}
+    expected_tickets = min(db["capacity"], figures["users"])
+    invariant = db["tickets"] == expected_tickets and db["holders"] == db["tickets"]
+    invariant = invariant and db["remaining"] == db["capacity"] - db["tickets"] and figures["queue_left"] == 0
+    mem, single = figures["memory_mb"]["max_total"], figures["memory_mb"]["max_single"]
+    lines = [
+        f"### {figures['users']} concurrent users ({figures['started_at']})",
+        "",
+        f"Command: `{figures['command']}`  ",
+        f"Locust: `locust {_shorten(figures['locust_command'])}`  ",
+        f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM, Linux {m['kernel']}; Python {m['python']}, "
+        f"PostgreSQL {versions.get('postgresql', '?')}, Redis {versions.get('redis', '?')}. Locust (one process) "
+        f"shared the {m['cpus']} cores with web (uvicorn × 2), the Celery worker (× 2) and beat; mean CPU use "
+        f"{figures.get('cpu_percent_mean', '–')}%.  ",
+        f"Scenario: {figures['users']} students arrive at {figures['spawn_rate']:g}/s and log in; the event "
+        f"({figures['capacity']} seats) opens {figures['opens_in']} s after the start; everyone claims within "
+        f"0.2–1.5 s of the opening; {figures['ws_fraction']:.0%} watch the queue by websocket, the rest poll every "
+        f"1–2 s; the run lasts {figures['duration']} s.",
+        "",
+        "| measure | measured | target (ours) | |",
+        "| --- | --- | --- | --- |",
+        f"| requests (whole run) | {c['requests']:,} at {aggregated.get('rps', 0):.0f}/s mean, {c['peak_rps']}/s peak "
+        f"(1 s), {c['spike_mean_rps']}/s over the first {SPIKE_SECONDS} s after opening | | |",
+        f"| reads p50 / p95 / p99, opening spike | {_ms(reads.get('p50'))} / {_ms(reads.get('p95'))} / "
+        f"{_ms(reads.get('p99'))} ms ({reads.get('count', 0):,} requests) | p95 ≤ {TARGET_READ_P95_MS} ms | "
+        f"{_verdict(reads.get('p95') is not None and reads['p95'] <= TARGET_READ_P95_MS)} |",
+        f"| reads p50 / p95 / p99, whole run | {_ms(reads_all.get('p50'))} / {_ms(reads_all.get('p95'))} / "
+        f"{_ms(reads_all.get('p99'))} ms | | |",
+        f"| claims p50 / p95 / p99 | {_ms(claims.get('p50'))} / {_ms(claims.get('p95'))} / "
+        f"{_ms(claims.get('p99'))} ms ({claims_all.get('count', 0):,} claims) | p95 ≤ {TARGET_CLAIM_P95_MS} ms | "
+        f"{_verdict(claims.get('p95') is not None and claims['p95'] <= TARGET_CLAIM_P95_MS)} |",
+        f"| logins p50 / p95 | {_ms(c['whole'].get('login', {}).get('p50'))} / "
+        f"{_ms(c['whole'].get('login', {}).get('p95'))} ms ({c.get('users_logged_in')} students logged in) | | |",
+        f"| unexpected failures | {c['failures']} of {c['requests']:,} ({error_rate:.3%}) | < 0.1% | "
+        f"{_verdict(error_rate < TARGET_ERROR_RATE)} |",
+        f"| claim refusals (expected) | {_codes(refusals) or 'none'} | | |",
+        f"| cache hit ratio (`/metrics`) | {_pct(hit_ratio)} "
+        f"({_families(figures['metrics'].get('cache_families', {}))}) "
+        f"| ≥ 95% | {_verdict(None if hit_ratio is None else hit_ratio >= TARGET_HIT_RATIO)} |",
+        f"| claim-to-decision p50 / p95 / p99 / max (`ticket_queue`) | {_s(decision['p50'])} / {_s(decision['p95'])} / "
+        f"{_s(decision['p99'])} / {_s(decision['max'])} ({decision['decided']} decided) | p95 ≤ "
+        f"{TARGET_DECISION_P95_S:g} s | "
+        f"{_verdict(decision['p95'] is not None and decision['p95'] <= TARGET_DECISION_P95_S)} |",
+        f"| claim-to-decision seen by the students p50 / p95 | {_ms(c['decision_ms'].get('p50'))} / "
+        f"{_ms(c['decision_ms'].get('p95'))} ms (includes the 1–2 s polling interval) | | |",
+        f"| first claim → sold out / → last decision | {_s(db['first_claim_to_sold_out_seconds'])} / "
+        f"{_s(db['first_claim_to_last_decision_seconds'])} | | |",
+        f"| queue outcomes (`ticket_queue`) | {_codes(db['queue'])} | | |",
+        f"| tickets issued == capacity, one per student | {db['tickets']} tickets, {db['holders']} holders, "
+        f"remaining {db['remaining']}, {db['completed_with_ticket']} completed entries with their ticket, "
+        f"{figures['queue_left']} entries left undecided | {expected_tickets}, one each, none left | "
+        f"{_verdict(invariant)} |",
+        f"| RSS max: web (all) / largest web process | {mem.get('web', 0):.0f} / {single.get('web', 0):.0f} MB | | |",
+        f"| RSS max: worker (all) / beat / Locust | {mem.get('worker', 0):.0f} / {mem.get('beat', 0):.0f} / "
+        f"{mem.get('locust', 0):.0f} MB | | |",
+        f"| CPU seconds: web / worker / beat / Locust | {_cpu(figures.get('cpu_seconds', {}))} | | |",
+        f"| websocket watchers: pushes received / fell back to polling | {c.get('ws_pushes')} / "
+        f"{c.get('ws_fallbacks')} | | |",
+        f"| tracebacks or ERROR lines in the process logs | {_codes(figures.get('errors_in_logs', {}))} | 0 | "
+        f"{_verdict(not any(figures.get('errors_in_logs', {}).values()))} |",
+        "",
+        "Per endpoint (Locust, whole run; ms):",
+        "",
+        "| endpoint | requests | failures | req/s | p50 | p95 | p99 | max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in figures["stats"]:
+        lines.append(
+            f"| {row['name']} | {row['requests']:,} | {row['failures']} | {row['rps']:.1f} | {_ms(row['p50'])} | "
+            f"{_ms(row['p95'])} | {_ms(row['p99'])} | {_ms(row['max'])} |"
+        )
+    lines += ["", *ratio_lines(figures), ""]
+    lines.append(
+        f"HTML report: [`docs/loadtest/{figures['name']}.html`](loadtest/{figures['name']}.html); raw figures: "
+        f"`docs/loadtest/{figures['name']}.json`."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def ratio_lines(figures: dict) -> list[str]:
+    ratios = figures.get("ratios")
+    if not ratios:
+        error = figures.get("ratios_error")
+        return [f"Ratios: not measured ({error.splitlines()[-1]})."] if error else []
+    lines = [
+        "Ratios, measured right after the run on the same, idle, stack:",
+        "",
+        "| pair | ours | machine's limit | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    pg = {row["clients"]: row["tps"] for row in ratios["pgbench"]}
+    for row in ratios["ticket_issue"]:
+        limit = pg.get(row["threads"])
+        errors = f", errors {row['errors']}" if row["errors"] else ""
+        lines.append(
+            f"| `ticket_issue` allocations/s, {row['threads']} thread(s) vs pgbench single-row UPDATE tx/s, "
+            f"{row['threads']} client(s){errors} | {row['per_second']:,.0f} | {limit:,.0f} | "
+            f"{row['per_second'] / limit:.0%} |"
+            if limit
+            else f"| `ticket_issue`, {row['threads']} thread(s) | {row['per_second']:,.0f} | – | – |"
+        )
+    http = ratios.get("http", [])
+    if len(http) == 2:
+        event, ping = http
+        lines.append(
+            f"| cached `GET /api/events/<slug>/` vs `GET /api/ping/` req/s ({event['connections']} keep-alive "
+            f"connections, staff session; p95 {event['p95_ms']:.0f} vs {ping['p95_ms']:.0f} ms) | "
+            f"{event['per_second']:,.0f} | {ping['per_second']:,.0f} | {event['per_second'] / ping['per_second']:.0%} |"
+        )
+    return lines
+
+
+def _shorten(command: str) -> str:
+    return re.sub(r"/\S*/ticketwar-loadtest-[^/ ]+/", "$TMP/", command).replace(str(Path.cwd()) + "/", "")
+
+
+def _codes(counts: dict) -> str:
+    return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()))
+
+
+def _families(families: dict) -> str:
+    parts = []
+    for name, counts in sorted(families.items()):
+        total = counts.get("hit", 0) + counts.get("miss", 0)
+        if total:
+            parts.append(f"{name} {counts.get('hit', 0) / total:.1%} of {total:,.0f}")
+    return "; ".join(parts) or "no cache reads counted"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def _cpu(cpu: dict) -> str:
+    return " / ".join(f"{cpu.get(role, 0):.0f}" for role in ("web", "worker", "beat", "locust"))
+
+
+# --- docs/BENCHMARKS.md ----------------------------------------------------------------------
+
+SECTION = "## Load test"
+INTRO = """## Load test
+
+`make loadtest` (= `.venv/bin/python loadtests/run.py`) starts its own PostgreSQL and Redis,
+web (uvicorn, 2 workers), Celery worker and beat exactly as the Procfile does, creates the
+students and a fresh 500-seat event, runs Locust headless with `loadtests/locustfile.py` and
+writes what follows. `--users 1000` for the larger run. Each table below is replaced when its
+run is repeated; the HTML reports are in `docs/loadtest/`.
+"""
+
+
+def update_benchmarks(path: Path, name: str, block: str) -> None:
+    """Put ``block`` between this run's markers inside the "Load test" section of ``path``."""
+    start, end = f"<!-- loadtest:{name}:start -->", f"<!-- loadtest:{name}:end -->"
+    wrapped = f"{start}\n{block.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        before, _, rest = text.partition(start)
+        _, _, after = rest.partition(end)
+        text = before + wrapped + after
+    elif SECTION in text:
+        before, _, rest = text.partition(SECTION)
+        # The section ends where the next second-level heading begins.
+        match = re.search(r"^## ", rest[1:], flags=re.MULTILINE)
+        cut = match.start() + 1 if match else len(rest)
+        body, after = rest[:cut].rstrip(), rest[cut:]
+        text = before + SECTION + body + "\n\n" + wrapped + "\n" + ("\n" + after if after else "")
+    else:
+        text = text.rstrip() + "\n\n" + INTRO + "\n" + wrapped + "\n"
+    path.write_text(text)
