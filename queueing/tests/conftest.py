@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
 
 
-def bulk_students(count: int, *, prefix: str = "q") -> list:
+def bulk_students(count: int) -> list:
     """``count`` verified students created in one INSERT (one password hash shared by all)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
@@ -16,12 +17,14 @@ def bulk_students(count: int, *, prefix: str = "q") -> list:
     user_model = get_user_model()
     password = make_password("s3cret-pass!")
     now = timezone.now()
-    stamp = time.monotonic_ns() % 10**6
+    # NIMs are 9 digits: 4 from the clock (tests run apart) + 5 for the index.
+    stamp = time.monotonic_ns() // 1000 % 10**4
+    nims = [f"{stamp:04d}{i:05d}" for i in range(count)]
     users = [
         user_model(
-            username=f"{prefix}{stamp}{i:05d}",
-            nim=f"{prefix}{stamp}{i:05d}",
-            email=f"{prefix}{stamp}{i:05d}@student.itera.ac.id",
+            username=nims[i],
+            nim=nims[i],
+            email=f"{nims[i]}@student.itera.ac.id",
             full_name=f"Mahasiswa {i}",
             email_verified_at=now,
             password=password,
@@ -50,3 +53,85 @@ def enqueue():
         return queue_enqueue(user=user, event_slug=event.slug)[0]
 
     return run
+
+
+@pytest.fixture
+def celery_beat_process(transactional_db, tmp_path):
+    """``start()`` runs a real Celery beat on the test database (several may run, by mistake)."""
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    from conftest import ROOT, subprocess_env
+
+    env = subprocess_env(connection.settings_dict)
+    processes: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        schedule = tmp_path / f"beat-{len(processes)}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ticketwar", "beat", "--loglevel", "WARNING",
+             "--schedule", str(schedule)],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def kill_tree(process) -> None:
+    """SIGKILL a worker and its pool children at once: no goodbye, no ack, no rollback by us."""
+    import psutil
+
+    parent = psutil.Process(process.pid)
+    victims = [*parent.children(recursive=True), parent]
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+    psutil.wait_procs(victims, timeout=10)
+
+
+@pytest.fixture
+def decided_log(transactional_db):
+    """A trigger recording every processing -> completed/failed transition of ticket_queue.
+
+    Lets a test prove that no entry was decided twice, whatever the workers believe.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE TABLE IF NOT EXISTS test_decided_log (entry_id bigint NOT NULL, status text NOT NULL);
+            CREATE OR REPLACE FUNCTION test_log_decided() RETURNS trigger AS $$
+            BEGIN INSERT INTO test_decided_log (entry_id, status) VALUES (NEW.id, NEW.status); RETURN NEW; END
+            $$ LANGUAGE plpgsql;
+            DROP TRIGGER IF EXISTS test_log_decided ON ticket_queue;
+            CREATE TRIGGER test_log_decided AFTER UPDATE ON ticket_queue FOR EACH ROW
+            WHEN (OLD.status = 'processing' AND NEW.status IN ('completed', 'failed'))
+            EXECUTE FUNCTION test_log_decided();
+            TRUNCATE test_decided_log;
+            """
+        )
+
+    def read() -> list[tuple[int, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT entry_id, status FROM test_decided_log")
+            return cursor.fetchall()
+
+    yield read
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER IF EXISTS test_log_decided ON ticket_queue; DROP TABLE IF EXISTS test_decided_log;"
+        )
