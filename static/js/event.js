@@ -71,9 +71,17 @@
     }
   }
 
+  var pollPausedUntil = 0;   // a 429 on the poll backs off for its Retry-After
+
   function poll() {
+    if (Date.now() < pollPausedUntil) { return; }
     fetch(config.api_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) {
+        if (response.status === 429) {
+          pollPausedUntil = Date.now() + 1000 * Number(response.headers.get("Retry-After") || 30);
+        }
+        return response.ok ? response.json() : null;
+      })
       .then(function (data) {
         if (!data) { return; }
         event = data;

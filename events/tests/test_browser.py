@@ -1,0 +1,75 @@
+"""The event page in a real Chromium: counter, countdown, claim button (phone viewport)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tickets.services import ticket_issue
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+PASSWORD = "s3cret-pass!"  # the conftest make_user default
+
+
+def log_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit].primary")
+    page.wait_for_url(f"{base}/")
+
+
+def test_counter_follows_the_server_and_anonymous_claim_links_to_login(
+    live_asgi_server, phone_page, make_event, student
+):
+    event = make_event(capacity=5, title="Kuliah Umum Browser")
+    errors: list[str] = []
+    phone_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    phone_page.goto(f"{live_asgi_server}/")
+    phone_page.click("text=Kuliah Umum Browser")
+    phone_page.wait_for_url(f"{live_asgi_server}/events/{event.slug}/")
+    assert phone_page.text_content("#remaining") == "5"
+    assert phone_page.is_enabled("#claim-button")
+    # A seat taken elsewhere shows up within one poll (5 s).
+    ticket_issue(event_id=event.pk, user_id=student.pk)
+    phone_page.wait_for_function("document.getElementById('remaining').textContent === '4'", timeout=12_000)
+    phone_page.click("#claim-button")
+    link = phone_page.locator("#claim-message a")
+    link.wait_for(timeout=10_000)
+    assert link.get_attribute("href") == f"/accounts/login/?next=/events/{event.slug}/"
+    assert errors == []
+
+
+def test_countdown_before_opening(live_asgi_server, phone_page, make_event):
+    event = make_event(opens_in=3600)
+    phone_page.goto(f"{live_asgi_server}/events/{event.slug}/")
+    countdown = phone_page.locator("#countdown")
+    countdown.wait_for(state="visible")
+    text = countdown.text_content()
+    assert re.search(r"(59|1:00):\d\d", text), text
+    assert phone_page.is_disabled("#claim-button")
+    first = text
+    phone_page.wait_for_function(f"document.getElementById('countdown').textContent !== {first!r}", timeout=5_000)
+
+
+def test_claim_goes_to_the_queue_page(live_asgi_server, phone_page, make_event, student):
+    event = make_event(capacity=3)
+    log_in(phone_page, live_asgi_server, student.nim)
+    phone_page.goto(f"{live_asgi_server}/events/{event.slug}/")
+    phone_page.click("#claim-button")
+    phone_page.wait_for_url(re.compile(r".*/queue/[^/]+/$"), timeout=15_000)
+
+
+def test_unverified_student_sees_the_refusal(live_asgi_server, phone_page, make_event, make_user):
+    event = make_event(capacity=3)
+    user = make_user(verified=False)
+    log_in(phone_page, live_asgi_server, user.nim)
+    phone_page.goto(f"{live_asgi_server}/events/{event.slug}/")
+    assert phone_page.locator(".verify-banner").is_visible()
+    phone_page.click("#claim-button")
+    message = phone_page.locator("#claim-message")
+    phone_page.wait_for_function("document.getElementById('claim-message').textContent.length > 30", timeout=10_000)
+    assert "verif" in message.text_content().lower()
