@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ticketwar.lib.errors import json_error
+from ticketwar.lib.ratelimit import rate_limited
 
 from . import selectors, services
 
@@ -21,6 +22,7 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
 
 
 @never_cache
+@rate_limited("claim")
 def api_claim(request, slug: str):
     """``POST /api/events/<slug>/claim/``: 202 queued, 200 already queued, or a refusal."""
     if request.method != "POST":
