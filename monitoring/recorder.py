@@ -100,16 +100,18 @@ def _ensure_thread() -> None:
 
 
 def _flush_forever() -> None:
+    from django.db import close_old_connections
+
     while True:
         _wake.wait(FLUSH_SECONDS)
         _wake.clear()
         flush()
+        # This thread's own connection: drop it if broken or too old.
+        close_old_connections()
 
 
 def flush() -> None:
     """Write what this process buffered. Never raises: a failed write is retried next time."""
-    from django.db import close_old_connections
-
     with _lock:
         stats = dict(_stats)
         _stats.clear()
@@ -130,8 +132,6 @@ def flush() -> None:
             for entry in errors:
                 _errors.appendleft(entry)
         logger.warning("monitoring buffers not written; retrying later", exc_info=True)
-    finally:
-        close_old_connections()
 
 
 def _merge(into: _Stat, other: _Stat) -> None:
@@ -184,4 +184,10 @@ def _write_errors(errors: list[dict]) -> None:
     ErrorLog.objects.bulk_create([ErrorLog(**entry) for entry in errors])
 
 
-atexit.register(flush)
+def _flush_at_exit() -> None:
+    # Only where the background thread runs: a test process exits after its database is gone.
+    if _thread_pid == os.getpid():
+        flush()
+
+
+atexit.register(_flush_at_exit)

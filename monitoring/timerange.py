@@ -23,11 +23,14 @@ class BadTimeRange(DomainError):
 def _parse(name: str, raw: str) -> datetime:
     # A "+" in a query string arrives as a space: "2026-11-26T10:00:00 07:00".
     text = raw.strip().replace(" ", "+")
-    value = parse_datetime(text)
-    if value is None:
-        day = parse_date(text)
-        if day is not None:
-            value = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - made aware below
+    try:  # parse_* return None on a bad shape and raise on impossible values (month 13)
+        value = parse_datetime(text)
+        if value is None:
+            day = parse_date(text)
+            if day is not None:
+                value = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - made aware below
+    except ValueError:
+        value = None
     if value is None:
         raise BadTimeRange(
             _("“%(name)s” must be an ISO 8601 date or datetime, e.g. 2026-11-26T10:00:00+07:00.") % {"name": name},
