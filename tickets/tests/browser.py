@@ -32,3 +32,30 @@ def login_with_session(page, base_url: str, user) -> None:
     page.context.add_cookies(
         [{"name": "sessionid", "value": cookie.value, "domain": urlsplit(base_url).hostname, "path": "/"}]
     )
+
+
+def qr_camera_file(path, payload: str, *, width: int = 640, height: int = 480) -> str:
+    """Write a one-frame Y4M video of ``payload``'s QR code for Chromium's fake camera.
+
+    Launch Chromium with ``--use-fake-device-for-media-stream``,
+    ``--use-fake-ui-for-media-stream`` and ``--use-file-for-fake-video-capture=<path>``; the
+    page's camera then sees this picture, looped.
+    """
+    import segno
+
+    rows = [list(row) for row in segno.make(payload, error="m", micro=False).matrix_iter(border=4)]
+    scale = min(width, height) * 8 // 10 // len(rows)
+    size = scale * len(rows)
+    left, top = (width - size) // 2, (height - size) // 2
+    luma = bytearray(b"\xff" * (width * height))
+    for r, row in enumerate(rows):
+        for c, dark in enumerate(row):
+            if dark:
+                for y in range(top + r * scale, top + (r + 1) * scale):
+                    start = y * width + left + c * scale
+                    luma[start : start + scale] = b"\x00" * scale
+    chroma = b"\x80" * ((width // 2) * (height // 2))
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    with open(path, "wb") as video:
+        video.write(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
+    return str(path)

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from tickets.models import Ticket
 
-from .browser import admin_login, login_with_session
+from .browser import admin_login, login_with_session, qr_camera_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,3 +67,37 @@ def test_ticket_page_screenshot(live_asgi_server, phone_page, student, ticket):
     assert phone_page.locator("svg.ticket-barcode").is_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     phone_page.screenshot(path=str(SCREENSHOTS / "ticket.png"), full_page=True)
+
+
+def test_staff_scans_a_ticket_qr_with_the_camera(live_asgi_server, browser, staff, ticket, student, tmp_path):
+    """The vendored qr-scanner reads the ticket's QR from a (fake) camera and admits it."""
+    from tickets.codes import qr_payload_for
+
+    video = qr_camera_file(tmp_path / "qr.y4m", qr_payload_for(ticket.id))
+    # A second Chromium from the session's Playwright, with a camera that films the QR code.
+    chromium = browser.browser_type.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+    try:
+        context = chromium.new_context(viewport={"width": 390, "height": 844}, permissions=["camera"])
+        page = context.new_page()
+        admin_login(page, live_asgi_server, staff.username)
+        page.goto(f"{live_asgi_server}/scan/")
+        page.click("#scan-camera-toggle")
+        page.wait_for_selector("#scan-result[data-result=admitted]", timeout=20_000)
+        assert student.nim in page.locator("#scan-result").inner_text()
+        # The camera keeps seeing the same code: it is de-duplicated, not reported again.
+        page.wait_for_selector("#scan-result[data-result=idle]", timeout=5_000)
+        page.wait_for_timeout(1_500)
+        assert page.locator("#scan-result").get_attribute("data-result") == "idle"
+    finally:
+        chromium.close()
+    assert Ticket.objects.get(pk=ticket.pk).admitted_by_id == staff.id
