@@ -18,6 +18,7 @@ from .forms import LoginForm, SignUpForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
 RESEND_RATE = "3/h"
+RESET_MAIL_RATE = "3/h"
 
 
 def _base_url(request) -> str:
@@ -108,6 +109,21 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/email/password_reset_body.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        # At most a few reset mails per address per hour, so the form cannot flood an inbox.
+        # Keyed by address, not IP: a whole campus shares a handful of NAT addresses.
+        usage = get_usage(
+            self.request,
+            group="accounts.password-reset",
+            key=lambda group, request: form.cleaned_data["email"].strip().lower(),
+            rate=RESET_MAIL_RATE,
+            increment=True,
+        )
+        if usage is not None and usage["should_limit"]:
+            # Same answer as a sent mail: the page must not reveal which addresses exist.
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -108,3 +108,11 @@ def test_user_admin_search_by_nim(client, make_user, student):
     response = client.get("/admin/accounts/user/", {"q": student.nim})
     assert response.status_code == 200
     assert student.email in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_password_reset_mails_are_rate_limited_per_address(client, student, mailoutbox):
+    for _ in range(5):
+        response = client.post(reverse("accounts:password_reset"), {"email": student.email})
+        assert response.status_code == 302
+    assert len(mailoutbox) == 3
