@@ -219,6 +219,8 @@ RATELIMIT_CLAIM = env_str("RATELIMIT_CLAIM", "3/m")
 RATELIMIT_API_ANON = env_str("RATELIMIT_API_ANON", "10/m")
 RATELIMIT_API_USER = env_str("RATELIMIT_API_USER", "60/m")
 RATELIMIT_QUEUE_STATUS = env_str("RATELIMIT_QUEUE_STATUS", "120/m")
+# Invalid door check-ins per staff user (tickets/ratelimits.py): stops guessing redeem codes.
+RATELIMIT_CHECKIN_INVALID = env_str("RATELIMIT_CHECKIN_INVALID", "30/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With Redis unreachable django-ratelimit would block everyone; fail open and let
 # ticketwar.lib.ratelimit count per process instead.
