@@ -44,8 +44,13 @@ def http_receiver():
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            if self.headers.get("Content-Encoding") == "gzip":
+            encoding = self.headers.get("Content-Encoding")
+            if encoding == "gzip":
                 body = gzip.decompress(body)
+            elif encoding == "br":  # Sentry's SDK prefers brotli when the module is installed
+                import brotli
+
+                body = brotli.decompress(body)
             receiver: Receiver = state["receiver"]
             if receiver.fail_next > 0:
                 receiver.fail_next -= 1
