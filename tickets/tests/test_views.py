@@ -232,10 +232,12 @@ def test_checkin_api_odd_codes_are_invalid_not_500(client, staff, code):
 
 
 def test_checkin_api_limits_guessing_per_staff_user(client, ticket, staff, make_user, settings):
-    settings.CHECKIN_INVALID_RATE = "5/m"
+    settings.RATELIMIT_CHECKIN_INVALID = "5/m"
     client.force_login(staff)
-    guesses = [c for c in ("ACDEFGHJ", "ACDEFGHK", "ACDEFGHM", "ACDEFGHN", "ACDEFGHP", "ACDEFGHQ")]
-    guesses = [g for g in guesses if g != ticket.redeem_code][:5]
+    guesses = [
+        g for g in ("ACDEFGHJ", "ACDEFGHK", "ACDEFGHM", "ACDEFGHN", "ACDEFGHP", "ACDEFGHQ") if g != ticket.redeem_code
+    ]
+    guesses = guesses[:5]
     for guess in guesses:
         assert post_json(client, "/api/checkin/", {"code": guess}).json()["result"] == "invalid"
     blocked = post_json(client, "/api/checkin/", {"code": ticket.redeem_code})
@@ -250,7 +252,7 @@ def test_checkin_api_limits_guessing_per_staff_user(client, ticket, staff, make_
 
 
 def test_checkin_api_genuine_scans_do_not_count_towards_the_limit(client, staff, make_ticket, settings):
-    settings.CHECKIN_INVALID_RATE = "2/m"
+    settings.RATELIMIT_CHECKIN_INVALID = "2/m"
     client.force_login(staff)
     for _ in range(4):
         ticket = make_ticket()
@@ -304,3 +306,20 @@ def test_event_start_hides_give_back(client, student, make_event, make_ticket):
     assert f"/tickets/{ticket.id}/return/" not in client.get(f"/tickets/{ticket.id}/").content.decode()
     client.post(f"/tickets/{ticket.id}/return/")
     assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ACTIVE
+
+
+def test_checkin_keeps_working_while_redis_is_unavailable(client, staff, ticket, settings):
+    """With the Redis breaker open the guessing guard fails open: the door keeps admitting."""
+    from ticketwar.lib.redis import redis_breaker
+
+    settings.RATELIMIT_CHECKIN_INVALID = "1/m"
+    client.force_login(staff)
+    breaker = redis_breaker()
+    try:
+        while breaker.state != "open":
+            breaker.record_failure()
+        for _ in range(3):
+            assert post_json(client, "/api/checkin/", {"code": "TW1.forged.code"}).json()["result"] == "invalid"
+        assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
+    finally:
+        breaker.reset()
