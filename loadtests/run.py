@@ -365,10 +365,13 @@ def run(args: argparse.Namespace) -> dict:
         roles["locust"] = locust.pid
         sampler = MemorySampler(roles)
         sampler.start()
+        profilers = _start_profilers(args.profile, roles, duration) if args.profile else []
         started = time.time()
         locust.wait()
         sampler.stop()
         say(f"Locust finished after {time.time() - started:.0f} s (exit {locust.returncode})")
+        for profiler in profilers:
+            profiler.wait(timeout=30)
         if not results_path.exists():
             raise RuntimeError(f"Locust wrote no results; see {work / 'locust.log'}:\n" + _tail(work / "locust.log"))
         deadline = time.monotonic() + 60
@@ -440,6 +443,37 @@ def run(args: argparse.Namespace) -> dict:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _start_profilers(directory: str, roles: dict[str, int], duration: int) -> list[subprocess.Popen]:
+    """py-spy (installed separately, for diagnosis only) on web and worker, collapsed stacks."""
+    py_spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
+    if not py_spy:
+        raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(roles[role]),
+                "--subprocesses",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--duration",
+                str(duration),
+                "-o",
+                str(Path(directory) / f"{role}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for role in ("web", "worker")
+    ]
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
@@ -456,12 +490,12 @@ def _errors_in_logs(work: Path) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=500, help="concurrent students (default 500)")
-    parser.add_argument("--spawn-rate", type=float, default=5.0, help="students arriving (logging in) per second")
+    parser.add_argument("--spawn-rate", type=float, default=4.0, help="students arriving (logging in) per second")
     parser.add_argument("--capacity", type=int, default=500, help="seats of the event (default 500)")
     parser.add_argument(
         "--opens-in", type=int, default=0, help="seconds until the window opens (default: time to log everyone in + 30)"
     )
-    parser.add_argument("--after-open", type=int, default=90, help="seconds Locust keeps running after the opening")
+    parser.add_argument("--after-open", type=int, default=60, help="seconds Locust keeps running after the opening")
     parser.add_argument(
         "--ws-fraction", type=float, default=0.2, help="share of students watching the queue by websocket"
     )
@@ -469,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ratios", action="store_true", help="skip the ratio measurements")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     parser.add_argument("--name", default="", help="report name under docs/loadtest/ (default <users>-users)")
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
     args = parser.parse_args(argv)
 
