@@ -137,3 +137,22 @@ def test_capacity_cut_racing_ticket_issue_never_loses_a_seat(make_user, make_eve
         else:
             assert event.capacity == 20
             assert tickets > 10
+
+
+@pytest.mark.django_db
+def test_event_changed_callbacks_skip_rolled_back_writes(django_capture_on_commit_callbacks, event):
+    from django.db import transaction
+
+    seen: list[int] = []
+    services.on_event_changed(seen.append)
+    try:
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            pytest.raises(CapacityBelowIssued),
+            transaction.atomic(),
+        ):
+            services.event_publish(event_id=event.pk)
+            raise CapacityBelowIssued()
+        assert seen == []
+    finally:
+        services._after_change.remove(seen.append)

@@ -152,3 +152,18 @@ def test_signup_page_get_and_wrong_method(client, student):
     assert client.put(reverse("accounts:signup")).status_code == 405
     client.force_login(student)
     assert client.get(reverse("accounts:signup")).status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "texts"),
+    [("id", ["Buat akun mahasiswa Anda", "E-mail kampus"]), ("en", ["Create your student account", "Campus e-mail"])],
+)
+def test_account_pages_in_both_languages(client, language, texts):
+    client.cookies["django_language"] = language
+    html = client.get(reverse("accounts:signup")).content.decode()
+    for text in texts:
+        assert text in html
+    login_html = client.get(reverse("accounts:login")).content.decode()
+    assert ("NIM atau e-mail" if language == "id" else "NIM or e-mail") in login_html
+    assert "<script>" not in html
