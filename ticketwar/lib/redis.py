@@ -54,6 +54,21 @@ class _BreakerMixin:
     # second ask would be refused and the probe would fail itself).
     _tw_sending = False
 
+    def connect(self) -> None:
+        # The pool connects before handing a connection out. While the breaker is open, do not
+        # even open a socket: a stopped Redis still completes TCP handshakes until its backlog
+        # is full, after which every connect would wait the full connect timeout.
+        if self._tw_sending:
+            return super().connect()
+        breaker = redis_breaker()
+        if breaker.state == "open":
+            raise CircuitOpen("Redis circuit breaker is open")
+        try:
+            return super().connect()
+        except _FAILURES:
+            breaker.record_failure()
+            raise
+
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if self._tw_sending:
             return super().send_packed_command(command, check_health)
