@@ -1,0 +1,129 @@
+"""/metrics: histograms after real requests, in one process and aggregated over several."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, _free_port, subprocess_env
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    assert found, f"{name} {labels} not in /metrics"
+    return total
+
+
+def test_metrics_show_latency_and_db_histograms_after_requests(client, event, student):
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # single-process mode here
+    client.force_login(student)
+    before = client.get("/metrics").content.decode()
+    for _ in range(3):
+        assert client.get("/api/events/").status_code == 200
+    text = client.get("/metrics").content.decode()
+    count = 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="events:api-list"}'
+    assert re.search(re.escape(count) + r" [0-9.]+", text)
+    grew = sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="events:api-list")
+    had = (
+        sample(before, "django_http_requests_latency_seconds_by_view_method_count", view="events:api-list")
+        if "events:api-list" in before
+        else 0
+    )
+    assert grew - had == 3
+    # The alert threshold (3 s) is a bucket boundary, so p95 > 3 s is exact in PromQL.
+    assert 'le="3.0",method="GET",view="events:api-list"' in text
+    assert sample(text, "ticketwar_db_queries_per_request_count", view="events:api-list") >= 3
+    assert "ticketwar_db_seconds_per_request_bucket" in text
+    assert sample(text, "ticketwar_event_remaining_tickets", event=event.slug) == event.remaining
+    assert sample(text, "ticketwar_active_users") == 1
+    assert "ticketwar_queue_depth 0.0" in text
+    assert "django_http_responses_total_by_status_view_method_total" in text
+
+
+def _wait_port(port: int, process: subprocess.Popen, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited early")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+@pytest.fixture
+def metrics_dir(tmp_path, monkeypatch):
+    """PROMETHEUS_MULTIPROC_DIR for the subprocesses (set before the worker fixture reads the env)."""
+    path = tmp_path / "prometheus"
+    path.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metrics_dir, celery_worker_process):
+    """uvicorn --workers 2 and a Celery worker write to one multiprocess dir; /metrics adds up."""
+    from django.db import connection
+
+    from monitoring import activity
+    from monitoring.alerts import alert_rules_ensure_defaults
+    from monitoring.models import Alert, AlertRule
+    from monitoring.tasks import evaluate_alerts
+
+    alert_rules_ensure_defaults()
+    AlertRule.objects.filter(metric="concurrent_users").update(threshold=0)
+
+    port = _free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=subprocess_env(connection.settings_dict),
+    )  # fmt: skip
+    try:
+        _wait_port(port, web)
+        requests = 40
+        for _ in range(requests):  # a new connection each time: both workers get some
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+                    assert response.status == 200
+            except urllib.error.HTTPError as exc:  # 503 while no worker has reported yet
+                assert exc.code == 503
+
+        celery_worker_process(concurrency=1)
+        activity.touch(4242)  # one active student: the edited rule (threshold 0) fires in the worker
+        evaluate_alerts.delay()
+        deadline = time.monotonic() + 60
+        while not Alert.objects.filter(key="concurrent_users").exists() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert Alert.objects.filter(key="concurrent_users").exists(), "the worker did not evaluate the rules"
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    finally:
+        web.terminate()
+        web.wait(timeout=15)
+
+    assert sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="healthz") == requests
+    assert sample(text, "ticketwar_alert_transitions_total", metric="concurrent_users", state="firing") == 1
+    assert sample(text, "ticketwar_active_users") == 1
+    pids = {int(m.group(1)) for m in (re.search(r"_(\d+)\.db$", p.name) for p in Path(metrics_dir).iterdir()) if m}
+    assert len(pids) >= 3, f"expected files from two web workers and a Celery child, got {pids}"
