@@ -12,6 +12,7 @@ from django.db import connection
 
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
+from queueing.tasks import process_queue
 from queueing.tests.conftest import bulk_students, kill_tree, wait_until
 from tickets.models import Ticket
 from ticketwar.lib.errors import DomainError
@@ -88,6 +89,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(
     left_in_processing = 0
     for _round in range(5):
         worker = celery_worker_process(concurrency=1)
+        process_queue.apply_async()
         # Tight poll: catch the worker while it holds a taken batch, then kill it outright.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
