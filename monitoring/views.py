@@ -111,10 +111,12 @@ def export(request, kind: str, fmt: str):
 @require_GET
 @staff_page
 def dashboard(request):
-    now = timezone.now()
+    now = timezone.localtime()  # the form's datetime-local fields are read in the server's time zone
     context = {
         **admin.site.each_context(request),
         "title": _("Monitoring dashboard"),
+        # The model sidebar would squeeze the charts; the breadcrumbs lead back to the index.
+        "is_nav_sidebar_enabled": False,
         "export_kinds": [
             ("requests", _("Request log (per minute and endpoint)")),
             ("errors", _("Error log with stack traces")),

@@ -49,7 +49,7 @@
       item.title = colour + (detail && detail.detail ? ": " + detail.detail : "");
     });
     status.classList.remove("is-error");
-    status.textContent = new Date(data.time).toLocaleTimeString();
+    status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString();
   }
 
   function renderAlerts(alerts) {
