@@ -107,7 +107,7 @@ def test_give_back_asks_first_then_returns_the_seat(client, ticket, student, eve
     assert Event.objects.get(pk=event.pk).remaining == 500
     assert any(m.level_tag == "success" for m in response.context["messages"])
 
-    again = client.post(f"/tickets/{ticket.id}/return/", follow=True)
+    again = client.post(f"/tickets/{ticket.id}/return/", follow=True, headers={"Accept-Language": "en"})
     assert [m.message for m in again.context["messages"]] == ["This ticket has already been given back."]
     assert Event.objects.get(pk=event.pk).remaining == 500
 
@@ -115,7 +115,8 @@ def test_give_back_asks_first_then_returns_the_seat(client, ticket, student, eve
 def test_give_back_after_admission_says_why(client, ticket, student, staff, event):
     ticket_check_in(code=ticket.redeem_code, staff_user=staff)
     client.force_login(student)
-    assert "can no longer be given back" in client.get(f"/tickets/{ticket.id}/return/").content.decode()
+    page = client.get(f"/tickets/{ticket.id}/return/", headers={"Accept-Language": "en"}).content.decode()
+    assert "can no longer be given back" in page
     response = client.post(f"/tickets/{ticket.id}/return/", follow=True)
     assert [m.level_tag for m in response.context["messages"]] == ["error"]
     assert Event.objects.get(pk=event.pk).remaining == 499
@@ -283,9 +284,11 @@ def test_scan_page_anonymous_goes_to_admin_login(client):
 
 def test_scan_page_refuses_students_with_a_sentence(client, student):
     client.force_login(student)
-    response = client.get("/scan/")
+    response = client.get("/scan/", headers={"Accept-Language": "en"})
     assert response.status_code == 403
     assert "for event staff only" in response.content.decode()
+    indonesian = client.get("/scan/", headers={"Accept-Language": "id"})
+    assert "hanya untuk panitia" in indonesian.content.decode()
 
 
 def test_scan_page_wrong_method(client, staff):
