@@ -162,6 +162,15 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_
 if env_bool("DATABASE_POOLER_TRANSACTION_MODE", False):
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+# Under ASGI each request runs its synchronous code in a fresh thread, so a "persistent"
+# connection is opened per request (one PostgreSQL backend started each time; the load test
+# counts them). DATABASE_POOL_SIZE > 0 gives the process a psycopg pool of at most that many
+# connections instead (Django requires CONN_MAX_AGE 0 with it). Off by default; web only:
+# a pool must not be opened before Celery's prefork workers fork.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
+if DATABASE_POOL_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_ticketwar")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
