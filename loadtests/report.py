@@ -157,7 +157,12 @@ def markdown(figures: dict) -> str:
         f"Scenario: {figures['users']} students arrive at {figures['spawn_rate']:g}/s and log in; the event "
         f"({figures['capacity']} seats) opens {figures['opens_in']} s after the start; everyone claims within "
         f"0.2–1.5 s of the opening; {figures['ws_fraction']:.0%} watch the queue by websocket, the rest poll every "
-        f"1–2 s; the run lasts {figures['duration']} s.",
+        f"1–2 s; the run lasts {figures['duration']} s."
+        + (
+            f" Web processes with a psycopg pool of {figures['web_db_pool']} connections (`DATABASE_POOL_SIZE`)."
+            if figures.get("web_db_pool")
+            else ""
+        ),
         "",
         "| measure | measured | target (ours) | |",
         "| --- | --- | --- | --- |",
@@ -199,6 +204,7 @@ def markdown(figures: dict) -> str:
         f"| RSS max: web (all) / largest web process | {mem.get('web', 0):.0f} / {single.get('web', 0):.0f} MB | | |",
         f"| RSS max: worker (all) / beat / Locust | {mem.get('worker', 0):.0f} / {mem.get('beat', 0):.0f} / "
         f"{mem.get('locust', 0):.0f} MB | | |",
+        f"| PostgreSQL sessions opened during the run | {figures.get('pg_sessions_opened', '–')} | | |",
         f"| CPU seconds: web / worker / beat / Locust | {_cpu(figures.get('cpu_seconds', {}))} | | |",
         f"| websocket watchers: pushes received / fell back to polling | {c.get('ws_pushes')} / "
         f"{c.get('ws_fallbacks')} | | |",

@@ -99,15 +99,21 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(argv)} failed: {result.stderr.strip()[-2000:]}")
         return result.stdout
 
-    def start_processes(self) -> None:
-        """web, worker and beat exactly as the Procfile (and so ``make run``) starts them."""
+    def start_processes(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
+        """web, worker and beat exactly as the Procfile (and so ``make run``) starts them.
+
+        ``overrides`` adds environment variables to one process, e.g. ``{"web": {...}}``.
+        """
+        overrides = overrides or {}
         for line in (ROOT / "Procfile").read_text().splitlines():
             name, sep, command = line.partition(":")
             if not sep or not name.strip() or name.strip().startswith("#"):
                 continue
-            log = (self.work / f"{name.strip()}.log").open("w")
-            self.processes[name.strip()] = subprocess.Popen(
-                ["bash", "-c", f"exec {command.strip()}"], env=self.env, cwd=ROOT, stdout=log,
+            name = name.strip()
+            log = (self.work / f"{name}.log").open("w")
+            env = {**self.env, **overrides.get(name, {})}
+            self.processes[name] = subprocess.Popen(
+                ["bash", "-c", f"exec {command.strip()}"], env=env, cwd=ROOT, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         say(f"started {', '.join(self.processes)} (web on {self.base_url})")
@@ -254,6 +260,15 @@ def db_figures(database_url: str, slug: str) -> dict:
     }
 
 
+def pg_sessions(database_url: str) -> int:
+    """Sessions PostgreSQL has opened on this database so far (a connection costs a process)."""
+    import psycopg
+
+    dsn = database_url.replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
 def queue_live(database_url: str, slug: str) -> int:
     import psycopg
 
@@ -336,7 +351,8 @@ def run(args: argparse.Namespace) -> dict:
         stack.manage("migrate", "--noinput", "-v", "0")
         credentials = work / "students.csv"
         stack.manage("create_students", "--count", str(args.users), "--out", str(credentials))
-        stack.start_processes()
+        web_env = {"DATABASE_POOL_SIZE": str(args.web_db_pool)} if args.web_db_pool else {}
+        stack.start_processes({"web": web_env})
         stack.wait_healthy()
         # Everyone logs in before the window opens (a login costs ~0.25 s of CPU: PBKDF2).
         opens_in = args.opens_in or math.ceil(args.users / args.spawn_rate) + 30
@@ -359,6 +375,7 @@ def run(args: argparse.Namespace) -> dict:
             "LOADTEST_RESULTS": str(results_path),
             "LOADTEST_WS_FRACTION": str(args.ws_fraction),
         }
+        sessions_before = pg_sessions(stack.env["DATABASE_URL"])
         locust_log = (work / "locust.log").open("w")
         locust = subprocess.Popen(command, env=locust_env, cwd=ROOT, stdout=locust_log, stderr=subprocess.STDOUT)
         roles = {name: process.pid for name, process in stack.processes.items()}
@@ -370,6 +387,7 @@ def run(args: argparse.Namespace) -> dict:
         locust.wait()
         sampler.stop()
         say(f"Locust finished after {time.time() - started:.0f} s (exit {locust.returncode})")
+        sessions_during = pg_sessions(stack.env["DATABASE_URL"]) - sessions_before
         for profiler in profilers:
             profiler.wait(timeout=30)
         if not results_path.exists():
@@ -388,6 +406,7 @@ def run(args: argparse.Namespace) -> dict:
             "opens_in": opens_in,
             "duration": duration,
             "ws_fraction": args.ws_fraction,
+            "web_db_pool": args.web_db_pool,
             "machine": machine(),
             "versions": versions(stack.env),
             "locust_exit": locust.returncode,
@@ -396,6 +415,7 @@ def run(args: argparse.Namespace) -> dict:
             "metrics": metrics_figures(stack.base_url),
             "db": db_figures(stack.env["DATABASE_URL"], slug),
             "queue_left": queue_live(stack.env["DATABASE_URL"], slug),
+            "pg_sessions_opened": sessions_during,
             "memory_mb": {
                 "max_total": {k: round(v, 1) for k, v in sampler.max_total.items()},
                 "max_single": {k: round(v, 1) for k, v in sampler.max_single.items()},
@@ -503,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ratios", action="store_true", help="skip the ratio measurements")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     parser.add_argument("--name", default="", help="report name under docs/loadtest/ (default <users>-users)")
+    parser.add_argument(
+        "--web-db-pool", type=int, default=0, help="DATABASE_POOL_SIZE for the web processes (0: as configured)"
+    )
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
     args = parser.parse_args(argv)
