@@ -30,6 +30,8 @@ BREAKER_STATE = Gauge(
     "ticketwar_breaker_state",
     "Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open.",
     ["name"],
+    # With several worker processes (PROMETHEUS_MULTIPROC_DIR) the worst state wins.
+    multiprocess_mode="max",
 )
 BREAKER_OPEN_TOTAL = Counter(
     "ticketwar_breaker_open",

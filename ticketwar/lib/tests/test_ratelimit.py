@@ -171,3 +171,19 @@ def test_anonymous_budget_keys_on_the_forwarded_client_behind_a_trusted_proxy(cl
         assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
     assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
     assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+
+
+def test_real_claim_endpoint_allows_three_attempts_per_minute(client, student, event, settings):
+    settings.RATELIMIT_CLAIM = "3/m"
+    client.force_login(student)
+    url = f"/api/events/{event.slug}/claim/"
+    codes = [client.post(url).status_code for _ in range(3)]
+    assert codes == [202, 200, 200]  # queued, then the same entry again
+    before = seconds_left(f"user:{student.pk}")
+    assert_exact_retry_after(client.post(url), f"user:{student.pk}", before)
+
+
+def test_anonymous_claims_are_counted_on_the_anonymous_ip_budget(client, event, settings):
+    settings.RATELIMIT_API_ANON = "2/m"
+    url = f"/api/events/{event.slug}/claim/"
+    assert [client.post(url).status_code for _ in range(3)] == [401, 401, 429]
