@@ -425,6 +425,7 @@ def run(args: argparse.Namespace) -> dict:
             if sampler.cpu_percent
             else None,
             "errors_in_logs": _errors_in_logs(work),
+            "locust_cpu_warning": "CPU usage above" in (work / "locust.log").read_text(errors="replace"),
         }
         if not args.no_ratios:
             say("measuring the ratios (pgbench, ticket_issue, cached endpoint vs /api/ping/)")
