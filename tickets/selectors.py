@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from events.models import Event
 
@@ -59,4 +61,18 @@ def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:
 
 def events_for_door() -> QuerySet[Event]:
     """Published events the scan page offers in its event selector, soonest first."""
-    return Event.objects.filter(status=Event.Status.PUBLISHED).order_by("starts_at", "id").only("slug", "title")
+    return (
+        Event.objects.filter(status=Event.Status.PUBLISHED)
+        .order_by("starts_at", "id")
+        .only("slug", "title", "starts_at")
+    )
+
+
+# An event is "at the door" from well before it starts until a few hours after.
+DOOR_OPEN_AFTER_START = timedelta(hours=6)
+
+
+def door_default_event(events: list[Event], now: datetime | None = None) -> Event | None:
+    """The event the scan page preselects: the first one not long over, else the last one."""
+    now = now or timezone.now()
+    return next((e for e in events if e.starts_at + DOOR_OPEN_AFTER_START > now), events[-1] if events else None)

@@ -132,9 +132,13 @@ def scan_page(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path(), STAFF_LOGIN_URL)
     if not request.user.is_staff:
         return render(request, "tickets/scan_forbidden.html", status=403)
-    return render(
-        request, "tickets/scan.html", {"events": selectors.events_for_door(), "scan_messages": _scan_messages()}
-    )
+    events = list(selectors.events_for_door())
+    context = {
+        "events": events,
+        "default_event": selectors.door_default_event(events),
+        "scan_messages": _scan_messages(),
+    }
+    return render(request, "tickets/scan.html", context)
 
 
 def _scan_messages() -> dict[str, str]:

@@ -326,3 +326,17 @@ def test_checkin_keeps_working_while_redis_is_unavailable(client, staff, ticket,
         assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
     finally:
         breaker.reset()
+
+
+def test_scan_page_preselects_the_event_not_long_over(client, staff, make_event):
+    now = timezone.now()
+    past = make_event(
+        claim_opens_at=now - timedelta(days=5),
+        claim_closes_at=now - timedelta(days=4),
+        starts_at=now - timedelta(days=3),
+    )
+    upcoming = make_event()
+    client.force_login(staff)
+    html = client.get("/scan/").content.decode()
+    assert f'value="{upcoming.slug}" selected' in html
+    assert f'value="{past.slug}">' in html
