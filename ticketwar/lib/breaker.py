@@ -62,6 +62,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_started_at: float | None = None
+        self._probe_thread: int | None = None
         BREAKER_STATE.labels(name=name).set(0)
         BREAKER_OPEN_TOTAL.labels(name=name)  # the series exists (at 0) before the first opening
 
@@ -109,18 +110,25 @@ class CircuitBreaker:
                     return False
                 self._set_state(HALF_OPEN)
                 self._probe_started_at = now
+                self._probe_thread = threading.get_ident()
                 return True
-            # HALF_OPEN: a probe is in flight. If it never reported (its caller died), let
-            # another one through after the same delay rather than staying stuck forever.
+            # HALF_OPEN: a probe is in flight. The probing thread itself may ask again (a guarded
+            # call nested in another, e.g. breaker.call() around a Redis client that is guarded
+            # too). If the probe never reported (its caller died), let another one through after
+            # the same delay rather than staying stuck forever.
+            if self._probe_thread == threading.get_ident():
+                return True
             if self._probe_started_at is not None and now - self._probe_started_at < self.reset_timeout:
                 return False
             self._probe_started_at = now
+            self._probe_thread = threading.get_ident()
             return True
 
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0
             self._probe_started_at = None
+            self._probe_thread = None
             if self._state != CLOSED:
                 self._set_state(CLOSED)
 
@@ -130,6 +138,7 @@ class CircuitBreaker:
             if self._state == HALF_OPEN or (self._state == CLOSED and self._failures >= self.failure_threshold):
                 self._opened_at = time.monotonic()
                 self._probe_started_at = None
+                self._probe_thread = None
                 self._set_state(OPEN)
                 BREAKER_OPEN_TOTAL.labels(name=self.name).inc()
             elif self._state == OPEN:
@@ -141,6 +150,7 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._probe_started_at = None
+            self._probe_thread = None
             self._set_state(CLOSED)
 
     def call(self, fn: Callable[..., Any], *args: Any, fallback: Any = None, **kwargs: Any) -> Any:

@@ -75,10 +75,18 @@ def test_probe_that_never_reports_does_not_wedge_the_breaker():
     breaker = CircuitBreaker("t-lost-probe", failure_threshold=1, reset_timeout=0.05)
     breaker.record_failure()
     time.sleep(0.06)
-    assert breaker.allow()
-    assert not breaker.allow()
+    assert breaker.allow()  # a probe that never reports back
+
+    def ask_elsewhere() -> bool:
+        answer = []
+        thread = threading.Thread(target=lambda: answer.append(breaker.allow()))
+        thread.start()
+        thread.join()
+        return answer[0]
+
+    assert not ask_elsewhere()
     time.sleep(0.06)
-    assert breaker.allow()
+    assert ask_elsewhere()
 
 
 def test_call_returns_fallback_value_or_callable_and_counts_failures():
@@ -130,3 +138,23 @@ def test_snapshot_for_healthz():
     breaker.record_failure()
     snap = breaker.snapshot()
     assert snap["state"] == "open" and snap["failures"] == 1 and 29 <= snap["retry_in_seconds"] <= 30
+
+
+def test_nested_guarded_calls_in_the_probing_thread_share_the_probe():
+    breaker = CircuitBreaker("t-nested", failure_threshold=1, reset_timeout=0.05)
+    breaker.record_failure()
+    time.sleep(0.06)
+    inner = []
+    # breaker.call() around a client whose connections ask the same breaker again.
+    assert breaker.call(lambda: inner.append(breaker.allow()) or "ok") == "ok"
+    assert inner == [True]
+    assert breaker.state == "closed"
+    # Another thread asking during a probe is still refused.
+    breaker.record_failure()
+    time.sleep(0.06)
+    assert breaker.allow()
+    other = []
+    thread = threading.Thread(target=lambda: other.append(breaker.allow()))
+    thread.start()
+    thread.join()
+    assert other == [False]
