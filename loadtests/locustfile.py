@@ -6,11 +6,12 @@ Each simulated student:
 2. opens the event page and, like ``static/js/event.js``, re-reads ``/api/events/<slug>/``
    every 5 s while the countdown runs;
 3. clicks "claim" when the window opens (plus a human reaction time), everybody at once;
-4. opens the queue page and watches its entry: a websocket for ``LOADTEST_WS_FRACTION`` of the
-   students (falling back to polling as the page does), ``GET /api/queue/<id>/`` every 1-2 s
-   for the others, until the entry is decided;
-5. opens the ticket; students left without one keep the event page open (a poll every 5 s)
-   in case a seat is returned.
+4. opens the queue page and watches its entry until it is decided: ``LOADTEST_WS_FRACTION`` of
+   the students as ``static/js/queue.js`` does (websocket, one status read after 5 s of silence,
+   polling if the socket fails), the others as the page does when websockets are blocked
+   (``GET /api/queue/<id>/`` every 1-2 s): the heavier case for the server;
+5. opens the ticket and stays on it (no polling); students left without one keep the event
+   page open (a poll every 5 s) in case a seat is returned.
 
 Refusals the contract defines (409 already has a ticket, 410 sold out, 425 not open yet,
 429 slow down) are outcomes, not failures: they are counted per status code and written,
@@ -49,6 +50,8 @@ RESULTS_PATH = os.environ.get("LOADTEST_RESULTS", "")
 EVENT_POLL_SECONDS = 5.0
 QUEUE_POLL_SECONDS = (1.0, 2.0)
 REACTION_SECONDS = (0.2, 1.5)
+# queue.js double-checks a silent websocket with one status read after this long.
+WS_SILENCE_SECONDS = 5.0
 # A decision slower than this is reported as a failure of the queue watch.
 DECISION_TIMEOUT_SECONDS = 180.0
 
@@ -229,8 +232,10 @@ class Student(FastHttpUser):
     @task
     def journey(self) -> None:
         if self.finished:
-            # The tab stays open: the page keeps polling (a returned seat could come back).
-            self.poll_event()
+            # A student with a ticket looks at it (the ticket page does not poll); the others
+            # keep the event page open, which polls, in case a seat is given back.
+            if self.ticket is None:
+                self.poll_event()
             return
         if not self.event:
             self.poll_event()
@@ -334,18 +339,13 @@ class Student(FastHttpUser):
             RESULTS.ws_fallbacks += 1
             return None
         self._fire_ws((time.time() - started) * 1000, None)
-        # The page reads the status once on load; pushes then carry the changes.
-        status, entry = self.get_json(f"/api/queue/{self.queue_id}/", N_QUEUE_API)
-        if status == 200 and isinstance(entry, dict) and entry.get("status") in DECIDED:
-            conn.close()
-            return entry
         try:
-            conn.settimeout(10)
+            conn.settimeout(WS_SILENCE_SECONDS)
             while time.time() - claimed_at < DECISION_TIMEOUT_SECONDS:
                 try:
                     message = json.loads(conn.recv())
                 except websocket.WebSocketTimeoutException:
-                    # Pushes are hints: after 10 s of silence the page re-reads the status.
+                    # Pushes are hints: after 5 s of silence the page (queue.js) re-reads the status.
                     status, entry = self.get_json(f"/api/queue/{self.queue_id}/", N_QUEUE_API)
                     if status == 200 and isinstance(entry, dict) and entry.get("status") in DECIDED:
                         return entry

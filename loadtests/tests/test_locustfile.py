@@ -42,7 +42,7 @@ def test_five_students_race_for_three_seats(live_asgi_server, celery_worker_proc
     }
     run = subprocess.run(
         [sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--headless", "-u", str(STUDENTS),
-         "-r", str(STUDENTS), "-t", "14s", "--stop-timeout", "5", "--host", live_asgi_server,
+         "-r", str(STUDENTS), "-t", "18s", "--stop-timeout", "5", "--host", live_asgi_server,
          "--csv", str(csv_prefix), "--only-summary", "--loglevel", "WARNING"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
