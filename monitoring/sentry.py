@@ -67,7 +67,6 @@ def init_sentry(dsn: str, *, environment: str, release: str = "", traces_sample_
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
         "traces_sample_rate": traces_sample_rate,
-        "send_default_pii": False,
         "shutdown_timeout": 2,
     }
     if release:
