@@ -241,8 +241,16 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # The default pool (100) made websocket handshakes fail under a burst.
-            "hosts": [{"address": REDIS_URL, "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000)}],
+            # The default pool (100) made websocket handshakes fail under a burst. socket_timeout:
+            # redis-py 8 defaults it to 5 s, equal to the layer's blocking BZPOPMIN wait, which
+            # tore every idle websocket down after ~5 s (redis/redis-py#4091); keep it above.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000),
+                    "socket_timeout": 15,
+                }
+            ],
             "capacity": 1000,
             "expiry": 30,
         },
