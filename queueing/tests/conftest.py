@@ -135,3 +135,50 @@ def decided_log(transactional_db):
         cursor.execute(
             "DROP TRIGGER IF EXISTS test_log_decided ON ticket_queue; DROP TABLE IF EXISTS test_decided_log;"
         )
+
+
+class WebsocketClient:
+    """A websocket test client on asgiref's ApplicationCommunicator.
+
+    Same idea as ``channels.testing.WebsocketCommunicator``, whose package also imports the
+    Daphne live server (not installed: uvicorn serves the app here).
+    """
+
+    def __init__(self, application, path: str, user) -> None:
+        from asgiref.testing import ApplicationCommunicator
+
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [],
+            "subprotocols": [],
+            "user": user,
+        }
+        self._app = ApplicationCommunicator(application, scope)
+
+    async def connect(self, timeout: float = 5) -> dict:
+        await self._app.send_input({"type": "websocket.connect"})
+        return await self._app.receive_output(timeout)
+
+    async def receive_output(self, timeout: float = 5) -> dict:
+        return await self._app.receive_output(timeout)
+
+    async def receive_json(self, timeout: float = 5) -> dict:
+        import json
+
+        message = await self._app.receive_output(timeout)
+        assert message["type"] == "websocket.send", message
+        return json.loads(message["text"])
+
+    async def send_json(self, data) -> None:
+        import json
+
+        await self._app.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def receive_nothing(self, timeout: float = 0.3) -> bool:
+        return await self._app.receive_nothing(timeout)
+
+    async def disconnect(self) -> None:
+        await self._app.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self._app.wait(2)
