@@ -189,7 +189,7 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
     Returns ``(decided, more_left, next_retry_at)``. Pushes go out after each batch's
     decisions have committed.
     """
-    from .push import push_batch
+    from .push import flush_pushes, push_batch
 
     budget = settings.QUEUE_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
@@ -198,6 +198,7 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
     while True:
         result = queue_process_batch()
         if not result.taken:
+            flush_pushes()
             return decided, False, next_retry
         decided += sum(1 for d in result.decisions if d.status != QueueEntry.Status.PENDING)
         for d in result.decisions:
@@ -205,6 +206,7 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
                 next_retry = d.not_before
         push_batch(result.decisions)
         if time.monotonic() >= deadline:
+            flush_pushes()
             return decided, True, next_retry
 
 

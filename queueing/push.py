@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import Counter
+from concurrent.futures import Future
 
 from .models import QueueEntry
 from .selectors import DECIDED_KEY, DRAIN_RATE_KEY, entry_as_dict, measured_drain_rate
@@ -38,21 +41,36 @@ def _redis():
     return redis_lib.get_client()
 
 
-def record_progress(decided_per_event: Counter) -> tuple[dict[int, int], float | None]:
-    """Add the batch's decisions to the per-event counters; refresh the measured drain rate."""
-    totals: dict[int, int] = {}
-    rate = measured_drain_rate()
+def record_progress(decided_per_event: Counter) -> tuple[dict[int, int], list[int]]:
+    """Add the batch's decisions to the per-event counters and see which events are due a
+    progress message (one SET NX per event), in one Redis round trip."""
+    events = list(decided_per_event)
+    if not events:
+        return {}, []
     try:
         pipe = _redis().pipeline(transaction=False)
-        for event_id, n in decided_per_event.items():
-            pipe.incrby(DECIDED_KEY.format(event_id=event_id), n)
-        if rate:
-            pipe.set(DRAIN_RATE_KEY, f"{rate:.3f}")
+        for event_id in events:
+            pipe.incrby(DECIDED_KEY.format(event_id=event_id), decided_per_event[event_id])
+        for event_id in events:
+            pipe.set(PROGRESS_KEY.format(event_id=event_id), "1", nx=True, px=int(PROGRESS_INTERVAL_SECONDS * 1000))
         results = pipe.execute()
-        totals = dict(zip(decided_per_event.keys(), results[: len(decided_per_event)], strict=False))
     except Exception:  # Redis away: pages fall back to polling the status API
         logger.info("queue progress not recorded", exc_info=True)
-    return totals, rate
+        return {}, []
+    totals = dict(zip(events, results[: len(events)], strict=True))
+    due = [e for e, ok in zip(events, results[len(events) :], strict=True) if ok]
+    return totals, due
+
+
+def refresh_drain_rate() -> float | None:
+    """Measure the drain rate from the table and publish it for the web side (at most 2/s)."""
+    rate = measured_drain_rate()
+    if rate:
+        try:
+            _redis().set(DRAIN_RATE_KEY, f"{rate:.3f}")
+        except Exception:
+            logger.info("drain rate not stored", exc_info=True)
+    return rate
 
 
 def _due_events(event_ids) -> list[int]:
@@ -70,14 +88,16 @@ def push_batch(decisions) -> None:
     """Send each decided entry its outcome and each touched event its progress. Never raises."""
     final = [d for d in decisions if d.status != QueueEntry.Status.PENDING]
     per_event = Counter(d.claimed.event_id for d in final)
-    totals, rate = record_progress(per_event)
+    totals, due = record_progress(per_event)
     messages: list[tuple[str, dict]] = []
     if final:
         entries = QueueEntry.objects.select_related("ticket__event").filter(id__in=[d.claimed.id for d in final])
         for entry in entries:
             messages.append((entry_group(entry.public_id), {"type": "queue.entry", "entry": entry_as_dict(entry)}))
-    for event_id in _due_events(list(per_event)):
-        messages.append((event_group(event_id), progress_message(event_id, totals.get(event_id), rate)))
+    if due:
+        rate = refresh_drain_rate()
+        for event_id in due:
+            messages.append((event_group(event_id), progress_message(event_id, totals.get(event_id), rate)))
     send_all(messages)
 
 
@@ -94,13 +114,31 @@ def push_progress(event_ids) -> None:
         return
     rate = drain_rate()
     send_all([(event_group(e), progress_message(e, decided_total(e), rate)) for e in due])
+    flush_pushes()
+
+
+# One event loop per worker process, alive across batches: the channel layer keeps its Redis
+# connections per loop, so a fresh loop per batch (async_to_sync) would reconnect every time.
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+_in_flight: list[Future] = []
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # first use, or a forked pool child
+            _loop = asyncio.new_event_loop()
+            _loop_pid = os.getpid()
+            threading.Thread(target=_loop.run_forever, name="queue-push", daemon=True).start()
+        return _loop
 
 
 def send_all(messages: list[tuple[str, dict]]) -> None:
-    """group_send every message in one event loop, bounded in time. Never raises."""
+    """group_send every message from the push loop without waiting for Redis. Never raises."""
     if not messages:
         return
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
@@ -114,6 +152,20 @@ def send_all(messages: list[tuple[str, dict]]) -> None:
         )
 
     try:
-        async_to_sync(_send)()
-    except Exception:  # a push is a hint; the page re-reads the status API
-        logger.info("queue push failed", exc_info=True)
+        future = asyncio.run_coroutine_threadsafe(_send(), _push_loop())
+    except Exception:
+        logger.info("queue push not scheduled", exc_info=True)
+        return
+    _in_flight[:] = [f for f in _in_flight if not f.done()]
+    _in_flight.append(future)
+
+
+def flush_pushes(timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+    """Wait for the pushes still in flight (end of a drain, tests). Never raises."""
+    pending = list(_in_flight)
+    _in_flight.clear()
+    for future in pending:
+        try:
+            future.result(timeout)
+        except Exception:  # a push is a hint; the page re-reads the status API
+            logger.info("queue push failed", exc_info=True)

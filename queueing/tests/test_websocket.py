@@ -11,7 +11,7 @@ from channels.routing import URLRouter
 from django.contrib.auth.models import AnonymousUser
 
 from queueing.processing import queue_process_batch
-from queueing.push import PROGRESS_INTERVAL_SECONDS, push_batch
+from queueing.push import PROGRESS_INTERVAL_SECONDS, flush_pushes, push_batch
 from queueing.tests.conftest import WebsocketClient
 from ticketwar.routing import websocket_urlpatterns
 
@@ -26,6 +26,7 @@ def communicator_for(queue_id: str, user) -> WebsocketClient:
 def decide_and_push(limit: int):
     result = queue_process_batch(limit=limit)
     push_batch(result.decisions)
+    flush_pushes()
     return result
 
 

@@ -1,0 +1,232 @@
+"""Claim-queue benchmark (not a test): claim-to-decision time and drain rate with a real worker.
+
+    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python loadtests/queue_bench.py
+
+Uses ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper above gives private throw-away servers),
+migrates, then runs two phases against one Celery worker (``--concurrency 2``, the Procfile's
+queues) plus one beat, both started and stopped here:
+
+1. ``paced``: 1000 verified students claim a 500-seat event, arrivals spread evenly over 10 s,
+   through the real enqueue service (``queueing.services.queue_enqueue``: INSERT + wake-up)
+   from 16 threads, as web workers would;
+2. ``burst``: 1000 more claims for another 500-seat event inserted as fast as possible, to
+   measure how fast a backlog drains.
+
+Claim-to-decision time is ``processed_at - created_at`` of each entry (both written by the
+application). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_students(count: int, tag: str) -> list:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    user_model = get_user_model()
+    password = make_password("bench-pass-1")
+    now = timezone.now()
+    users = [
+        user_model(
+            username=f"{tag}{i:05d}",
+            nim=f"{tag}{i:05d}",
+            email=f"{tag}{i:05d}@student.itera.ac.id",
+            full_name=f"Bench {i}",
+            email_verified_at=now,
+            password=password,
+        )
+        for i in range(count)
+    ]
+    return user_model.objects.bulk_create(users)
+
+
+def make_event(slug: str, capacity: int):
+    from django.utils import timezone
+
+    from events.models import Event
+
+    now = timezone.now()
+    return Event.objects.create(
+        slug=slug,
+        title="Benchmark",
+        speaker="Speaker",
+        venue="Aula",
+        claim_opens_at=now - timedelta(minutes=1),
+        claim_closes_at=now + timedelta(days=1),
+        starts_at=now + timedelta(days=2),
+        capacity=capacity,
+        remaining=capacity,
+        status="published",
+    )
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ticketwar", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_worker(timeout: float = 60) -> None:
+    from ticketwar.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5):
+            return
+    raise SystemExit("the Celery worker did not answer within 60 s")
+
+
+def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> float:
+    """Claim once per student, the i-th claim at i * spread / n seconds. Returns the wall time."""
+    from django.db import connection
+
+    from queueing.services import queue_enqueue
+
+    n = len(students)
+    t0 = time.monotonic() + 0.2
+
+    def one(index: int) -> None:
+        delay = t0 + index * spread_seconds / n - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            queue_enqueue(user=students[index], event_slug=slug)
+        finally:
+            if index % 50 == 49:
+                connection.close()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, range(n)))
+    return time.monotonic() - t0
+
+
+def wait_drained(event, timeout: float = 120) -> None:
+    from queueing.models import LIVE_STATUSES, QueueEntry
+
+    deadline = time.monotonic() + timeout
+    while QueueEntry.objects.filter(event=event, status__in=LIVE_STATUSES).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the queue did not drain within 120 s")
+        time.sleep(0.2)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(event, arrival_seconds: float) -> dict:
+    from queueing.models import QueueEntry
+    from tickets.models import Ticket
+
+    rows = list(QueueEntry.objects.filter(event=event).values_list("created_at", "processed_at", "status"))
+    waits = [(done - created).total_seconds() for created, done, _ in rows]
+    first_claim = min(r[0] for r in rows)
+    first_done = min(r[1] for r in rows)
+    last_done = max(r[1] for r in rows)
+    completed = [r for r in rows if r[2] == "completed"]
+    last_ticket = max(r[1] for r in completed)
+    event.refresh_from_db()
+    tickets = Ticket.objects.filter(event=event, status="active")
+    return {
+        "claims": len(rows),
+        "arrivals_s": arrival_seconds,
+        "decided": sum(1 for r in rows if r[2] in ("completed", "failed")),
+        "tickets": tickets.count(),
+        "one_per_student": tickets.values("user_id").distinct().count() == tickets.count(),
+        "remaining": event.remaining,
+        "p50": statistics.median(waits),
+        "p95": pct(waits, 0.95),
+        "max": max(waits),
+        "tickets_per_s": len(completed) / max(1e-6, (last_ticket - first_claim).total_seconds()),
+        "drain_per_s": len(rows) / max(1e-6, (last_done - first_done).total_seconds()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=1000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    options = parser.parse_args()
+    setup_django()
+    from ticketwar.lib import redis as redis_lib
+
+    stamp = int(time.time()) % 10**4
+    processes = [
+        start(["worker", "-Q", "claims,default", "--concurrency", str(options.concurrency), "--without-gossip",
+               "--without-mingle", "--loglevel", "WARNING", "-n", f"bench{stamp}@%h"]),
+        start(["beat", "--loglevel", "WARNING", "--schedule", f"/tmp/queue-bench-beat-{stamp}"]),  # noqa: S108
+    ]  # fmt: skip
+    try:
+        wait_worker()
+        redis_lib.get_client().ping()
+        results = {}
+        for phase, spread in (("paced", options.spread), ("burst", 0.0)):
+            students = make_students(options.claims, f"{stamp % 1000:03d}{1 if phase == 'paced' else 2}")
+            event = make_event(f"bench-{phase}-{stamp}", options.seats)
+            arrivals = fire(students, event.slug, spread_seconds=spread)
+            wait_drained(event)
+            results[phase] = measure(event, arrivals)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    print(report(results, options))
+    ok = all(r["tickets"] == options.seats and r["remaining"] == 0 and r["one_per_student"] for r in results.values())
+    return 0 if ok else 1
+
+
+def report(results: dict, options) -> str:
+    lines = [
+        f"{options.claims} claims for {options.seats} seats, one Celery worker (--concurrency "
+        f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine.",
+        "",
+        "| phase | claims | arrivals over | decided | tickets | one per student | claim→decision p50 | p95 | max "
+        "| tickets/s | drain (claims/s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for phase, r in results.items():
+        lines.append(
+            f"| {phase} | {r['claims']} | {r['arrivals_s']:.1f} s | {r['decided']} | {r['tickets']} "
+            f"| {'yes' if r['one_per_student'] else 'NO'} | {r['p50'] * 1000:.0f} ms | {r['p95'] * 1000:.0f} ms "
+            f"| {r['max'] * 1000:.0f} ms | {r['tickets_per_s']:.0f} | {r['drain_per_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
