@@ -213,7 +213,8 @@ def main() -> int:
 def report(results: dict, options) -> str:
     lines = [
         f"{options.claims} claims for {options.seats} seats, one Celery worker (--concurrency "
-        f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine.",
+        f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine "
+        f"(load average over the last minute at the end: {os.getloadavg()[0]:.1f}).",
         "",
         "| phase | claims | arrivals over | decided | tickets | one per student | claim→decision p50 | p95 | max "
         "| tickets/s | drain (claims/s) |",

@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from tickets.exceptions import AlreadyHasTicket, TicketError
+from events.models import Event
+from tickets.exceptions import AlreadyHasTicket, ClaimClosed, SoldOut, TicketError
 from tickets.models import Ticket
 from tickets.services import ticket_issue
 
@@ -176,11 +177,54 @@ def queue_process_batch(*, limit: int | None = None, now: datetime | None = None
     """Take one batch and decide each of its entries, in arrival order."""
     claimed = queue_take_batch(limit=limit, now=now)
     result = BatchResult(taken=len(claimed))
+    if not claimed:
+        return result
+    refused, claimed = _refuse_finished_events(claimed)
+    result.decisions.extend(refused)
     for entry in claimed:
         decision = queue_decide(entry)
         if decision is not None:
             result.decisions.append(decision)
     return result
+
+
+_FINISHED = {Event.ClaimState.SOLD_OUT: SoldOut.code, Event.ClaimState.CLOSED: ClaimClosed.code}
+
+_REFUSE_SQL = """
+UPDATE ticket_queue SET status = 'failed', reason = %(reason)s, processed_at = %(now)s, locked_at = NULL
+WHERE id = ANY(%(ids)s) AND status = 'processing' AND locked_at = %(lease)s
+RETURNING id
+"""
+
+
+def _refuse_finished_events(claimed: list[Claimed]) -> tuple[list[Decision], list[Claimed]]:
+    """Refuse at once, in one UPDATE per event, the entries of events already sold out or closed.
+
+    After the last seat is gone every remaining claim would walk the whole issuing path only to
+    hear "sold out"; this answers them in bulk (a refusal creates no ticket, so the issuing
+    service stays the one place seats are taken). A seat given back in between simply goes to a
+    later claim. Returns ``(decisions, entries still to decide)``.
+    """
+    now = timezone.now()
+    states = {
+        event.id: event.claim_state(now)
+        for event in Event.objects.filter(id__in={c.event_id for c in claimed}).only(
+            "id", "status", "claim_opens_at", "claim_closes_at", "remaining"
+        )
+    }
+    decisions: list[Decision] = []
+    for event_id, reason in ((e, _FINISHED[state]) for e, state in states.items() if state in _FINISHED):
+        group = [c for c in claimed if c.event_id == event_id]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REFUSE_SQL,
+                {"reason": reason, "now": now, "ids": [c.id for c in group], "lease": group[0].locked_at},
+            )
+            done = {row[0] for row in cursor.fetchall()}
+        decisions.extend(Decision(c, QueueEntry.Status.FAILED, reason=reason) for c in group if c.id in done)
+    finished = {e for e, state in states.items() if state in _FINISHED}
+    rest = [c for c in claimed if c.event_id not in finished]
+    return decisions, rest
 
 
 def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, datetime | None]:

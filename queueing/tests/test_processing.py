@@ -211,3 +211,15 @@ def test_claim_sql_uses_skip_locked_on_the_pending_index(event):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "LockRows" in plan
     assert "SKIP LOCKED" in processing._CLAIM_SQL
+
+
+def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, enqueue, monkeypatch):
+    event = make_event(capacity=1)
+    entries = [enqueue(make_user(), event) for _ in range(4)]
+    type(event).objects.filter(pk=event.pk).update(remaining=0)
+    calls = []
+    monkeypatch.setattr(processing, "ticket_issue", lambda **kw: calls.append(kw))
+    result = queue_process_batch()
+    assert calls == []  # nobody walked the issuing path only to hear "sold out"
+    assert sorted(d.claimed.id for d in result.decisions) == [e.id for e in entries]
+    assert set(QueueEntry.objects.values_list("status", "reason")) == {("failed", "sold_out")}
