@@ -73,3 +73,29 @@ def test_unverified_student_sees_the_refusal(live_asgi_server, phone_page, make_
     message = phone_page.locator("#claim-message")
     phone_page.wait_for_function("document.getElementById('claim-message').textContent.length > 30", timeout=10_000)
     assert "verif" in message.text_content().lower()
+
+
+def test_event_and_signup_page_screenshots(live_asgi_server, phone_page, make_event):
+    """Phone-sized screenshots for the README (docs/screenshots/)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    screenshots = Path(settings.BASE_DIR) / "docs" / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    event = make_event(
+        capacity=500,
+        slug="kuliah-umum-demo",
+        title="Kuliah Umum: Akal Sehat di Ruang Publik",
+        speaker="Rocky Gerung",
+        venue="Aula Gedung Serbaguna",
+        description="Kuliah umum terbuka untuk mahasiswa. 500 kursi gratis, satu tiket per mahasiswa.",
+        remaining=312,
+    )
+    phone_page.goto(f"{live_asgi_server}/events/{event.slug}/")
+    assert phone_page.text_content("#remaining") == "312"
+    assert phone_page.is_visible("text=Klaim tiket saya")
+    phone_page.screenshot(path=str(screenshots / "event.png"), full_page=True)
+    phone_page.goto(f"{live_asgi_server}/accounts/signup/")
+    assert phone_page.is_visible("text=Buat akun mahasiswa Anda")
+    phone_page.screenshot(path=str(screenshots / "signup.png"), full_page=True)
