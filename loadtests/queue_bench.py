@@ -104,28 +104,35 @@ def wait_worker(timeout: float = 60) -> None:
     raise SystemExit("the Celery worker did not answer within 60 s")
 
 
-def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> float:
-    """Claim once per student, the i-th claim at i * spread / n seconds. Returns the wall time."""
+def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tuple[float, int]:
+    """Claim once per student, the i-th claim at i * spread / n seconds.
+
+    Returns the wall time and how many claims were refused at once (sold out: 410, no queueing).
+    """
     from django.db import connection
 
     from queueing.services import queue_enqueue
+    from tickets.exceptions import SoldOut
 
     n = len(students)
     t0 = time.monotonic() + 0.2
 
-    def one(index: int) -> None:
+    def one(index: int) -> int:
         delay = t0 + index * spread_seconds / n - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         try:
             queue_enqueue(user=students[index], event_slug=slug)
+            return 0
+        except SoldOut:
+            return 1
         finally:
             if index % 50 == 49:
                 connection.close()
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(one, range(n)))
-    return time.monotonic() - t0
+        refused = sum(pool.map(one, range(n)))
+    return time.monotonic() - t0, refused
 
 
 def wait_drained(event, timeout: float = 120) -> None:
@@ -143,7 +150,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(event, arrival_seconds: float) -> dict:
+def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     from queueing.models import QueueEntry
     from tickets.models import Ticket
 
@@ -157,7 +164,9 @@ def measure(event, arrival_seconds: float) -> dict:
     event.refresh_from_db()
     tickets = Ticket.objects.filter(event=event, status="active")
     return {
-        "claims": len(rows),
+        "claims": len(rows) + refused_at_once,
+        "queued": len(rows),
+        "refused_at_once": refused_at_once,
         "arrivals_s": arrival_seconds,
         "decided": sum(1 for r in rows if r[2] in ("completed", "failed")),
         "tickets": tickets.count(),
@@ -194,9 +203,9 @@ def main() -> int:
         for phase, spread in (("paced", options.spread), ("burst", 0.0)):
             students = make_students(options.claims, f"{stamp % 1000:03d}{1 if phase == 'paced' else 2}")
             event = make_event(f"bench-{phase}-{stamp}", options.seats)
-            arrivals = fire(students, event.slug, spread_seconds=spread)
+            arrivals, refused = fire(students, event.slug, spread_seconds=spread)
             wait_drained(event)
-            results[phase] = measure(event, arrivals)
+            results[phase] = measure(event, arrivals, refused)
     finally:
         for process in processes:
             process.terminate()
@@ -216,13 +225,14 @@ def report(results: dict, options) -> str:
         f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine "
         f"(load average over the last minute at the end: {os.getloadavg()[0]:.1f}).",
         "",
-        "| phase | claims | arrivals over | decided | tickets | one per student | claim→decision p50 | p95 | max "
-        "| tickets/s | drain (claims/s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| phase | claims | arrivals over | queued | 410 at once (sold out) | queued & decided | tickets "
+        "| one per student | claim→decision p50 | p95 | max | tickets/s | drain (claims/s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for phase, r in results.items():
         lines.append(
-            f"| {phase} | {r['claims']} | {r['arrivals_s']:.1f} s | {r['decided']} | {r['tickets']} "
+            f"| {phase} | {r['claims']} | {r['arrivals_s']:.1f} s | {r['queued']} | {r['refused_at_once']} "
+            f"| {r['decided']} | {r['tickets']} "
             f"| {'yes' if r['one_per_student'] else 'NO'} | {r['p50'] * 1000:.0f} ms | {r['p95'] * 1000:.0f} ms "
             f"| {r['max'] * 1000:.0f} ms | {r['tickets_per_s']:.0f} | {r['drain_per_s']:.0f} |"
         )
