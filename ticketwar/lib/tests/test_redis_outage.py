@@ -232,3 +232,34 @@ def test_door_check_in_works_with_redis_down(redis_server, staff, student, event
     ]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert answers[-1].json()["result"] == "admitted"
+
+
+def test_open_breaker_keeps_every_redis_user_off_the_network():
+    """Cache API, raw client and ping all answer at once while the breaker is open."""
+    from django.core.cache import cache
+
+    from ticketwar.lib.redis import CircuitOpen, get_client, ping
+
+    breaker = get_breaker("redis")
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+    assert ping() == (False, "redis circuit breaker open (recent calls failed)")
+    with pytest.raises(CircuitOpen):
+        get_client().get("anything")
+    assert cache.get("anything", "default") == "default"  # a miss, not an error
+    breaker.reset()
+    assert ping() == (True, "")
+    cache.set("anything", 1)
+    assert cache.get("anything") == 1
+
+
+def test_an_error_reply_is_not_a_redis_failure():
+    import redis.exceptions
+
+    from ticketwar.lib.redis import get_client
+
+    breaker = get_breaker("redis")
+    for _ in range(breaker.failure_threshold + 1):
+        with pytest.raises(redis.exceptions.ResponseError):
+            get_client().execute_command("NO-SUCH-COMMAND")
+    assert breaker.state == "closed" and breaker.failures == 0
