@@ -10,6 +10,7 @@ import pytest
 from django.http import JsonResponse
 from django.test import RequestFactory
 from django.urls import path
+from django_ratelimit.decorators import ratelimit
 
 from ticketwar.lib.ratelimit import client_ip, rate_limited
 
@@ -26,8 +27,14 @@ def _status_like(request, queue_id):
     return JsonResponse({"queue_id": queue_id})
 
 
+@ratelimit(key="ip", rate="1/m", block=True)
+def _library_decorated(request):
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
     path("api/test/claim/", _claim_like),
+    path("api/test/library/", _library_decorated),
     path("api/queue/<str:queue_id>/", _status_like),
 ]
 
@@ -126,6 +133,15 @@ def test_rate_limiting_can_be_switched_off(client, settings):
     settings.RATELIMIT_ENABLE = False
     settings.RATELIMIT_API_ANON = "1/m"
     assert {client.get("/api/events/").status_code for _ in range(3)} == {200}
+
+
+@pytest.mark.urls(__name__)
+def test_django_ratelimit_block_answers_429_not_403_through_the_middleware(client, settings):
+    settings.RATELIMIT_API_ANON = "100/m"
+    assert client.get("/api/test/library/").status_code == 200
+    response = client.get("/api/test/library/")
+    assert response.status_code == 429
+    assert response.json()["retry_after"] == int(response["Retry-After"])
 
 
 def test_django_ratelimit_decorator_answers_429_not_403(client, settings):
