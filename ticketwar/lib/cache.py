@@ -97,7 +97,12 @@ def cache_get_or_compute(
             return value
     else:
         _count(family, hit=False)
-    value = compute()
+    try:
+        value = compute()
+    except BaseException:
+        if token is not None:  # let the next request recompute at once rather than wait
+            _release(key, token)
+        raise
     CACHE_RECOMPUTES.labels(family=family).inc()
     if token is not None:
         # Stored only if the lock is still ours: an invalidation deletes the lock, so a value
@@ -132,6 +137,16 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+_RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _release(key: str, token: str) -> None:
+    try:
+        get_client().eval(_RELEASE_SCRIPT, 1, cache.make_key(_lock_key(key)), token)
+    except Exception:  # unreachable: the lock expires by itself after LOCK_MS
+        logger.debug("could not release the cache lock of %s", key)
 
 
 def _store_if_locked(key: str, token: str, entry: tuple, timeout: float) -> bool:

@@ -302,3 +302,17 @@ def test_event_window_opening_is_not_frozen_by_the_cache(client, make_event):
     time.sleep(1.1)
     assert client.get(f"/api/events/{event.slug}/").json()["status"] == "open"
     assert Event.objects.get(pk=event.pk).claim_opens_at < timezone.now() + timedelta(seconds=1)
+
+
+@pytest.mark.django_db
+def test_failed_recompute_releases_its_lock():
+    def broken():
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        cache_get_or_compute("event", "fail-key", broken, ttl=60)
+    started = time.monotonic()
+    # The next reader takes the lock at once (it does not wait for the 2 s lock to expire).
+    assert cache_get_or_compute("event", "fail-key", lambda: "ok", ttl=60) == "ok"
+    assert time.monotonic() - started < 0.3
+    assert cache_get_or_compute("event", "fail-key", lambda: "recomputed", ttl=60) == "ok"
