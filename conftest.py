@@ -196,9 +196,15 @@ def live_asgi_server(transactional_db):
         process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """Debian's Chromium driven by Playwright (its own browser download does not work here)."""
+    """Debian's Chromium driven by Playwright (its own browser download does not work here).
+
+    Per test, not per session: Playwright's sync API keeps an asyncio loop marked as running
+    in the main thread for as long as it is open, and any later test that uses
+    ``async_to_sync`` (websocket tests) would then fail with "cannot use AsyncToSync in the
+    same thread as an async event loop". A launch costs about a second.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
