@@ -236,6 +236,8 @@ RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_FAIL_OPEN = True
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "ticketwar.lib.ratelimit.ratelimited_view"
+# django-ratelimit's key="ip" sees the same client address as our budgets (TRUSTED_PROXIES).
+RATELIMIT_IP_META_KEY = "ticketwar.lib.ratelimit.client_ip"
 
 CHANNEL_LAYERS = {
     "default": {

@@ -203,3 +203,12 @@ def test_anonymous_claims_are_counted_on_the_anonymous_ip_budget(client, event, 
     settings.RATELIMIT_API_ANON = "2/m"
     url = f"/api/events/{event.slug}/claim/"
     assert [client.post(url).status_code for _ in range(3)] == [401, 401, 429]
+
+
+@pytest.mark.urls(__name__)
+def test_library_ip_key_sees_the_client_behind_a_trusted_proxy(client, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.RATELIMIT_API_ANON = "100/m"
+    assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 200
+    assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 429
+    assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.6").status_code == 200
