@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -99,10 +100,13 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(argv)} failed: {result.stderr.strip()[-2000:]}")
         return result.stdout
 
-    def start_processes(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
+    def start_processes(
+        self, overrides: dict[str, dict[str, str]] | None = None, *, only: set[str] | None = None
+    ) -> None:
         """web, worker and beat exactly as the Procfile (and so ``make run``) starts them.
 
-        ``overrides`` adds environment variables to one process, e.g. ``{"web": {...}}``.
+        ``overrides`` adds environment variables to one process, e.g. ``{"web": {...}}``;
+        ``only`` starts just those processes (call again for the others).
         """
         overrides = overrides or {}
         for line in (ROOT / "Procfile").read_text().splitlines():
@@ -110,15 +114,18 @@ class Stack:
             if not sep or not name.strip() or name.strip().startswith("#"):
                 continue
             name = name.strip()
+            if only is not None and name not in only:
+                continue
             log = (self.work / f"{name}.log").open("w")
             env = {**self.env, **overrides.get(name, {})}
             self.processes[name] = subprocess.Popen(
                 ["bash", "-c", f"exec {command.strip()}"], env=env, cwd=ROOT, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        say(f"started {', '.join(self.processes)} (web on {self.base_url})")
+        say(f"running {', '.join(self.processes)} (web on {self.base_url})")
 
-    def wait_healthy(self, timeout: float = 60) -> None:
+    def wait_healthy(self, timeout: float = 60, *, answering: bool = False) -> None:
+        """Wait for ``/healthz`` to be green (or, with ``answering``, to answer at all)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -129,6 +136,10 @@ class Stack:
                 with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError as exc:
+                if answering:
+                    return
+                last = str(exc)
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.5)
