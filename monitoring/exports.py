@@ -19,6 +19,7 @@ FIELDS = {
     "errors": ["logged_at", "level", "logger", "exception_type", "message", "path", "process", "traceback"],
     "claims": ["queue_id", "user_id", "event", "status", "attempts", "reason", "created_at", "processed_at",
                "wait_seconds", "ticket_id"],
+    "claimstats": ["minute", "event", "outcome", "count"],
     "metrics": ["taken_at", "active_users", "claims_per_minute", "claim_success_rate", "p95_ms", "error_rate",
                 "cache_hit_ratio", "queue_depth", "queue_delay_seconds", "requests", "remaining"],
 }  # fmt: skip
@@ -62,6 +63,17 @@ def rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
                 "processed_at": _iso(q.processed_at), "wait_seconds": round(wait, 3) if wait is not None else None,
                 "ticket_id": str(q.ticket_id) if q.ticket_id else None,
             }  # fmt: skip
+    elif kind == "claimstats":
+        # Decided claims per minute, event and outcome: what the queue keeps after its hourly cleanup.
+        from queueing.models import ClaimStat
+
+        qs = (
+            ClaimStat.objects.filter(minute__gte=since, minute__lt=until)
+            .select_related("event")
+            .order_by("minute", "event__slug", "outcome")
+        )
+        for c in qs.iterator(chunk_size=2000):
+            yield {"minute": _iso(c.minute), "event": c.event.slug, "outcome": c.outcome, "count": c.count}
     elif kind == "metrics":
         qs = MetricSample.objects.filter(taken_at__gte=since, taken_at__lt=until).order_by("taken_at")
         for s in qs.iterator(chunk_size=2000):

@@ -95,7 +95,7 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson
 @staff_api
 def export(request, kind: str, fmt: str):
     if kind not in exports.FIELDS:
-        return json_error(404, _("Unknown export: choose requests, errors, claims or metrics."))
+        return json_error(404, _("Unknown export: choose requests, errors, claims, claimstats or metrics."))
     if fmt not in EXPORT_TYPES:
         return json_error(404, _("Unknown format: choose csv or jsonl."))
     since, until = parse_range(request.GET)
@@ -120,7 +120,8 @@ def dashboard(request):
         "export_kinds": [
             ("requests", _("Request log (per minute and endpoint)")),
             ("errors", _("Error log with stack traces")),
-            ("claims", _("Claim log")),
+            ("claims", _("Claim log (queue entries of the last hour)")),
+            ("claimstats", _("Decided claims per minute and outcome")),
             ("metrics", _("Metric history")),
         ],
         "default_since": (now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),

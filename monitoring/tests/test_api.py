@@ -19,6 +19,7 @@ URLS = [
     "/api/monitoring/export/requests.csv",
     "/api/monitoring/export/errors.jsonl",
     "/api/monitoring/export/claims.csv",
+    "/api/monitoring/export/claimstats.csv",
     "/api/monitoring/export/metrics.jsonl",
 ]
 
@@ -191,3 +192,18 @@ def test_claims_export_lists_queue_entries(client, staff, student, event):
     body = b"".join(client.get("/api/monitoring/export/claims.jsonl").streaming_content).decode()
     row = json.loads(body.splitlines()[0])
     assert row["queue_id"] == str(entry.public_id) and row["event"] == event.slug and row["status"] == "pending"
+
+
+def test_claim_statistics_export_survives_queue_cleanup(client, staff, event):
+    from queueing.models import ClaimStat
+
+    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=3)
+    ClaimStat.objects.create(event=event, minute=minute, outcome="completed", count=42)
+    ClaimStat.objects.create(event=event, minute=minute, outcome="sold_out", count=7)
+    client.force_login(staff)
+    body = b"".join(client.get("/api/monitoring/export/claimstats.csv").streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["event"], r["outcome"], r["count"]) for r in rows] == [
+        (event.slug, "completed", "42"),
+        (event.slug, "sold_out", "7"),
+    ]
