@@ -176,9 +176,10 @@ def markdown(figures: dict) -> str:
         f"0.2–1.5 s of the opening; {figures['ws_fraction']:.0%} watch the queue by websocket, the rest poll every "
         f"1–2 s; the run lasts {figures['duration']} s."
         + (
-            f" Web processes with a psycopg pool of {figures['web_db_pool']} connections (`DATABASE_POOL_SIZE`)."
-            if figures.get("web_db_pool")
-            else ""
+            f" Web processes with a psycopg pool of at most {figures['web_db_pool']} connections each "
+            "(`DATABASE_POOL_SIZE`)."
+            if str(figures.get("web_db_pool", "0")) != "0"
+            else " Web processes without a connection pool (`DATABASE_POOL_SIZE=0`)."
         ),
         "",
         "| measure | measured | target (ours) | |",

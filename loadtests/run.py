@@ -119,7 +119,7 @@ class Stack:
             log = (self.work / f"{name}.log").open("w")
             env = {**self.env, **overrides.get(name, {})}
             self.processes[name] = subprocess.Popen(
-                ["bash", "-c", f"exec {command.strip()}"], env=env, cwd=ROOT, stdout=log,
+                ["bash", "-c", command.strip()], env=env, cwd=ROOT, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         say(f"running {', '.join(self.processes)} (web on {self.base_url})")
@@ -362,7 +362,7 @@ def run(args: argparse.Namespace) -> dict:
         stack.manage("migrate", "--noinput", "-v", "0")
         credentials = work / "students.csv"
         stack.manage("create_students", "--count", str(args.users), "--out", str(credentials))
-        web_env = {"DATABASE_POOL_SIZE": str(args.web_db_pool)} if args.web_db_pool else {}
+        web_env = {"DATABASE_POOL_SIZE": str(args.web_db_pool)} if args.web_db_pool is not None else {}
         stack.start_processes({"web": web_env})
         stack.wait_healthy()
         # Everyone logs in before the window opens (a login costs ~0.25 s of CPU: PBKDF2).
@@ -417,7 +417,9 @@ def run(args: argparse.Namespace) -> dict:
             "opens_in": opens_in,
             "duration": duration,
             "ws_fraction": args.ws_fraction,
-            "web_db_pool": args.web_db_pool,
+            "web_db_pool": args.web_db_pool
+            if args.web_db_pool is not None
+            else os.environ.get("DATABASE_POOL_SIZE", "16 (Procfile default)"),
             "machine": machine(),
             "versions": versions(stack.env),
             "locust_exit": locust.returncode,
@@ -536,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     parser.add_argument("--name", default="", help="report name under docs/loadtest/ (default <users>-users)")
     parser.add_argument(
-        "--web-db-pool", type=int, default=0, help="DATABASE_POOL_SIZE for the web processes (0: as configured)"
+        "--web-db-pool", type=int, default=None, help="DATABASE_POOL_SIZE for the web processes (0: no pool)"
     )
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
