@@ -68,6 +68,20 @@ def _num(value: str) -> float | None:
         return None
 
 
+def _claim_arrival(windows: list[tuple[float, float]]) -> dict:
+    """How tight the spike was (90% of claims sent within N s) and how fast they were answered."""
+    if not windows:
+        return {}
+    sent = sorted(start for start, _end in windows)
+    low, high = sent[int(0.05 * (len(sent) - 1))], sent[int(0.95 * (len(sent) - 1))]
+    span = max(end for _start, end in windows) - sent[0]
+    return {
+        "sent_90pct_within_s": round(high - low, 2),
+        "first_sent_to_last_answered_s": round(span, 2),
+        "answered_per_second": round(len(windows) / span, 1) if span > 0 else None,
+    }
+
+
 def _summary(times: list[float]) -> dict:
     return {
         "count": len(times),
@@ -86,6 +100,7 @@ def client_figures(results: dict) -> dict:
     countdown: dict[str, list[float]] = defaultdict(list)
     by_name: dict[str, list[float]] = defaultdict(list)
     by_name_failures: dict[str, int] = defaultdict(int)
+    claim_windows: list[tuple[float, float]] = []
     per_second: dict[int, int] = defaultdict(int)
     failures = 0
     for at, name, elapsed, ok in samples:
@@ -98,6 +113,8 @@ def client_figures(results: dict) -> dict:
         per_second[int(at)] += 1
         failures += 0 if ok else 1
         by_name[name].append(elapsed)
+        if kind == "claim":
+            claim_windows.append((at - elapsed / 1000, at))
         by_name_failures[name] += 0 if ok else 1
     spike_seconds = [
         count for second, count in per_second.items() if opens_at and 0 <= second - opens_at < SPIKE_SECONDS
@@ -110,6 +127,7 @@ def client_figures(results: dict) -> dict:
         "failures": failures,
         "peak_rps": max(per_second.values()) if per_second else 0,
         "mean_rps": round(len(samples) / length, 1),
+        "claim_arrival": _claim_arrival(claim_windows),
         "spike_mean_rps": round(sum(spike_seconds) / spike_length, 1) if spike_seconds and spike_length > 0 else 0,
         "spike_seconds": round(spike_length),
         "whole": {kind: _summary(times) for kind, times in whole.items()},
@@ -198,6 +216,10 @@ def markdown(figures: dict) -> str:
         f"| claims p50 / p95 / p99 | {_ms(claims.get('p50'))} / {_ms(claims.get('p95'))} / "
         f"{_ms(claims.get('p99'))} ms ({claims_all.get('count', 0):,} claims) | p95 ≤ {TARGET_CLAIM_P95_MS} ms | "
         f"{_verdict(claims.get('p95') is not None and claims['p95'] <= TARGET_CLAIM_P95_MS)} |",
+        f"| claim spike: 90% of claims sent within / first sent to last answered / answered per second | "
+        f"{c.get('claim_arrival', {}).get('sent_90pct_within_s', '–')} s / "
+        f"{c.get('claim_arrival', {}).get('first_sent_to_last_answered_s', '–')} s / "
+        f"{c.get('claim_arrival', {}).get('answered_per_second', '–')} | | |",
         f"| logins p50 / p95 | {_ms(c['whole'].get('login', {}).get('p50'))} / "
         f"{_ms(c['whole'].get('login', {}).get('p95'))} ms ({c.get('users_logged_in')} students logged in) | | |",
         f"| unexpected failures | {c['failures']} of {c['requests']:,} ({error_rate:.3%}) | < 0.1% | "
