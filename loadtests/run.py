@@ -366,7 +366,7 @@ def run(args: argparse.Namespace) -> dict:
         stack.start_processes({"web": web_env})
         stack.wait_healthy()
         # Everyone logs in before the window opens (a login costs ~0.25 s of CPU: PBKDF2).
-        opens_in = args.opens_in or math.ceil(args.users / args.spawn_rate) + 30
+        opens_in = args.opens_in or math.ceil(args.users / args.spawn_rate) + 40
         duration = opens_in + args.after_open
         slug = f"lt-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
         stack.manage("create_event", "--slug", slug, "--capacity", str(args.capacity), "--opens-in", str(opens_in))
@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spawn-rate", type=float, default=4.0, help="students arriving (logging in) per second")
     parser.add_argument("--capacity", type=int, default=500, help="seats of the event (default 500)")
     parser.add_argument(
-        "--opens-in", type=int, default=0, help="seconds until the window opens (default: time to log everyone in + 30)"
+        "--opens-in", type=int, default=0, help="seconds until the window opens (default: time to log everyone in + 40)"
     )
     parser.add_argument("--after-open", type=int, default=60, help="seconds Locust keeps running after the opening")
     parser.add_argument(
