@@ -350,10 +350,11 @@ like `static/js/event.js`, re-reads `/api/events/<slug>/` every 5 s during the c
 claims 0.2–1.5 s after the opening (the spike: every student within about a second); watches
 the queue entry (20% by websocket, the others polling `/api/queue/<id>/` every 1–2 s); opens
 the ticket; students left without a seat keep the event page open (a poll every 5 s).
-Students arrive at `--spawn-rate` per second: a login costs ~0.25 s of CPU (PBKDF2 with
-Django's 1,000,000 iterations), so the arrivals are paced to finish before the countdown's
-last 25 s. "Reads" are all GET requests; the targets are judged on the opening spike (the
-60 s after the opening), and the countdown and whole-run figures are shown beside them.
+Students arrive at `--spawn-rate` per second (4 by default): a login costs ~0.25 s of CPU
+(PBKDF2 with Django's 1,000,000 iterations), so arrivals are paced and the window opens 40 s
+after the last one. "Reads" are all GET requests; the targets are judged on the opening spike
+(the 60 s after the opening), and the countdown (its last 25 s) and whole-run figures are shown
+beside them.
 409/410/425/429 answers to a claim are outcomes the contract defines, counted separately;
 "unexpected failures" are everything else (5xx, timeouts, wrong answers).
 """
