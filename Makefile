@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := $(PY) -m ticketwar.devservices
 
-.PHONY: install run test services stop loadtest lint format test-tools clean
+.PHONY: install run test services stop loadtest lint format test-tools screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11 || PYTHON=python3; \
@@ -53,3 +53,7 @@ loadtest: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# Refresh the screenshots under docs/screenshots/ (the browser tests take them).
+screenshots: install test-tools
+	UPDATE_SCREENSHOTS=1 $(SERVICES) test -- $(PY) -m pytest -q -m browser

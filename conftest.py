@@ -223,3 +223,14 @@ def phone_page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path):
+    """Where browser tests save screenshots: docs/screenshots/ with UPDATE_SCREENSHOTS=1
+    (`make screenshots`), else a temporary folder, so a test run leaves the tree clean."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        path = ROOT / "docs" / "screenshots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path

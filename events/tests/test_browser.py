@@ -75,14 +75,9 @@ def test_unverified_student_sees_the_refusal(live_asgi_server, phone_page, make_
     assert "verif" in message.text_content().lower()
 
 
-def test_event_and_signup_page_screenshots(live_asgi_server, phone_page, make_event):
-    """Phone-sized screenshots for the README (docs/screenshots/)."""
-    from pathlib import Path
-
-    from django.conf import settings
-
-    screenshots = Path(settings.BASE_DIR) / "docs" / "screenshots"
-    screenshots.mkdir(parents=True, exist_ok=True)
+def test_event_and_signup_page_screenshots(live_asgi_server, phone_page, make_event, screenshot_dir):
+    """Phone-sized screenshots for the README (docs/screenshots/ with `make screenshots`)."""
+    screenshots = screenshot_dir
     event = make_event(
         capacity=500,
         slug="kuliah-umum-demo",

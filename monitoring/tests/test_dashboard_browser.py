@@ -8,11 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import ROOT
 from monitoring.models import Alert, MetricSample, RequestStat
 from monitoring.recorder import LATENCY_BUCKETS_MS
-
-SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
 
 
 def day_of_samples(slug: str) -> None:
@@ -44,7 +41,9 @@ def day_of_samples(slug: str) -> None:
 
 
 @pytest.mark.browser
-def test_dashboard_draws_live_tiles_and_charts(live_asgi_server, browser, make_user, make_event, alert_rules):
+def test_dashboard_draws_live_tiles_and_charts(
+    live_asgi_server, browser, make_user, make_event, alert_rules, screenshot_dir
+):
     staff = make_user(staff=True)
     event = make_event(capacity=500, slug="kuliah-umum", remaining=37)
     day_of_samples(event.slug)
@@ -91,8 +90,7 @@ def test_dashboard_draws_live_tiles_and_charts(live_asgi_server, browser, make_u
             }"""
         )
         assert painted > 1000
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
         assert not errors, errors
     finally:
         context.close()

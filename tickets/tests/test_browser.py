@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from tickets.models import Ticket
 
@@ -13,10 +10,10 @@ from .browser import admin_login, login_with_session, qr_camera_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
-
-def test_staff_checks_a_ticket_in_by_typing_its_redeem_code(live_asgi_server, phone_page, staff, ticket, student):
+def test_staff_checks_a_ticket_in_by_typing_its_redeem_code(
+    live_asgi_server, phone_page, staff, ticket, student, screenshot_dir
+):
     page = phone_page
     admin_login(page, live_asgi_server, staff.username, next_path="/scan/")
     page.goto(f"{live_asgi_server}/scan/")
@@ -29,8 +26,7 @@ def test_staff_checks_a_ticket_in_by_typing_its_redeem_code(live_asgi_server, ph
     page.wait_for_selector("#scan-result[data-result=admitted]", timeout=10_000)
     assert student.nim in result.inner_text() and student.full_name in result.inner_text()
     assert "rgb(10, 125, 50)" in result.evaluate("el => getComputedStyle(el).backgroundColor")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "scan.png"))
+    page.screenshot(path=str(screenshot_dir / "scan.png"))
     assert Ticket.objects.get(pk=ticket.pk).admitted_by_id == staff.id
 
     # The result clears itself for the next ticket after about two seconds.
@@ -60,13 +56,12 @@ def test_a_student_is_refused_the_scan_page(live_asgi_server, phone_page, studen
     assert phone_page.locator("#scan-code").count() == 0
 
 
-def test_ticket_page_screenshot(live_asgi_server, phone_page, student, ticket):
+def test_ticket_page_screenshot(live_asgi_server, phone_page, student, ticket, screenshot_dir):
     login_with_session(phone_page, live_asgi_server, student)
     phone_page.goto(f"{live_asgi_server}/tickets/{ticket.id}/")
     assert phone_page.locator("svg.ticket-qr").is_visible()
     assert phone_page.locator("svg.ticket-barcode").is_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    phone_page.screenshot(path=str(SCREENSHOTS / "ticket.png"), full_page=True)
+    phone_page.screenshot(path=str(screenshot_dir / "ticket.png"), full_page=True)
 
 
 def test_staff_scans_a_ticket_qr_with_the_camera(live_asgi_server, browser, staff, ticket, student, tmp_path):
