@@ -72,6 +72,7 @@ SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "ticketwar.views.csrf_failure"
 
 if PRODUCTION:
     if DEBUG:

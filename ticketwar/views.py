@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,3 +25,18 @@ def ping(request):
     Load tests compare the cached event endpoint with it (docs/BENCHMARKS.md).
     """
     return JsonResponse({"ok": True})
+
+
+def csrf_failure(request, reason: str = ""):
+    """A refused CSRF check: JSON on the API (clients read `error`), Django's page elsewhere."""
+    from django.views.csrf import csrf_failure as html_csrf_failure
+
+    from .lib.errors import is_api_request, json_error
+
+    if is_api_request(request):
+        return json_error(
+            403,
+            _("The request was refused: the CSRF token is missing or wrong (send X-CSRFToken)."),
+            code="csrf_failed",
+        )
+    return html_csrf_failure(request, reason=reason)

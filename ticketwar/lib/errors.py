@@ -50,6 +50,19 @@ class ServiceUnavailable(DomainError):
     default_message = "The service is briefly unavailable. Please try again in a moment."
 
 
+_GENERIC_MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Please log in first.",
+    403: "You are not allowed to do this.",
+    404: "There is nothing at this address.",
+    405: "This method is not allowed here.",
+    413: "The request is too large.",
+    429: "Too many requests. Please wait a moment.",
+    500: "Something went wrong on our side. It has been logged; please try again.",
+    503: "The service is briefly unavailable. Please try again in a moment.",
+}
+
+
 def error_response(error: DomainError) -> JsonResponse:
     response = JsonResponse(error.as_dict(), status=error.status)
     retry_after = error.extra.get("retry_after")
@@ -76,7 +89,20 @@ class JsonErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_request(request)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            # Unknown /api/ paths, require_GET's empty 405s and the like: clients read JSON.
+            message = _(_GENERIC_MESSAGES.get(response.status_code, "The request could not be handled."))
+            replacement = json_error(response.status_code, message)
+            for header in ("Allow", "Retry-After"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from django.db import DatabaseError, InterfaceError, OperationalError
