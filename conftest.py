@@ -158,7 +158,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_asgi_server(transactional_db):
+def live_mail_dir(tmp_path):
+    """Where the live server's mail goes (Django's file backend): one file per message."""
+    path = tmp_path / "live-mail"
+    path.mkdir()
+    return path
+
+
+def read_live_mail(mail_dir: Path) -> list[str]:
+    """The messages the live server sent, oldest first."""
+    return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
+
+
+@pytest.fixture
+def live_asgi_server(transactional_db, live_mail_dir):
     """The real ASGI app (HTTP + websockets) served by uvicorn on the test database.
 
     Yields the base URL, e.g. ``http://127.0.0.1:41234``. Data must be committed to be
@@ -169,7 +182,11 @@ def live_asgi_server(transactional_db):
     from django.db import connection
 
     port = _free_port()
-    env = subprocess_env(connection.settings_dict)
+    env = subprocess_env(
+        connection.settings_dict,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(live_mail_dir),
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],

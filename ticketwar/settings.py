@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "tickets",
     "queueing",
     "monitoring",
+    "waitlist",
 ]
 
 MIDDLEWARE = [
@@ -318,6 +319,7 @@ EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
 )
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))  # file backend only
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -356,6 +358,14 @@ QUEUE_MAX_ATTEMPTS = env_int("QUEUE_MAX_ATTEMPTS", 3)
 QUEUE_DRAIN_BUDGET_SECONDS = env_float("QUEUE_DRAIN_BUDGET_SECONDS", 20)
 # Decided entries are kept this long for the waiting page, then folded into ClaimStat.
 QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
+
+# --- waiting list and confirmations (waitlist/, docs/OPERATIONS.md) --------------------------
+# How long a student offered a freed seat has to claim it before it passes to the next.
+WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)
+# Share of the capacity expected back before the event: the waiting page's honest outlook.
+WAITLIST_EXPECTED_GIVEBACK_RATE = env_float("WAITLIST_EXPECTED_GIVEBACK_RATE", 0.05)
+# Absolute links in e-mails (e.g. https://tickets.example.ac.id); relative when empty.
+SITE_URL = env_str("SITE_URL", "")
 
 # --- observability -----------------------------------------------------------------------
 
