@@ -44,7 +44,7 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ("title", "slug", "speaker")
     readonly_fields = ("remaining", "created_at", "updated_at")
     prepopulated_fields = {"slug": ("title",)}
-    actions = ("publish_events", "cancel_events", "export_attendees_csv")
+    actions = ("publish_events", "cancel_events", "export_attendees_csv", "ask_ticket_holders_to_confirm")
 
     def get_queryset(self, request):
         return selectors.event_list_with_counts()
@@ -87,6 +87,16 @@ class EventAdmin(admin.ModelAdmin):
         self.message_user(request, _("Events cancelled."), level=messages.SUCCESS)
 
     @admin.action(description=_("Export attendee list (CSV)"))
+    @admin.action(description=_("Ask ticket holders to confirm attendance"))
+    def ask_ticket_holders_to_confirm(self, request, queryset):
+        # The deadline is chosen on the confirmation request's form (waitlist admin).
+        from django.shortcuts import redirect
+        from django.urls import reverse
+
+        event = queryset.first()
+        url = reverse("admin:waitlist_confirmationrequest_add")
+        return redirect(f"{url}?event={event.pk}" if event is not None else url)
+
     def export_attendees_csv(self, request, queryset):
         from tickets.models import Ticket
 

@@ -21,7 +21,7 @@ from ticketwar.lib.cache import cache_delete, cache_get_or_compute, cache_prime,
 
 from . import selectors
 from .models import Event
-from .serializers import event_public_dict
+from .serializers import event_detail_dict, event_public_dict
 
 EVENT_LIST_KEY = "event_list"
 _NO_EVENT = "missing"  # cached marker for an unknown slug (a typo must not query every time)
@@ -110,7 +110,7 @@ def cached_event_payload(slug: str) -> dict[str, Any] | None:
     event = cached_event(slug)
     if event is None:
         return None
-    return event_public_dict(event, remaining=cached_remaining(event.pk), now=timezone.now())
+    return event_detail_dict(event, remaining=cached_remaining(event.pk), now=timezone.now())
 
 
 def cached_events_payload() -> list[dict[str, Any]]:

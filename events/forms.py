@@ -22,10 +22,19 @@ class EventAdminForm(forms.ModelForm):
             "claim_closes_at",
             "capacity",
             "status",
+            "opening_mode",
+            "rotating_qr",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Optional on the form: an event saved without it keeps first come, first served.
+        self.fields["opening_mode"].required = False
 
     def clean(self):
         data = super().clean()
+        if not data.get("opening_mode"):
+            data["opening_mode"] = self.instance.opening_mode or Event.OpeningMode.FIFO
         opens, closes, starts = data.get("claim_opens_at"), data.get("claim_closes_at"), data.get("starts_at")
         if opens and closes and opens >= closes:
             self.add_error("claim_closes_at", _("The claim window must open before it closes."))

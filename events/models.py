@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime
 
 from django.db import models
@@ -9,7 +11,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def new_draw_seed() -> str:
+    """32 random bytes (hex) from the OS's CSPRNG: the secret behind a shuffled opening."""
+    return secrets.token_hex(32)
+
+
 class Event(models.Model):
+    class OpeningMode(models.TextChoices):
+        FIFO = "fifo", _("first come, first served")
+        SHUFFLE_AT_OPEN = "shuffle_at_open", _("pre-queue shuffled at opening")
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
         PUBLISHED = "published", _("published")
@@ -36,6 +47,18 @@ class Event(models.Model):
     # the check constraints below are the truth, code checks only make friendlier messages.
     remaining = models.PositiveIntegerField(_("remaining"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # Fair opening (docs/OPERATIONS.md): with shuffle_at_open, claims made before the window
+    # opens wait in a pre-queue whose order is drawn from draw_seed at opening.
+    opening_mode = models.CharField(
+        _("opening mode"), max_length=16, choices=OpeningMode.choices, default=OpeningMode.FIFO
+    )
+    # Secret until the draw; its SHA-256 (draw_commitment) is public from the start.
+    draw_seed = models.CharField(_("draw seed"), max_length=64, default=new_draw_seed, editable=False)
+    draw_revealed_at = models.DateTimeField(_("draw revealed at"), null=True, blank=True, editable=False)
+    # Pseudonyms of the pre-queue entries in drawn order, kept after the queue rows are cleaned up.
+    draw_entries = models.JSONField(_("draw entries"), default=list, blank=True, editable=False)
+    # Tickets show a QR code that changes every 30 s instead of a fixed one.
+    rotating_qr = models.BooleanField(_("rotating QR code"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +83,15 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def draw_commitment(self) -> str:
+        """SHA-256 (hex) of the draw seed: published before opening, checked after the reveal."""
+        return hashlib.sha256(self.draw_seed.encode("ascii")).hexdigest()
+
+    @property
+    def is_shuffled(self) -> bool:
+        return self.opening_mode == self.OpeningMode.SHUFFLE_AT_OPEN
 
     @property
     def tickets_issued(self) -> int:

@@ -34,3 +34,17 @@ def event_public_dict(event: Event, *, remaining: int | None = None, now: dateti
         "remaining": remaining,
         "status": event.claim_state(now, remaining=remaining),
     }
+
+
+def event_detail_dict(event: Event, *, remaining: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """``GET /api/events/<slug>/``: the list shape plus the fair-opening fields.
+
+    ``draw_commitment`` is SHA-256 of the draw seed, public before opening; the seed and the
+    drawn order are at ``/api/events/<slug>/draw/`` once revealed.
+    """
+    return {
+        **event_public_dict(event, remaining=remaining, now=now),
+        "opening_mode": event.opening_mode,
+        "draw_commitment": event.draw_commitment,
+        "draw_revealed": event.draw_revealed_at is not None,
+    }

@@ -29,6 +29,8 @@ EDITABLE_FIELDS = (
     "starts_at",
     "claim_opens_at",
     "claim_closes_at",
+    "opening_mode",
+    "rotating_qr",
 )
 
 _after_change: list[Callable[[int], None]] = []
@@ -80,6 +82,8 @@ def event_create(
     capacity: int,
     description: str = "",
     status: str = Event.Status.DRAFT,
+    opening_mode: str = Event.OpeningMode.FIFO,
+    rotating_qr: bool = False,
 ) -> Event:
     """Create an event with all its seats free (``remaining = capacity``)."""
     if capacity is None or capacity < 0:
@@ -101,6 +105,8 @@ def event_create(
                 capacity=capacity,
                 remaining=capacity,
                 status=status,
+                opening_mode=opening_mode,
+                rotating_qr=rotating_qr,
             )
             _notify_event_changed(event.pk)
     except IntegrityError as exc:

@@ -74,6 +74,8 @@ def event_detail(request, slug: str):
         "queue_url": "/queue/{queue_id}/",
         "login_url": f"{reverse('accounts:login')}?next={detail_path}",
         "server_now": now.isoformat(),
+        # A shuffled opening takes claims before the window opens, into the pre-queue.
+        "prequeue_open": event.is_shuffled and event.draw_revealed_at is None,
         "event": payload,
         "messages": {
             "opens_in": _("Claiming opens in"),

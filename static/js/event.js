@@ -34,6 +34,11 @@
 
   function stateLabel(status) { return msg[status] || status; }
 
+  // A shuffled opening accepts claims before the window opens (into the pre-queue).
+  function claimable() {
+    return event.status === "open" || (event.status === "not_open" && !!config.prequeue_open);
+  }
+
   function render() {
     remainingNode.textContent = String(event.remaining);
     var badge = stateLine.querySelector(".badge") || document.createElement("span");
@@ -41,7 +46,7 @@
     badge.textContent = stateLabel(event.status);
     if (!badge.parentNode) { stateLine.appendChild(badge); }
     var waiting = retryUntil > serverNow();
-    button.disabled = claiming || waiting || event.status !== "open";
+    button.disabled = claiming || waiting || !claimable();
     tick();
   }
 
@@ -54,7 +59,7 @@
     }
     if (retryUntil) {            // a rate-limit wait just ended
       retryUntil = 0;
-      button.disabled = claiming || event.status !== "open";
+      button.disabled = claiming || !claimable();
     }
     if (event.status === "not_open") {
       var left = (opensAt - now) / 1000;
