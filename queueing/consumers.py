@@ -76,6 +76,10 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         self.state = _public(message["entry"])
         await self.send_json(self.state)
 
+    async def waitlist_offer(self, message: dict) -> None:
+        """A freed seat is offered to this student (waitlist.notify): forwarded as ``offer``."""
+        await self.send_json({**self.state, "offer": message["offer"]})
+
     async def queue_progress(self, message: dict) -> None:
         if self.state.get("status") not in LIVE_STATUSES or message.get("decided") is None:
             return

@@ -39,12 +39,17 @@ class QueueEntry(models.Model):
     # Backoff: a retried entry is not taken before this time.
     not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # Waiting for a shuffled opening: the batch scan does not take it before the draw.
+    prequeue = models.BooleanField(_("pre-queue"), default=False)
+    # Queue order within an event. A trigger (migration 0003) sets it to the id on INSERT;
+    # the draw gives pre-queue entries negative ranks so they go first, in drawn order.
+    sort_key = models.BigIntegerField(_("sort key"), null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "ticket_queue"
         verbose_name = _("queue entry")
         verbose_name_plural = _("queue entries")
-        ordering = ["id"]
+        ordering = ["sort_key", "id"]
         constraints = [
             # At most one live claim per student per event: claiming again returns this entry.
             models.UniqueConstraint(
@@ -59,11 +64,20 @@ class QueueEntry(models.Model):
             ),
         ]
         indexes = [
-            # Serves the batch scan: WHERE status='pending' ORDER BY id ... FOR UPDATE SKIP LOCKED,
-            # and the position count (pending ahead of me in this event).
+            # Serves the position count (live entries ahead of me in this event, by sort key).
             models.Index(
-                fields=["event", "id"], name="ticket_queue_live_idx", condition=models.Q(status__in=LIVE_STATUSES)
+                fields=["event", "sort_key", "id"],
+                name="ticket_queue_live_rank_idx",
+                condition=models.Q(status__in=LIVE_STATUSES),
             ),
+            # Serves the batch scan: WHERE status='pending' AND NOT prequeue ORDER BY sort_key, id
+            # ... FOR UPDATE SKIP LOCKED.
+            models.Index(
+                fields=["sort_key", "id"],
+                name="ticket_queue_pending_rank_idx",
+                condition=models.Q(status="pending", prequeue=False),
+            ),
+            # Serves the age of the oldest pending entry (health, monitoring): ORDER BY id.
             models.Index(fields=["id"], name="ticket_queue_pending_idx", condition=models.Q(status="pending")),
             # Serves the reaper: processing rows whose lease ran out.
             models.Index(fields=["locked_at"], name="ticket_queue_lease_idx", condition=models.Q(status="processing")),

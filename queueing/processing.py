@@ -35,13 +35,18 @@ UPDATE ticket_queue AS q
 SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
 FROM (
     SELECT id FROM ticket_queue
-    WHERE status = 'pending' AND (not_before IS NULL OR not_before <= %(now)s)
-    ORDER BY id
+    WHERE status = 'pending' AND NOT prequeue AND (not_before IS NULL OR not_before <= %(now)s)
+      -- A shuffled event's later arrivals wait until its draw has ranked the pre-queue ahead.
+      AND event_id NOT IN (
+          SELECT e.id FROM events_event AS e
+          WHERE e.opening_mode = 'shuffle_at_open' AND e.draw_revealed_at IS NULL
+      )
+    ORDER BY sort_key, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ) AS picked
 WHERE q.id = picked.id
-RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts
+RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key
 """
 
 
@@ -52,6 +57,7 @@ class Claimed:
     user_id: int
     event_id: int
     attempts: int
+    sort_key: int | None
     locked_at: datetime
 
 
@@ -79,7 +85,7 @@ def queue_take_batch(*, limit: int | None = None, now: datetime | None = None) -
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit})
         rows = cursor.fetchall()
-    return sorted((Claimed(*row, locked_at=now) for row in rows), key=lambda c: c.id)
+    return sorted((Claimed(*row, locked_at=now) for row in rows), key=lambda c: (c.sort_key or 0, c.id))
 
 
 def _drop_broken_connection() -> None:
@@ -185,7 +191,18 @@ def queue_process_batch(*, limit: int | None = None, now: datetime | None = None
         decision = queue_decide(entry)
         if decision is not None:
             result.decisions.append(decision)
+    _enrol_sold_out(result.decisions)
     return result
+
+
+def _enrol_sold_out(decisions: list[Decision]) -> None:
+    """Students refused as sold out join the waiting list, in queue order (opt-outs excepted)."""
+    from waitlist.services import waitlist_enrol_many
+
+    refused = [d.claimed for d in decisions if d.status == QueueEntry.Status.FAILED and d.reason == SoldOut.code]
+    if refused:
+        refused.sort(key=lambda c: (c.sort_key or 0, c.id))
+        waitlist_enrol_many(entries=[(c.event_id, c.user_id, c.public_id) for c in refused])
 
 
 _FINISHED = {Event.ClaimState.SOLD_OUT: SoldOut.code, Event.ClaimState.CLOSED: ClaimClosed.code}
@@ -233,9 +250,11 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
     Returns ``(decided, more_left, next_retry_at)``. Pushes go out after each batch's
     decisions have committed.
     """
+    from .draw import draw_open_due
     from .push import flush_pushes, push_batch
 
     budget = settings.QUEUE_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    draw_open_due()
     deadline = time.monotonic() + budget
     decided = 0
     next_retry: datetime | None = None

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,16 +50,27 @@ def entry_of_owner(*, public_id: str | uuid.UUID, user_id: int) -> QueueEntry | 
         public_id = uuid.UUID(str(public_id))
     except (ValueError, TypeError, AttributeError):
         return None
-    return QueueEntry.objects.select_related("ticket__event").filter(public_id=public_id, user_id=user_id).first()
+    return (
+        QueueEntry.objects.select_related("event", "ticket__event").filter(public_id=public_id, user_id=user_id).first()
+    )
 
 
 def live_entry_of(*, user_id: int, event_id: int) -> QueueEntry | None:
     return QueueEntry.objects.filter(user_id=user_id, event_id=event_id, status__in=LIVE_STATUSES).first()
 
 
-def entry_position(*, entry_id: int, event_id: int) -> int:
-    """1 + live entries of the same event ahead of this one (served by ticket_queue_live_idx)."""
-    return QueueEntry.objects.filter(event_id=event_id, status__in=LIVE_STATUSES, id__lt=entry_id).count() + 1
+def entry_position(*, entry_id: int, event_id: int, sort_key: int | None = None) -> int:
+    """1 + live entries of the same event ahead of this one in (sort_key, id) order.
+
+    Served by ticket_queue_live_rank_idx. Pre-queue entries still waiting for the draw count
+    as ahead of everyone (they will be ranked first).
+    """
+    if sort_key is None:
+        sort_key = QueueEntry.objects.filter(pk=entry_id).values_list("sort_key", flat=True).first() or entry_id
+    ahead = Q(sort_key__lt=sort_key) | Q(sort_key=sort_key, id__lt=entry_id) | Q(prequeue=True)
+    return (
+        QueueEntry.objects.filter(ahead, event_id=event_id, status__in=LIVE_STATUSES).exclude(pk=entry_id).count() + 1
+    )
 
 
 def measured_drain_rate(*, window_seconds: float = RATE_WINDOW_SECONDS) -> float | None:
@@ -121,8 +132,11 @@ def ticket_dict(ticket) -> dict[str, Any] | None:
 def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float | None = None) -> dict[str, Any]:
     """The JSON shape of ``GET /api/queue/<id>/`` (and the websocket's first message)."""
     live = entry.status in LIVE_STATUSES
-    if live and position is None:
-        position = entry_position(entry_id=entry.id, event_id=entry.event_id)
+    if entry.prequeue:
+        # Before the draw nobody has a position: pressing early buys no place.
+        position = None
+    elif live and position is None:
+        position = entry_position(entry_id=entry.id, event_id=entry.event_id, sort_key=entry.sort_key)
     if not live:
         position = None
     if live and rate is None:
@@ -131,11 +145,12 @@ def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float
         "queue_id": str(entry.public_id),
         "status": entry.status,
         "position": position,
-        "eta_seconds": eta_seconds(position, rate) if live else 0,
+        "eta_seconds": (eta_seconds(position, rate) if live else 0) if not entry.prequeue else None,
         "attempts": entry.attempts,
         "reason": reason_sentence(entry.reason) if entry.status == QueueEntry.Status.FAILED else None,
         "reason_code": entry.reason or None,
         "ticket": ticket_dict(entry.ticket) if entry.ticket_id else None,
+        "prequeue": entry.prequeue,
     }
 
 

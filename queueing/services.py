@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import AlreadyHasTicket, ClaimClosed, EventUnavailable, SoldOut
+from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut
 from tickets.models import Ticket
 from tickets.services import check_eligible, claim_refusal
 
@@ -28,8 +28,8 @@ KICK_KEY = "tw:queue:kick"
 KICK_KEY_TTL_SECONDS = 5
 
 _INSERT_SQL = """
-INSERT INTO ticket_queue (public_id, user_id, event_id, status, attempts, reason, last_error, created_at)
-VALUES (%s, %s, %s, 'pending', 0, '', '', %s)
+INSERT INTO ticket_queue (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
+VALUES (%s, %s, %s, 'pending', 0, '', '', %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -40,7 +40,10 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
 
     Refuses at once, without queueing, what can be known now: unknown event (404), not a
     verified student (403), already holding a ticket (409 with the ticket), not open yet (425),
-    sold out or closed (410). A student with a live entry gets that same entry back
+    sold out or closed (410). For a ``shuffle_at_open`` event a claim before opening is not
+    refused but joins the pre-queue (``prequeue`` True, ranked by the draw at opening). A
+    student refused as sold out joins the event's waiting list unless they opted out (the 410
+    then carries ``waitlist``). A student with a live entry gets that same entry back
     (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
     the truth, the INSERT simply does nothing on conflict. After commit a worker is woken.
     """
@@ -55,9 +58,24 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
 
         ticket.event = event
         raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
+    prequeue = False
     try:
         claim_refusal(event=event, now=now)
-    except (SoldOut, ClaimClosed):
+    except ClaimNotOpen:
+        if not (event.is_shuffled and event.draw_revealed_at is None):
+            raise
+        prequeue = True
+    except SoldOut as refusal:
+        live = live_entry_of(user_id=user.id, event_id=event.id)
+        if live is not None:
+            return live, False
+        from waitlist.services import waitlist_enrol
+
+        waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
+        if waiting is not None:
+            refusal.extra["waitlist"] = waiting
+        raise
+    except ClaimClosed:
         # A student already waiting keeps their place in the answer (200), not a bare 410.
         live = live_entry_of(user_id=user.id, event_id=event.id)
         if live is not None:
@@ -66,11 +84,18 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     for _attempt in range(3):
         public_id = uuid.uuid4()
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [public_id, user.id, event.id, now])
+            cursor.execute(_INSERT_SQL, [public_id, user.id, event.id, now, prequeue])
             row = cursor.fetchone()
         if row is not None:
             entry = QueueEntry(
-                id=row[0], public_id=public_id, user_id=user.id, event_id=event.id, created_at=now, attempts=0
+                id=row[0],
+                public_id=public_id,
+                user_id=user.id,
+                event_id=event.id,
+                created_at=now,
+                attempts=0,
+                prequeue=prequeue,
+                sort_key=row[0],
             )
             entry.event = event
             transaction.on_commit(queue_kick)

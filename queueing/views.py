@@ -46,7 +46,20 @@ def api_queue_status(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         return json_error(404, _("This queue entry does not exist."), code="not_found")
-    return JsonResponse(selectors.entry_as_dict(entry))
+    return JsonResponse({**selectors.entry_as_dict(entry), **_stock_fields(entry)})
+
+
+def _stock_fields(entry) -> dict:
+    """Seats left against the position, said honestly, and the waiting list (extra fields)."""
+    from waitlist.selectors import seat_outlook, waitlist_entry_of, waitlist_place
+
+    event = entry.event
+    payload = selectors.entry_as_dict(entry) if entry.status in ("pending", "processing") else {"position": None}
+    fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
+    waiting = waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
+    fields["waitlist"] = waitlist_place(waiting) if waiting is not None else None
+    fields["event"] = event.slug
+    return fields
 
 
 @never_cache
@@ -58,11 +71,12 @@ def waiting_page(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         raise Http404(_("This queue entry does not exist."))
-    payload = selectors.entry_as_dict(entry)
+    payload = {**selectors.entry_as_dict(entry), **_stock_fields(entry)}
     config = {
         "queue_id": str(entry.public_id),
         "status_url": f"/api/queue/{entry.public_id}/",
         "ws_path": f"/ws/queue/{entry.public_id}/",
+        "waitlist_url": f"/api/events/{entry.event.slug}/waitlist/",
         "entry": payload,
         "messages": {
             "pending": _("Waiting in the queue"),
@@ -71,6 +85,7 @@ def waiting_page(request, queue_id: str):
             "failed": _("No ticket this time"),
             "seconds": _("about %(n)s s"),
             "polling": _("Live updates are unavailable; checking every few seconds."),
+            "prequeue": _("In the pre-queue: your place is drawn when the window opens"),
         },
     }
     return render(request, "queueing/waiting.html", {"entry": entry, "payload": payload, "config": config})

@@ -30,6 +30,15 @@
       el("queue-redeem").textContent = state.ticket.redeem_code;
       el("queue-ticket-link").setAttribute("href", state.ticket.url);
     }
+    var outlook = el("queue-outlook");
+    if (outlook) {
+      outlook.hidden = !state.outlook_message || terminal(state.status);
+      outlook.textContent = state.outlook_message || "";
+      outlook.setAttribute("data-outlook", state.outlook || "");
+    }
+    if (state.prequeue && !terminal(state.status)) {
+      el("queue-status").textContent = msgs.prequeue;
+    }
     if (state.status === "failed" && state.reason) {
       el("queue-reason").hidden = false;
       el("queue-reason").textContent = state.reason;
