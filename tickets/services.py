@@ -105,6 +105,27 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
     return ticket
 
 
+def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
+    """Turn a seat already held for ``user_id`` (a waiting-list offer) into a ticket.
+
+    The seat was taken from ``remaining`` when the offer was made, by the same conditional
+    UPDATE as ``ticket_issue``; this only checks the student and inserts the ticket. Call
+    inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
+    used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
+    """
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotEligible()
+    check_eligible(user)
+    if Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).exists():
+        raise AlreadyHasTicket()
+    ticket = _insert_ticket(event_id=event_id, user_id=user_id)
+    _notify_seats_changed(event_id)
+    return ticket
+
+
 def _insert_ticket(*, event_id: int, user_id: int) -> Ticket:
     """Insert the ticket row, drawing a fresh redeem code on the (rare) collision."""
     for _attempt in range(5):
@@ -205,14 +226,23 @@ class CheckInResult:
         }
 
 
-def _lookup_for_check_in(code: str) -> Ticket | None:
-    """The ticket a scanned or typed code names, or None. A forged QR costs no query."""
+def _lookup_for_check_in(code: str, now: datetime) -> Ticket | None:
+    """The ticket a scanned or typed code names, or None. A forged QR costs no query.
+
+    For an event with ``rotating_qr`` only the rotating payload (current or previous 30 s
+    window) or the redeem code admits: the fixed QR may be a screenshot passed on.
+    """
+    from .rotating import ROTATING_PREFIX, ticket_id_from_rotating
+
     if not isinstance(code, str) or not code.strip() or len(code) > CHECK_IN_MAX_CODE_LENGTH:
         return None
     tickets = Ticket.objects.select_related("event", "user", "admitted_by")
+    if code.strip().startswith(f"{ROTATING_PREFIX}."):
+        ticket_id = ticket_id_from_rotating(code, now)
+        return tickets.filter(pk=ticket_id, event__rotating_qr=True).first() if ticket_id is not None else None
     if code.strip().startswith(f"{QR_PREFIX}."):
         ticket_id = ticket_id_from_qr(code)
-        return tickets.filter(pk=ticket_id).first() if ticket_id is not None else None
+        return tickets.filter(pk=ticket_id, event__rotating_qr=False).first() if ticket_id is not None else None
     redeem_code = normalize_redeem_code(code)
     return tickets.filter(redeem_code=redeem_code).first() if redeem_code is not None else None
 
@@ -236,7 +266,7 @@ def ticket_check_in(
     if not getattr(staff_user, "is_authenticated", False) or not staff_user.is_active or not staff_user.is_staff:
         raise PermissionDenied("Only staff can check tickets in at the door.")
     now = now or timezone.now()
-    ticket = _lookup_for_check_in(code)
+    ticket = _lookup_for_check_in(code, now)
     if ticket is None or ticket.status != Ticket.Status.ACTIVE:
         return CheckInResult(CheckIn.INVALID)
     if event_slug and ticket.event.slug != event_slug:

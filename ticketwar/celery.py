@@ -18,4 +18,8 @@ from queueing.schedule import BEAT_SCHEDULE as _QUEUE_SCHEDULE  # noqa: E402 - p
 
 app.conf.beat_schedule.update(_QUEUE_SCHEDULE)
 
+from waitlist.schedule import BEAT_SCHEDULE as _WAITLIST_SCHEDULE  # noqa: E402 - plain data, no Django
+
+app.conf.beat_schedule.update(_WAITLIST_SCHEDULE)
+
 from ticketwar import worker as _worker  # noqa: E402,F401 - connects the heartbeat signals

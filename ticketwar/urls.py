@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("tickets.urls")),
     path("", include("queueing.urls")),
+    path("", include("waitlist.urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,0 +1,104 @@
+"""Second chances: the waiting list of a sold-out event, seat offers and attendance confirmations.
+
+Seat accounting (docs/OPERATIONS.md): an *offered* entry holds one seat taken from
+``Event.remaining`` by the same conditional UPDATE the issuing path uses, so at every moment
+``active tickets + live offers + remaining == capacity``: never more tickets than seats.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class WaitlistEntry(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("waiting")
+        OFFERED = "offered", _("offered a seat")
+        CLAIMED = "claimed", _("claimed the seat")
+        EXPIRED = "expired", _("offer expired")
+        LEFT = "left", _("opted out")
+
+    # Sequential id: the order of the list (students join in queue order). Never shown.
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="waitlist")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
+    # The refused claim's queue id: its waiting page (websocket group) hears about an offer.
+    queue_public_id = models.UUIDField(_("queue entry"), null=True, blank=True)
+    created_at = models.DateTimeField(_("joined at"), default=timezone.now)
+    offered_at = models.DateTimeField(_("offered at"), null=True, blank=True)
+    offer_expires_at = models.DateTimeField(_("offer expires at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    ticket = models.OneToOneField(
+        "tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="waitlist_entry"
+    )
+
+    class Meta:
+        verbose_name = _("waiting list entry")
+        verbose_name_plural = _("waiting list")
+        ordering = ["event", "id"]
+        constraints = [
+            # One place per student per event; an opt-out is a row too, so it is remembered.
+            models.UniqueConstraint(fields=["event", "user"], name="waitlist_one_per_student_event"),
+            models.CheckConstraint(
+                condition=~models.Q(status="offered") | models.Q(offer_expires_at__isnull=False),
+                name="waitlist_offer_has_deadline",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="claimed") | models.Q(ticket__isnull=False),
+                name="waitlist_claimed_has_ticket",
+            ),
+        ]
+        indexes = [
+            # Serves "next student on the list": WHERE event_id = ? AND status = 'waiting' ORDER BY id.
+            models.Index(fields=["event", "id"], name="waitlist_waiting_idx", condition=models.Q(status="waiting")),
+            # Serves the expiry sweep: WHERE status = 'offered' AND offer_expires_at <= now.
+            models.Index(fields=["offer_expires_at"], name="waitlist_offer_idx", condition=models.Q(status="offered")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.user_id} {self.status}"
+
+
+class ConfirmationRequest(models.Model):
+    """The organiser asks every ticket holder to confirm attendance before ``deadline``."""
+
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="confirmation_requests")
+    deadline = models.DateTimeField(_("deadline"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Set once the unconfirmed tickets have been released (exactly once: row lock).
+    closed_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released = models.PositiveIntegerField(_("tickets released"), default=0)
+
+    class Meta:
+        verbose_name = _("attendance confirmation request")
+        verbose_name_plural = _("attendance confirmation requests")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} before {self.deadline:%Y-%m-%d %H:%M}"
+
+
+class TicketConfirmation(models.Model):
+    request = models.ForeignKey(ConfirmationRequest, on_delete=models.CASCADE, related_name="confirmations")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="confirmations")
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ticket confirmation")
+        verbose_name_plural = _("ticket confirmations")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "ticket"], name="waitlist_one_confirmation_per_ticket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {'confirmed' if self.confirmed_at else 'unconfirmed'}"

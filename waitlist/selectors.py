@@ -1,0 +1,93 @@
+"""Reads of the waiting list: a student's place, the figures of the stock-aware waiting page."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from .models import WaitlistEntry
+
+
+def waitlist_position(entry: WaitlistEntry) -> int | None:
+    """1 + students waiting ahead of this one (served by waitlist_waiting_idx); None unless waiting."""
+    if entry.status != WaitlistEntry.Status.WAITING:
+        return None
+    return (
+        WaitlistEntry.objects.filter(
+            event_id=entry.event_id, status=WaitlistEntry.Status.WAITING, id__lt=entry.id
+        ).count()
+        + 1
+    )
+
+
+def waitlist_place(entry: WaitlistEntry) -> dict[str, Any]:
+    """``{id, status, position, offer_expires_at, url}`` as the student sees it."""
+    return {
+        "id": str(entry.public_id),
+        "status": entry.status,
+        "position": waitlist_position(entry),
+        "offer_expires_at": entry.offer_expires_at.isoformat() if entry.offer_expires_at else None,
+        "url": f"/waitlist/{entry.public_id}/",
+    }
+
+
+def waitlist_entry_of(*, event_id: int, user_id: int) -> WaitlistEntry | None:
+    return WaitlistEntry.objects.filter(event_id=event_id, user_id=user_id).first()
+
+
+def waitlist_offer_of_owner(*, public_id, user_id: int) -> WaitlistEntry | None:
+    import uuid
+
+    try:
+        public_id = uuid.UUID(str(public_id))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return WaitlistEntry.objects.select_related("event", "ticket").filter(public_id=public_id, user_id=user_id).first()
+
+
+def expected_give_backs(*, capacity: int) -> int:
+    """Seats we expect to come back before the event (WAITLIST_EXPECTED_GIVEBACK_RATE of capacity)."""
+    return math.ceil(capacity * settings.WAITLIST_EXPECTED_GIVEBACK_RATE)
+
+
+def seat_outlook(*, position: int | None, seats_left: int, capacity: int) -> dict[str, Any]:
+    """Seats left against a queue position, said honestly.
+
+    ``outlook`` is ``likely`` (position within the seats left), ``uncertain`` (within seats
+    left plus expected give-backs) or ``waiting_list`` (clearly beyond both).
+    """
+    from django.utils.translation import gettext as _
+
+    give_backs = expected_give_backs(capacity=capacity)
+    if position is None:
+        outlook, message = None, None
+    elif position <= seats_left:
+        outlook = "likely"
+        message = _("You are number %(pos)s for %(seats)s seats left.") % {"pos": position, "seats": seats_left}
+    elif position <= seats_left + give_backs:
+        outlook = "uncertain"
+        message = _("You are number %(pos)s for %(seats)s seats left: a seat depends on others giving theirs back.") % {
+            "pos": position,
+            "seats": seats_left,
+        }
+    else:
+        outlook = "waiting_list"
+        message = _("You are number %(pos)s for %(seats)s seats: you will be on the waiting list.") % {
+            "pos": position,
+            "seats": seats_left,
+        }
+    return {
+        "seats_left": seats_left,
+        "expected_give_backs": give_backs,
+        "outlook": outlook,
+        "outlook_message": message,
+    }
+
+
+def offer_seconds_left(entry: WaitlistEntry) -> int:
+    if entry.status != WaitlistEntry.Status.OFFERED or entry.offer_expires_at is None:
+        return 0
+    return max(0, int((entry.offer_expires_at - timezone.now()).total_seconds()))

@@ -1,0 +1,240 @@
+"""Writes of the waiting list: join, opt out, offer freed seats, claim or pass offers.
+
+Seat accounting: making an offer takes one seat from ``Event.remaining`` with the issuing
+path's conditional ``UPDATE ... WHERE remaining > 0``; the seat then belongs to the offer
+until it is claimed (a ticket, no further change to ``remaining``), passed to the next
+student (still held) or given back (``remaining + 1``) when nobody is left or the event
+has started. Each of these runs in one transaction holding the offer row's lock, so a held
+seat is used at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from events.models import Event
+from tickets.exceptions import EventUnavailable
+from tickets.models import Ticket
+from tickets.services import _notify_seats_changed, ticket_issue_held
+
+from .exceptions import NoOffer, OfferExpired, OfferNotFound
+from .models import WaitlistEntry
+
+logger = logging.getLogger("ticketwar.waitlist")
+
+_ENROL_SQL = """
+INSERT INTO waitlist_waitlistentry (public_id, event_id, user_id, status, queue_public_id, created_at)
+SELECT v.public_id, v.event_id, v.user_id, 'waiting', v.queue_public_id, %(now)s
+FROM unnest(%(public_ids)s::uuid[], %(events)s::bigint[], %(users)s::bigint[], %(queue_ids)s::uuid[])
+     WITH ORDINALITY AS v(public_id, event_id, user_id, queue_public_id, n)
+ORDER BY v.n
+ON CONFLICT (event_id, user_id) DO NOTHING
+"""
+
+
+def waitlist_enrol_many(*, entries: list[tuple[int, int, uuid.UUID | None]], now: datetime | None = None) -> None:
+    """Put students refused as sold out on their events' waiting lists, in the given order.
+
+    ``entries`` is ``[(event_id, user_id, queue_public_id)]`` in queue order. A student
+    already on the list, or who opted out (a ``left`` row), is left as is.
+    """
+    if not entries:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ENROL_SQL,
+            {
+                "now": now or timezone.now(),
+                "public_ids": [uuid.uuid4() for _ in entries],
+                "events": [e[0] for e in entries],
+                "users": [e[1] for e in entries],
+                "queue_ids": [e[2] for e in entries],
+            },
+        )
+
+
+def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | None = None) -> dict | None:
+    """Join one student (refused as sold out); their place as a dict, None if they opted out."""
+    waitlist_enrol_many(entries=[(event_id, user_id, queue_public_id)])
+    from .selectors import waitlist_place
+
+    entry = WaitlistEntry.objects.filter(event_id=event_id, user_id=user_id).first()
+    if entry is None or entry.status == WaitlistEntry.Status.LEFT:
+        return None
+    return waitlist_place(entry)
+
+
+def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool) -> WaitlistEntry:
+    """Opt in or out of the event's waiting list (the checkbox). Joining again goes to the end."""
+    with transaction.atomic():
+        entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
+        if entry is None:
+            status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
+            return WaitlistEntry.objects.create(event_id=event_id, user_id=user_id, status=status)
+        if not joined and entry.status == WaitlistEntry.Status.WAITING:
+            entry.status = WaitlistEntry.Status.LEFT
+            entry.decided_at = timezone.now()
+            entry.save(update_fields=["status", "decided_at"])
+        elif joined and entry.status == WaitlistEntry.Status.LEFT:
+            # A new row (new id): joining again does not jump the list.
+            queue_public_id = entry.queue_public_id
+            entry.delete()
+            entry = WaitlistEntry.objects.create(event_id=event_id, user_id=user_id, queue_public_id=queue_public_id)
+        return entry
+
+
+def _offer_minutes() -> timedelta:
+    return timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
+
+
+def _next_waiting(event_id: int) -> WaitlistEntry | None:
+    # SKIP LOCKED: two fills at once offer two different students, never one twice.
+    return (
+        WaitlistEntry.objects.select_for_update(skip_locked=True)
+        .filter(event_id=event_id, status=WaitlistEntry.Status.WAITING)
+        .order_by("id")
+        .first()
+    )
+
+
+def _make_offer(entry: WaitlistEntry, now: datetime) -> None:
+    entry.status = WaitlistEntry.Status.OFFERED
+    entry.offered_at = now
+    entry.offer_expires_at = now + _offer_minutes()
+    entry.save(update_fields=["status", "offered_at", "offer_expires_at"])
+    transaction.on_commit(lambda entry_id=entry.id: _announce_offer(entry_id))
+
+
+def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
+    """Offer every free seat of the event to the next students on its list; returns offers made.
+
+    Each offer is one transaction: lock the next waiting entry, take a seat with the
+    conditional UPDATE (the event must be published and not started), mark the entry offered.
+    No seat left, nobody waiting or event started: nothing happens.
+    """
+    now = now or timezone.now()
+    made = 0
+    while True:
+        with transaction.atomic():
+            entry = _next_waiting(event_id)
+            if entry is None:
+                return made
+            taken = Event.objects.filter(
+                pk=event_id, status=Event.Status.PUBLISHED, remaining__gt=0, starts_at__gt=now
+            ).update(remaining=F("remaining") - 1, updated_at=now)
+            if taken != 1:
+                return made
+            _make_offer(entry, now)
+            _notify_seats_changed(event_id)
+        made += 1
+
+
+def _pass_on(event_id: int, now: datetime) -> None:
+    """The held seat of a finished offer goes to the next student, or back to the pool.
+
+    Call inside the transaction that locked and closed the previous offer.
+    """
+    starts_at = Event.objects.filter(pk=event_id).values_list("starts_at", flat=True).first()
+    nxt = _next_waiting(event_id) if starts_at is not None and now < starts_at else None
+    if nxt is not None:
+        _make_offer(nxt, now)
+        return
+    Event.objects.filter(pk=event_id).update(remaining=F("remaining") + 1, updated_at=now)
+    _notify_seats_changed(event_id)
+
+
+def waitlist_expire_offers(*, now: datetime | None = None) -> int:
+    """Close offers whose claim window ran out and pass each seat on. Returns offers closed."""
+    now = now or timezone.now()
+    closed = 0
+    while True:
+        with transaction.atomic():
+            entry = (
+                WaitlistEntry.objects.select_for_update(skip_locked=True)
+                .filter(status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now)
+                .order_by("offer_expires_at", "id")
+                .first()
+            )
+            if entry is None:
+                return closed
+            entry.status = WaitlistEntry.Status.EXPIRED
+            entry.decided_at = now
+            entry.save(update_fields=["status", "decided_at"])
+            _pass_on(entry.event_id, now)
+        closed += 1
+
+
+def waitlist_claim(*, public_id: uuid.UUID | str, user_id: int, now: datetime | None = None) -> Ticket:
+    """Claim the seat offered to ``user_id``: the held seat becomes their ticket.
+
+    The offer row is locked for the whole transaction, so the claim and the expiry sweep (or
+    a double click) cannot both use the seat. Raises ``OfferNotFound``, ``OfferExpired``,
+    ``NoOffer``, or the ticket refusals of ``ticket_issue_held``.
+    """
+    now = now or timezone.now()
+    try:
+        public_id = uuid.UUID(str(public_id))
+    except ValueError:
+        raise OfferNotFound() from None
+    with transaction.atomic():
+        entry = WaitlistEntry.objects.select_for_update().filter(public_id=public_id, user_id=user_id).first()
+        if entry is None:
+            raise OfferNotFound()
+        if entry.status == WaitlistEntry.Status.CLAIMED:
+            return entry.ticket
+        if entry.status == WaitlistEntry.Status.EXPIRED or (
+            entry.status == WaitlistEntry.Status.OFFERED and entry.offer_expires_at <= now
+        ):
+            raise OfferExpired()
+        if entry.status != WaitlistEntry.Status.OFFERED:
+            raise NoOffer()
+        if not Event.objects.filter(pk=entry.event_id, starts_at__gt=now).exists():
+            raise EventUnavailable()
+        ticket = ticket_issue_held(event_id=entry.event_id, user_id=user_id)
+        entry.status = WaitlistEntry.Status.CLAIMED
+        entry.ticket = ticket
+        entry.decided_at = now
+        entry.save(update_fields=["status", "ticket", "decided_at"])
+    return ticket
+
+
+def waitlist_after_seats_changed(event_id: int) -> None:
+    """``on_seats_changed`` hook: a freed seat goes to the list at once if anyone waits.
+
+    Runs after commit of every seat change; one indexed EXISTS when nobody waits.
+    """
+    try:
+        if WaitlistEntry.objects.filter(event_id=event_id, status=WaitlistEntry.Status.WAITING).exists():
+            waitlist_fill(event_id=event_id)
+    except Exception:  # the beat's sweep offers the seat a few seconds later
+        logger.warning("waiting list not filled for event %s", event_id, exc_info=True)
+
+
+def waitlist_fill_all(*, now: datetime | None = None) -> int:
+    """Beat sweep: fill every event that has free seats and students waiting."""
+    now = now or timezone.now()
+    event_ids = (
+        WaitlistEntry.objects.filter(
+            status=WaitlistEntry.Status.WAITING, event__remaining__gt=0, event__starts_at__gt=now
+        )
+        .values_list("event_id", flat=True)
+        .distinct()
+    )
+    return sum(waitlist_fill(event_id=event_id, now=now) for event_id in list(event_ids))
+
+
+def _announce_offer(entry_id: int) -> None:
+    """After commit: tell the student (websocket if their waiting page is open, and e-mail)."""
+    from .notify import notify_offer
+
+    try:
+        notify_offer(entry_id)
+    except Exception:
+        logger.warning("offer %s not announced", entry_id, exc_info=True)

@@ -1,0 +1,140 @@
+"""The draw (public), the waiting list (API + offer page) and attendance confirmation. Thin."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from events.models import Event
+from queueing.draw import draw_public, pseudonym_for
+from queueing.models import QueueEntry
+from ticketwar.lib.errors import json_error
+
+from . import confirmations, selectors, services
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    response = json_error(405, _("This address only answers %(methods)s requests.") % {"methods": allowed})
+    response["Allow"] = allowed
+    return response
+
+
+def _event_or_none(slug: str) -> Event | None:
+    return Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
+
+
+@never_cache
+def api_draw(request, slug: str):
+    """``GET /api/events/<slug>/draw/``: commitment; after opening the seed and the drawn order."""
+    if request.method not in ("GET", "HEAD"):
+        return _method_not_allowed("GET, HEAD")
+    event = _event_or_none(slug)
+    if event is None:
+        return json_error(404, _("This event does not exist."), code="not_found")
+    return JsonResponse(draw_public(event))
+
+
+def _my_pseudonyms(request, event: Event) -> list[str]:
+    if not request.user.is_authenticated:
+        return []
+    ids = QueueEntry.objects.filter(event=event, user_id=request.user.id).values_list("public_id", flat=True)
+    return [pseudonym_for(public_id) for public_id in ids]
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def draw_page(request, slug: str):
+    event = _event_or_none(slug)
+    if event is None:
+        raise Http404(_("This event does not exist."))
+    draw = draw_public(event)
+    mine = set(_my_pseudonyms(request, event))
+    rows = [{"rank": i, "pseudonym": p, "mine": p in mine} for i, p in enumerate(draw["entries"], 1)]
+    return render(
+        request,
+        "waitlist/draw.html",
+        {"event": event, "draw": draw, "rows": rows, "mine": sorted(mine), "api_url": f"/api/events/{slug}/draw/"},
+    )
+
+
+@never_cache
+def api_waitlist(request, slug: str):
+    """``GET``: my place on the list; ``POST {join: bool}``: opt in or out (the checkbox)."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        return _method_not_allowed("GET, HEAD, POST")
+    if not request.user.is_authenticated:
+        return json_error(401, _("Please log in first."), code="not_authenticated")
+    event = _event_or_none(slug)
+    if event is None:
+        return json_error(404, _("This event does not exist."), code="not_found")
+    if request.method == "POST":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("join"), bool):
+            return json_error(400, _('Send {"join": true} or {"join": false}.'), code="bad_request")
+        entry = services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=body["join"])
+    else:
+        entry = selectors.waitlist_entry_of(event_id=event.id, user_id=request.user.id)
+        if entry is None:
+            return JsonResponse({"id": None, "status": None, "position": None, "offer_expires_at": None, "url": None})
+    return JsonResponse(selectors.waitlist_place(entry))
+
+
+@never_cache
+def api_offer_claim(request, offer_id: str):
+    """``POST /api/waitlist/<id>/claim/``: the offered seat becomes the student's ticket."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    if not request.user.is_authenticated:
+        return json_error(401, _("Please log in first."), code="not_authenticated")
+    ticket = services.waitlist_claim(public_id=offer_id, user_id=request.user.id)
+    return JsonResponse(
+        {"ticket": {"code": str(ticket.id), "redeem_code": ticket.redeem_code, "url": f"/tickets/{ticket.id}/"}}
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def offer_page(request, offer_id: str):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    entry = selectors.waitlist_offer_of_owner(public_id=offer_id, user_id=request.user.id)
+    if entry is None:
+        raise Http404(_("This offer does not exist."))
+    config = {
+        "claim_url": f"/api/waitlist/{entry.public_id}/claim/",
+        "seconds_left": selectors.offer_seconds_left(entry),
+        "messages": {
+            "claiming": _("Claiming…"),
+            "expired": _("This offer has expired."),
+            "network": _("The connection failed. Please try again."),
+        },
+    }
+    return render(
+        request,
+        "waitlist/offer.html",
+        {"entry": entry, "place": selectors.waitlist_place(entry), "config": config},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_page(request, ticket_id):
+    """The link of the confirmation e-mail: GET shows the question, POST confirms."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    confirmation = confirmations.open_confirmation_for(ticket_id=ticket_id, user_id=request.user.id)
+    if confirmation is None:
+        raise Http404(_("There is no attendance confirmation open for this ticket."))
+    if request.method == "POST":
+        confirmations.ticket_confirm(ticket_id=ticket_id, user_id=request.user.id)
+        return redirect(request.path)
+    return render(request, "waitlist/confirm.html", {"confirmation": confirmation})
