@@ -120,7 +120,7 @@ def test_draw_ranks_the_prequeue_first_in_seeded_order_then_fifo(client, shuffle
     assert hashlib.sha256(draw["seed"].encode()).hexdigest() == draw["commitment"]
     path = tmp_path / "draw.json"
     path.write_text(json.dumps(draw))
-    result = subprocess.run(  # noqa: S603 - our own script
+    result = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "verify_draw.py"), str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
@@ -129,7 +129,7 @@ def test_draw_ranks_the_prequeue_first_in_seeded_order_then_fifo(client, shuffle
     # A tampered order is caught.
     draw["entries"] = list(reversed(draw["entries"]))
     path.write_text(json.dumps(draw))
-    bad = subprocess.run(  # noqa: S603
+    bad = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "verify_draw.py"), str(path)], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 1 and "MISMATCH" in bad.stderr

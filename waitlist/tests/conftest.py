@@ -1,0 +1,28 @@
+"""Helpers of the waiting-list tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from queueing.tests.conftest import bulk_students, enqueue  # noqa: F401 - fixture shared with the queue tests
+
+
+@pytest.fixture
+def sold_out(make_event):
+    """``sold_out(capacity, waiting)``: an event whose seats are all issued, and ``waiting``
+    students on its list (in order). Returns ``(event, holders, waiting_users)``."""
+    from tickets.services import ticket_issue
+    from waitlist.services import waitlist_enrol_many
+
+    def make(capacity: int = 2, waiting: int = 3, **fields):
+        event = make_event(capacity=capacity, **fields)
+        holders = bulk_students(capacity)
+        for user in holders:
+            ticket_issue(event_id=event.id, user_id=user.id)
+        users = bulk_students(waiting)
+        waitlist_enrol_many(entries=[(event.id, u.id, None) for u in users])
+        event.refresh_from_db()
+        assert event.remaining == 0
+        return event, holders, users
+
+    return make
