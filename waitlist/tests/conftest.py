@@ -26,3 +26,6 @@ def sold_out(make_event):
         return event, holders, users
 
     return make
+
+
+from queueing.tests.conftest import celery_beat_process  # noqa: E402,F401 - fixture shared with the queue tests
