@@ -121,7 +121,7 @@ def queue_figures(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     live = QueueEntry.objects.filter(status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.PROCESSING])
     oldest = (
-        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING)
+        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING, prequeue=False)
         .order_by("id")
         .values_list("created_at", flat=True)
         .first()

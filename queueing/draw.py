@@ -29,7 +29,10 @@ logger = logging.getLogger("ticketwar.queueing")
 PSEUDONYM_LENGTH = 12
 
 _RANK_SQL = """
-UPDATE ticket_queue AS q SET sort_key = v.rank, prequeue = false
+UPDATE ticket_queue AS q
+-- The pre-queue waits from the opening, not from the moment someone pressed early: queue delay
+-- (health, monitoring) measures from created_at.
+SET sort_key = v.rank, prequeue = false, created_at = GREATEST(q.created_at, %(opens_at)s)
 FROM unnest(%(ids)s::bigint[], %(ranks)s::bigint[]) AS v(id, rank)
 WHERE q.id = v.id
 """
@@ -77,7 +80,9 @@ def draw_open(*, event_id: int, now: datetime | None = None) -> bool:
         n = len(ids)
         if ids:
             with connection.cursor() as cursor:
-                cursor.execute(_RANK_SQL, {"ids": ids, "ranks": [rank - n for rank in range(n)]})
+                cursor.execute(
+                    _RANK_SQL, {"ids": ids, "ranks": [rank - n for rank in range(n)], "opens_at": event.claim_opens_at}
+                )
         Event.objects.filter(pk=event_id).update(draw_revealed_at=now, draw_entries=order, updated_at=now)
         transaction.on_commit(lambda: _after_draw(event_id))
     logger.info("draw made for event %s: %s pre-queue entries", event_id, n)

@@ -200,9 +200,14 @@ def _enrol_sold_out(decisions: list[Decision]) -> None:
     from waitlist.services import waitlist_enrol_many
 
     refused = [d.claimed for d in decisions if d.status == QueueEntry.Status.FAILED and d.reason == SoldOut.code]
-    if refused:
-        refused.sort(key=lambda c: (c.sort_key or 0, c.id))
+    if not refused:
+        return
+    refused.sort(key=lambda c: (c.sort_key or 0, c.id))
+    try:
         waitlist_enrol_many(entries=[(c.event_id, c.user_id, c.public_id) for c in refused])
+    except Exception:  # the refusals are committed; losing the enrolment must not stop the drain
+        logger.error("sold-out claims not put on the waiting list: %s", [c.id for c in refused], exc_info=True)
+        _drop_broken_connection()
 
 
 _FINISHED = {Event.ClaimState.SOLD_OUT: SoldOut.code, Event.ClaimState.CLOSED: ClaimClosed.code}

@@ -162,7 +162,7 @@ def queue_depth() -> int:
 def queue_delay_seconds() -> float:
     """Age of the oldest pending entry in seconds (0 when none); same measure as /healthz."""
     oldest = (
-        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING)
+        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING, prequeue=False)
         .order_by("id")
         .values_list("created_at", flat=True)
         .first()

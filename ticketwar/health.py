@@ -59,7 +59,7 @@ def check_queue() -> dict:
 
     try:
         oldest = (
-            QueueEntry.objects.filter(status=QueueEntry.Status.PENDING)
+            QueueEntry.objects.filter(status=QueueEntry.Status.PENDING, prequeue=False)
             .order_by("id")
             .values_list("created_at", flat=True)
             .first()

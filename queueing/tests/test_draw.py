@@ -204,3 +204,20 @@ def test_draw_api_and_page_answer_404_and_405(client, make_event):
     response = client.post(f"/api/events/{event.slug}/draw/")
     assert response.status_code == 405 and response.json()["error"]
     assert client.get(f"/events/{event.slug}/draw/").status_code == 200
+
+
+def test_prequeue_does_not_count_as_queue_delay(shuffled):
+    from queueing.selectors import queue_delay_seconds
+    from ticketwar.health import check_queue
+
+    for user in bulk_students(3):
+        claim_as(user, shuffled.slug)
+    QueueEntry.objects.update(created_at=timezone.now() - timedelta(minutes=30))  # pressed long ago
+    assert queue_delay_seconds() == 0.0
+    assert check_queue()["oldest_pending_seconds"] == 0
+    opens_at = timezone.now() - timedelta(seconds=1)
+    Event.objects.filter(pk=shuffled.pk).update(claim_opens_at=opens_at)
+    draw_open_due()
+    # Drawn entries wait from the opening, not from when they pressed.
+    assert set(QueueEntry.objects.values_list("created_at", flat=True)) == {opens_at}
+    assert queue_delay_seconds() < 10
