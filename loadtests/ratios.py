@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         _cleanup_allocation(event)
     cookie = _staff_cookie()
     for path in (f"/api/events/{args.event}/", "/api/ping/"):
+        # Warm up first (connections, caches, code paths): the first seconds measure start-up.
+        asyncio.run(_http_bench(args.base_url, path, cookie, args.connections, 2))
         results["http"].append(asyncio.run(_http_bench(args.base_url, path, cookie, args.connections, args.seconds)))
     text = json.dumps(results, indent=2)
     if args.out:
