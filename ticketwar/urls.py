@@ -21,3 +21,6 @@ urlpatterns = [
     path("", include("waitlist.urls")),
     path("", include("django_prometheus.urls")),
 ]
+
+# A database outage met by a middleware (before any view) is a 503 like in the views.
+handler500 = "ticketwar.lib.errors.server_error"

@@ -105,24 +105,49 @@ class JsonErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from django.db import DatabaseError, InterfaceError, OperationalError
-
         if isinstance(exception, DomainError):
             return error_response(exception)
-        if isinstance(exception, (OperationalError, InterfaceError)) or (
-            isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
-        ):
-            logger.error("database unavailable", exc_info=exception, extra={"path": request.path})
-            message = _("The database is briefly unavailable. Please try again in a moment.")
-            if is_api_request(request):
-                response = json_error(503, message, code="database_unavailable")
-            else:
-                from django.shortcuts import render
-
-                response = render(request, "503.html", {"message": message}, status=503)
-            response["Retry-After"] = "5"
-            return response
+        if is_database_outage(exception):
+            return database_unavailable(request, exception)
         if is_api_request(request):
             logger.exception("unhandled error", exc_info=exception, extra={"path": request.path})
             return json_error(500, _("Something went wrong on our side. It has been logged; please try again."))
         return None
+
+
+def is_database_outage(exception: BaseException | None) -> bool:
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    return isinstance(exception, (OperationalError, InterfaceError)) or (
+        isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
+    )
+
+
+def database_unavailable(request: HttpRequest, exception: BaseException) -> HttpResponse:
+    """The clear 503 (JSON for the API, the 503 page otherwise) of a database that is away."""
+    logger.error("database unavailable", exc_info=exception, extra={"path": request.path})
+    message = _("The database is briefly unavailable. Please try again in a moment.")
+    if is_api_request(request):
+        response = json_error(503, message, code="database_unavailable")
+    else:
+        from django.shortcuts import render
+
+        response = render(request, "503.html", {"message": message}, status=503)
+    response["Retry-After"] = "5"
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500. A middleware that needs the database before the view runs (loading the
+    session's user for a rate limit or the activity count) fails outside ``process_exception``;
+    Django calls this inside its ``except`` block, so the outage still answers a 503, not a 500."""
+    import sys
+
+    exception = sys.exc_info()[1]
+    if is_database_outage(exception):
+        return database_unavailable(request, exception)
+    if is_api_request(request):
+        return json_error(500, _("Something went wrong on our side. It has been logged; please try again."))
+    from django.views.defaults import server_error as default_server_error
+
+    return default_server_error(request)
