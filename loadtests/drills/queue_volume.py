@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from loadtests.drills import common
+from loadtests.drills import checks, common, tables
 from loadtests.drills.common import say
 
 FULL = {"claims": 20000, "events": [500, 20000], "drain": 900}
@@ -122,7 +122,7 @@ def scenario(stack: common.DrillStack, claims: int, seats: int, tag: str, drain:
     queue_kick()
     say(f"{claims} claims queued; draining")
     try:
-        waited = common.wait_queue_empty(stack.database_url, event.id, drain)
+        waited = checks.wait_queue_empty(stack.database_url, event.id, drain)
     finally:
         sampler.stop()
     say(f"drained in {waited:.0f} s")
@@ -130,7 +130,7 @@ def scenario(stack: common.DrillStack, claims: int, seats: int, tag: str, drain:
         "claims": claims,
         "seats": seats,
         "drain": drain_figures(stack.database_url, event.id),
-        "invariants": common.invariants(stack.database_url, event.id),
+        "invariants": checks.invariants(stack.database_url, event.id),
         "rss_mb": {k: round(v) for k, v in sampler.peak.items()},
         "worker_processes": sampler.worker_processes,
     }
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
             "command": " ".join(
                 shlex.quote(a) for a in [".venv/bin/python", "loadtests/drills/queue_volume.py", *sys.argv[1:]]
             ),
-            "machine": common.machine_line(),
+            "machine": tables.machine_line(),
             "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "results": results,
             "ok": all(r["invariants"]["ok"] and r["drain"]["decided"] == r["claims"] for r in results),
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     if not args.quick and not args.no_docs:
-        common.update_benchmarks("queue-volume", text)
+        tables.update_benchmarks("queue-volume", text)
     return 0 if figures["ok"] else 1
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from loadtests.drills import common
+from loadtests.drills import checks, common, tables
 from loadtests.drills.common import say
 
 FULL = {"students": 500, "capacity": 400, "warmup": 30, "outage": 60, "after": 60, "drain": 180}
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> dict:
         end = start_at + seconds
         client.wait(timeout=seconds + 180)
         say("client finished; waiting for the queue to drain")
-        drained_after = common.wait_queue_empty(stack.database_url, event.id, numbers["drain"])
+        drained_after = checks.wait_queue_empty(stack.database_url, event.id, numbers["drain"])
         # The remaining-tickets alert is evaluated by beat every 30 s: give it one round.
         common.wait_for_alert(receiver, "remaining_tickets", "firing", 40 if not args.quick else 35)
         sampler.stop()
@@ -84,11 +84,11 @@ def run(args: argparse.Namespace) -> dict:
             "command": " ".join(
                 shlex.quote(a) for a in [".venv/bin/python", "loadtests/drills/redis_drill.py", *sys.argv[1:]]
             ),
-            "machine": common.machine_line(),
+            "machine": tables.machine_line(),
             "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start_at)),
             "times": {"start": start_at, "killed": killed, "restarted": restarted, "end": end},
             "drained_after_end_s": drained_after,
-            "windows": common.summarise_requests(
+            "windows": tables.summarise_requests(
                 results["samples"],
                 {
                     "before (Redis up)": (start_at, killed),
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> dict:
                     "after restart, rest": (restarted + 10, end),
                 },
             ),
-            "claims": common.accepted_claims(stack.database_url, event.id, results),
-            "invariants": common.invariants(stack.database_url, event.id),
+            "claims": checks.accepted_claims(stack.database_url, event.id, results),
+            "invariants": checks.invariants(stack.database_url, event.id),
             "breaker": [(at, state) for at, state in sampler.transitions("redis")],
             "healthz": sampler.healthz_transitions(),
             "alerts": receiver.received,
@@ -109,7 +109,16 @@ def run(args: argparse.Namespace) -> dict:
             "during the outage": (killed, restarted),
             "after the restart": (restarted, end + 1),
         }
-        figures["delay_lines"] = common.delays_by_arrival(figures["claims"].pop("rows"), arrival_windows)
+        rows = figures["claims"].pop("rows")
+        figures["delay_lines"] = checks.delays_by_arrival(rows, arrival_windows)
+        # How fast the backlog of the outage cleared once Redis was back.
+        outage_rows = [r for r in rows if killed <= r[0] < restarted and r[1] is not None]
+        figures["recovery"] = {
+            "first_decision_after_restart_s": min((r[1] for r in rows if r[1] and r[1] >= restarted), default=restarted)
+            - restarted,
+            "outage_claims_all_decided_after_restart_s": max((r[1] for r in outage_rows), default=restarted)
+            - restarted,
+        }
         figures["ok"] = (
             figures["invariants"]["ok"]
             and figures["claims"]["missing_in_table"] == 0
@@ -148,16 +157,20 @@ def markdown(f: dict) -> str:
         f"{n['warmup']} s, started again {n['outage']} s later on the same port with the same arguments. "
         "Times below are relative to the kill.",
         "",
-        *common.requests_table(f["windows"]),
+        *tables.requests_table(f["windows"]),
         "",
         "Claim-to-decision time (`processed_at - created_at`), by when the claim was queued:",
         "",
         *f["delay_lines"],
         "",
+        f"Claims queued during the outage waited for Redis (the Celery broker): the first decision came "
+        f"{f['recovery']['first_decision_after_restart_s']:.1f} s after the restart and the last of them "
+        f"{f['recovery']['outage_claims_all_decided_after_restart_s']:.1f} s after it.",
+        "",
         "Circuit breaker `redis` (`ticketwar_breaker_state` on `/metrics`, highest over all processes): "
-        + ", ".join(f"{state} at {common.clock(at, origin)}" for at, state in f["breaker"])
+        + ", ".join(f"{state} at {tables.clock(at, origin)}" for at, state in f["breaker"])
         + ". `/healthz`: "
-        + ", ".join(f"{state} at {common.clock(at, origin)}" for at, state in f["healthz"])
+        + ", ".join(f"{state} at {tables.clock(at, origin)}" for at, state in f["healthz"])
         + ".",
         "",
         f"Accepted claims (200/202 seen by the client): {f['claims']['accepted']}; missing in the table: "
@@ -167,11 +180,11 @@ def markdown(f: dict) -> str:
         + ", ".join(f"{'no answer' if k == 0 else k}: {v}" for k, v in f["claims"]["click_statuses"].items())
         + f". Queue empty {f['drained_after_end_s']:.0f} s after the load stopped.",
         "",
-        *common.invariants_table(f["invariants"]),
+        *checks.invariants_table(f["invariants"]),
         "",
         "Alerts received by the webhook receiver (HMAC checked):",
         "",
-        *common.alerts_table(f["alerts"], origin),
+        *tables.alerts_table(f["alerts"], origin),
         "",
         f"Verdict: {'passed' if f['ok'] else '**FAILED**'}.",
     ]
@@ -195,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     if not args.quick and not args.no_docs:
-        common.update_benchmarks("redis", text)
+        tables.update_benchmarks("redis", text)
     return 0 if figures["ok"] else 1
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from loadtests.drills import common
+from loadtests.drills import checks, common, tables
 from loadtests.drills.common import say
 
 FULL = {
@@ -87,14 +87,14 @@ def run(args: argparse.Namespace) -> dict:
         deadline = time.monotonic() + 20
         processing = 0
         while time.monotonic() < deadline:
-            processing = common.count_rows(stack.database_url, event.id, "processing")
+            processing = checks.count_rows(stack.database_url, event.id, "processing")
             if processing:
                 break
             time.sleep(0.01)
         worker_killed = time.time()
         killed_pids = stack.kill_worker()
-        stuck = common.count_rows(stack.database_url, event.id, "processing")
-        pending_at_kill = common.count_rows(stack.database_url, event.id, "pending")
+        stuck = checks.count_rows(stack.database_url, event.id, "processing")
+        pending_at_kill = checks.count_rows(stack.database_url, event.id, "pending")
         say(f"worker SIGKILLed ({len(killed_pids)} processes) with {processing} entries processing; {stuck} stuck")
         time.sleep(numbers["worker_down"])
         stack.start_processes(only={"worker"})
@@ -115,21 +115,21 @@ def run(args: argparse.Namespace) -> dict:
         end = start_at + seconds
         client.wait(timeout=seconds + 180)
         say("client finished; waiting for the queue to drain")
-        drained_after = common.wait_queue_empty(stack.database_url, event.id, numbers["drain"])
+        drained_after = checks.wait_queue_empty(stack.database_url, event.id, numbers["drain"])
         # Beat evaluates the alert rules every 30 s: wait for the error-rate alert one round.
         if not args.quick:
             common.wait_for_alert(receiver, "error_rate", "firing", 45)
         common.wait_for_alert(receiver, "remaining_tickets", "firing", 10 if not args.quick else 30)
         sampler.stop()
         results = json.loads(out_path.read_text())
-        claims = common.accepted_claims(stack.database_url, event.id, results)
+        claims = checks.accepted_claims(stack.database_url, event.id, results)
         rows = claims.pop("rows")
         figures = {
             "numbers": numbers,
             "command": " ".join(
                 shlex.quote(a) for a in [".venv/bin/python", "loadtests/drills/worker_db_drill.py", *sys.argv[1:]]
             ),
-            "machine": common.machine_line(),
+            "machine": tables.machine_line(),
             "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start_at)),
             "times": {
                 "start": start_at,
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict:
                 "pending_at_kill": pending_at_kill,
             },
             "drained_after_end_s": drained_after,
-            "windows": common.summarise_requests(
+            "windows": tables.summarise_requests(
                 results["samples"],
                 {
                     "before the worker kill": (start_at, worker_killed),
@@ -159,10 +159,10 @@ def run(args: argparse.Namespace) -> dict:
                 },
             ),
             "claims": claims,
-            "invariants": common.invariants(stack.database_url, event.id),
+            "invariants": checks.invariants(stack.database_url, event.id),
             "healthz": sampler.healthz_transitions(),
             "alerts": receiver.received,
-            "delay_lines": common.delays_by_arrival(
+            "delay_lines": checks.delays_by_arrival(
                 rows,
                 {
                     "before the worker kill": (start_at, worker_killed),
@@ -210,20 +210,20 @@ def markdown(f: dict) -> str:
         f"2-second burst at t+{n['burst_at']} s, the others spread until the end; a 5xx or no answer is "
         f"clicked again after 2-4 s). Event of {n['capacity']} seats. Times relative to the start of the load.",
         "",
-        f"- Worker SIGKILLed at {common.clock(t['worker_killed'], origin)} as soon as the table showed "
+        f"- Worker SIGKILLed at {tables.clock(t['worker_killed'], origin)} as soon as the table showed "
         f"{w['processing_seen']} entries `processing` ({w['processes_killed']} processes: main + pool); "
         f"{w['stuck_after_kill']} entries were left `processing` by the dead worker and {w['pending_at_kill']} "
-        f"were `pending`. A new worker started at {common.clock(t['worker_restarted'], origin)}.",
-        f"- PostgreSQL stopped (`pg_ctl stop -m fast`) at {common.clock(t['db_stopped'], origin)}, started "
-        f"again at {common.clock(t['db_started'], origin)} (same data directory, port and options): "
+        f"were `pending`. A new worker started at {tables.clock(t['worker_restarted'], origin)}.",
+        f"- PostgreSQL stopped (`pg_ctl stop -m fast`) at {tables.clock(t['db_stopped'], origin)}, started "
+        f"again at {tables.clock(t['db_started'], origin)} (same data directory, port and options): "
         f"{t['db_started'] - t['db_stopped']:.0f} s without a database.",
         "",
-        *common.requests_table(f["windows"]),
+        *tables.requests_table(f["windows"]),
         "",
         f"While the database was away: {away['statuses'].get(503, 0)} answers 503 (JSON "
         '`{"error": ..., "code": "database_unavailable"}` for the API), '
         f"{away['statuses'].get(500, 0)} answers 500, {away['statuses'].get(0, 0)} requests without an answer. "
-        "`/healthz`: " + ", ".join(f"{state} at {common.clock(at, origin)}" for at, state in f["healthz"]) + ".",
+        "`/healthz`: " + ", ".join(f"{state} at {tables.clock(at, origin)}" for at, state in f["healthz"]) + ".",
         "",
         "Claim-to-decision time (`processed_at - created_at`), by when the claim was queued:",
         "",
@@ -236,11 +236,11 @@ def markdown(f: dict) -> str:
         + ", ".join(f"{'no answer' if k == 0 else k}: {v}" for k, v in f["claims"]["click_statuses"].items())
         + f". Queue empty {f['drained_after_end_s']:.0f} s after the load stopped.",
         "",
-        *common.invariants_table(f["invariants"]),
+        *checks.invariants_table(f["invariants"]),
         "",
         "Alerts received by the webhook receiver (HMAC checked):",
         "",
-        *common.alerts_table(f["alerts"], origin),
+        *tables.alerts_table(f["alerts"], origin),
         "",
         f"Verdict: {'passed' if f['ok'] else '**FAILED**'}.",
     ]
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     if not args.quick and not args.no_docs:
-        common.update_benchmarks("worker-db", text)
+        tables.update_benchmarks("worker-db", text)
     return 0 if figures["ok"] else 1
 
 
