@@ -42,7 +42,7 @@ class EventAdmin(admin.ModelAdmin):
     )
     list_filter = ("status",)
     search_fields = ("title", "slug", "speaker")
-    readonly_fields = ("remaining", "created_at", "updated_at")
+    readonly_fields = ("remaining", "draw", "created_at", "updated_at")
     prepopulated_fields = {"slug": ("title",)}
     actions = ("publish_events", "cancel_events", "export_attendees_csv", "ask_ticket_holders_to_confirm")
 
@@ -52,6 +52,19 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description=_("issued"), ordering="issued_count")
     def issued(self, obj: Event) -> int:
         return obj.issued_count
+
+    @admin.display(description=_("draw"))
+    def draw(self, obj: Event) -> str:
+        # The seed itself stays hidden until the draw, even from staff: the commitment is public.
+        if obj.pk is None or not obj.is_shuffled:
+            return "–"
+        if obj.draw_revealed_at is None:
+            return _("commitment %(c)s; drawn at opening") % {"c": obj.draw_commitment}
+        return _("drawn %(when)s, %(n)s pre-queue entries, seed %(seed)s") % {
+            "when": timezone.localtime(obj.draw_revealed_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "n": len(obj.draw_entries),
+            "seed": obj.draw_seed,
+        }
 
     @admin.display(description=_("admitted"), ordering="admitted_count")
     def admitted(self, obj: Event) -> int:

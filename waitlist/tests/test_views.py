@@ -131,3 +131,11 @@ def test_admin_pages(admin_client, offered):
     request = event.confirmation_requests.get()
     assert request.confirmations.count() == Ticket.objects.filter(event=event, status="active").count()
     assert admin_client.get(f"/admin/waitlist/confirmationrequest/{request.pk}/change/").status_code == 200
+
+
+def test_event_admin_shows_the_commitment_not_the_seed(admin_client, make_event):
+    from events.models import Event
+
+    event = make_event(opens_in=3600, opening_mode=Event.OpeningMode.SHUFFLE_AT_OPEN)
+    page = admin_client.get(f"/admin/events/event/{event.pk}/change/").content.decode()
+    assert event.draw_commitment in page and event.draw_seed not in page
