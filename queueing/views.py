@@ -86,6 +86,7 @@ def waiting_page(request, queue_id: str):
             "seconds": _("about %(n)s s"),
             "polling": _("Live updates are unavailable; checking every few seconds."),
             "prequeue": _("In the pre-queue: your place is drawn when the window opens"),
+            "seats_left": _("%(n)s seats left"),
         },
     }
     return render(request, "queueing/waiting.html", {"entry": entry, "payload": payload, "config": config})

@@ -36,6 +36,10 @@
       outlook.textContent = state.outlook_message || "";
       outlook.setAttribute("data-outlook", state.outlook || "");
     }
+    var seats = el("queue-seats");
+    if (seats && state.seats_left != null && msgs.seats_left) {
+      seats.textContent = msgs.seats_left.replace("%(n)s", String(state.seats_left));
+    }
     if (state.prequeue && !terminal(state.status)) {
       el("queue-status").textContent = msgs.prequeue;
     }
