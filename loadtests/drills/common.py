@@ -348,3 +348,30 @@ def stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+
+
+def settle_alerts(receiver: AlertReceiver, event_id: int, timeout: float) -> float | None:
+    """Close the drill's event and wait until every alert that fired has resolved.
+
+    Cancelling the event takes it off the remaining-tickets list, which resolves its alert at
+    the next evaluation; the latency and error-rate alerts resolve once their 5-minute window
+    is clear for the rule's cooldown. Returns when the event was cancelled (None: not waited).
+    """
+    if timeout <= 0:
+        return None
+    from django.db import connection
+
+    from events.services import event_cancel
+
+    connection.close()  # the drill may have restarted PostgreSQL under this connection
+    event_cancel(event_id=event_id)
+    cancelled = time.time()
+    say(f"event cancelled; waiting up to {timeout:.0f} s for the fired alerts to resolve")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fired = {a.get("rule") for a in receiver.received if a.get("event") == "firing"}
+        resolved = {a.get("rule") for a in receiver.received if a.get("event") == "resolved"}
+        if fired and fired <= resolved:
+            break
+        time.sleep(2)
+    return cancelled

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> dict:
         # The remaining-tickets alert is evaluated by beat every 30 s: give it one round.
         common.wait_for_alert(receiver, "remaining_tickets", "firing", 40 if not args.quick else 35)
         sampler.stop()
+        cancelled = common.settle_alerts(receiver, event.id, args.wait_resolved)
         results = json.loads(out_path.read_text())
         figures = {
             "numbers": numbers,
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> dict:
             "breaker": [(at, state) for at, state in sampler.transitions("redis")],
             "healthz": sampler.healthz_transitions(),
             "alerts": receiver.received,
+            "event_cancelled_at": cancelled,
         }
         arrival_windows = {
             "before the outage": (start_at, killed),
@@ -182,7 +184,13 @@ def markdown(f: dict) -> str:
         "",
         *checks.invariants_table(f["invariants"]),
         "",
-        "Alerts received by the webhook receiver (HMAC checked):",
+        "Alerts received by the webhook receiver (HMAC checked)"
+        + (
+            f"; the drill's event was cancelled at {tables.clock(f['event_cancelled_at'], origin)} "
+            "and the drill waited for the alerts to resolve:"
+            if f.get("event_cancelled_at")
+            else ":"
+        ),
         "",
         *tables.alerts_table(f["alerts"], origin),
         "",
@@ -197,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=None)
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--outage", type=int, default=None, help="seconds Redis stays dead (default 60)")
+    parser.add_argument(
+        "--wait-resolved",
+        type=int,
+        default=0,
+        help="afterwards cancel the event and wait up to this many seconds for the fired alerts to resolve",
+    )
     parser.add_argument("--json", default="", help="also write the figures to this file")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     parser.add_argument("--keep", action="store_true", help="keep the logs of the stack")

@@ -34,7 +34,7 @@ from loadtests.drills import checks, common, tables
 from loadtests.drills.common import say
 
 FULL = {
-    "students": 600, "capacity": 450, "burst_share": 0.6, "burst_at": 5, "worker_down": 5,
+    "students": 600, "capacity": 560, "burst_share": 0.6, "burst_at": 5, "worker_down": 5,
     "db_stop_at": 40, "db_down": 15, "seconds": 80, "drain": 180, "lease": None,
 }  # fmt: skip
 QUICK = {
@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> dict:
             common.wait_for_alert(receiver, "error_rate", "firing", 45)
         common.wait_for_alert(receiver, "remaining_tickets", "firing", 10 if not args.quick else 30)
         sampler.stop()
+        cancelled = common.settle_alerts(receiver, event.id, args.wait_resolved)
         results = json.loads(out_path.read_text())
         claims = checks.accepted_claims(stack.database_url, event.id, results)
         rows = claims.pop("rows")
@@ -162,6 +163,7 @@ def run(args: argparse.Namespace) -> dict:
             "invariants": checks.invariants(stack.database_url, event.id),
             "healthz": sampler.healthz_transitions(),
             "alerts": receiver.received,
+            "event_cancelled_at": cancelled,
             "delay_lines": checks.delays_by_arrival(
                 rows,
                 {
@@ -238,7 +240,13 @@ def markdown(f: dict) -> str:
         "",
         *checks.invariants_table(f["invariants"]),
         "",
-        "Alerts received by the webhook receiver (HMAC checked):",
+        "Alerts received by the webhook receiver (HMAC checked)"
+        + (
+            f"; the drill's event was cancelled at {tables.clock(f['event_cancelled_at'], origin)} "
+            "and the drill waited for the alerts to resolve:"
+            if f.get("event_cancelled_at")
+            else ":"
+        ),
         "",
         *tables.alerts_table(f["alerts"], origin),
         "",
@@ -253,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=None)
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--db-down", dest="db_down", type=int, default=None, help="seconds without PostgreSQL")
+    parser.add_argument(
+        "--wait-resolved",
+        type=int,
+        default=0,
+        help="afterwards cancel the event and wait up to this many seconds for the fired alerts to resolve",
+    )
     parser.add_argument("--json", default="", help="also write the figures to this file")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     parser.add_argument("--keep", action="store_true", help="keep the logs of the stack")
