@@ -315,7 +315,10 @@ STORAGES = {
 
 # --- e-mail ------------------------------------------------------------------------------
 
-EMAIL_BACKEND = env_str(
+# Every mail goes through the "smtp" circuit breaker (ticketwar/lib/mail.py), which hands it to
+# the backend named by the EMAIL_BACKEND variable.
+EMAIL_BACKEND = "ticketwar.lib.mail.GuardedEmailBackend"
+EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
 )
