@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> dict:
     numbers = dict(QUICK if args.quick else FULL)
     if args.claims:
         numbers["claims"] = args.claims
+    started = time.time()
     work = common.fresh_work_dir("queue-volume")
     stack = common.DrillStack(work)
     try:
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                 shlex.quote(a) for a in [".venv/bin/python", "loadtests/drills/queue_volume.py", *sys.argv[1:]]
             ),
             "machine": tables.machine_line(),
-            "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
             "results": results,
             "ok": all(r["invariants"]["ok"] and r["drain"]["decided"] == r["claims"] for r in results),
         }
