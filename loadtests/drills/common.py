@@ -174,11 +174,6 @@ class DrillStack(harness.Stack):
         process.wait()
         return family
 
-    def stop(self) -> None:
-        # Services first if they were taken away by a drill that failed half-way: stop() of the
-        # parent class only stops what is running.
-        super().stop()
-
 
 def fresh_work_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"ticketwar-{prefix}-"))
