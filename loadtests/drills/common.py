@@ -103,6 +103,9 @@ class DrillStack(harness.Stack):
         self.extra_env = extra_env or {}
 
     def start_services(self) -> None:
+        # A drill breaks its own servers: never adopt a DATABASE_URL / REDIS_URL from outside.
+        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+            os.environ.pop(name, None)
         super().start_services()
         self.env.update(self.extra_env)
 
