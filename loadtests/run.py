@@ -419,7 +419,7 @@ def run(args: argparse.Namespace) -> dict:
             "ws_fraction": args.ws_fraction,
             "web_db_pool": args.web_db_pool
             if args.web_db_pool is not None
-            else os.environ.get("DATABASE_POOL_SIZE", "0"),
+            else os.environ.get("DATABASE_POOL_SIZE", "16 (Procfile default)"),
             "machine": machine(),
             "versions": versions(stack.env),
             "locust_exit": locust.returncode,
