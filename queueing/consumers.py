@@ -8,7 +8,9 @@ state. Position between decisions is derived locally from the event's progress m
 from __future__ import annotations
 
 import math
+import time
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -63,7 +65,18 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         payload, self.decided_at_start = await _snapshot(entry)
         self.state = _public(payload)
         self.start_position = payload["position"]
+        self.user_id, self.active_at = user.id, -math.inf
+        await self._still_here()
         await self.send_json(self.state)
+
+    async def _still_here(self) -> None:
+        """Count this student as active (monitoring) while the socket is open, every ~30 s."""
+        from monitoring import activity
+
+        now = time.monotonic()
+        if now - self.active_at >= activity.TOUCH_EVERY_SECONDS:
+            self.active_at = now
+            await sync_to_async(activity.touch, thread_sensitive=False)(self.user_id)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
@@ -73,6 +86,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         """Clients only listen; anything they send is ignored."""
 
     async def queue_entry(self, message: dict) -> None:
+        await self._still_here()
         self.state = _public(message["entry"])
         await self.send_json(self.state)
 
@@ -81,6 +95,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**self.state, "offer": message["offer"]})
 
     async def queue_progress(self, message: dict) -> None:
+        await self._still_here()
         if self.state.get("status") not in LIVE_STATUSES or message.get("decided") is None:
             return
         if self.start_position is None:

@@ -147,3 +147,21 @@ def test_waiting_page_shows_the_ticket_without_reload(
     assert phone_page.evaluate("window.__sameDocument") is True  # no reload
     assert phone_page.locator("#queue-mode").is_hidden()  # the websocket did it, not the polling fallback
     assert any(url.endswith(f"/ws/queue/{entry.public_id}/") for url in sockets)
+
+
+def test_an_open_websocket_counts_its_student_as_active(student, event, enqueue):
+    from monitoring import activity
+
+    activity.forget_all()
+    entry = enqueue(student, event)
+
+    async def scenario() -> None:
+        communicator = communicator_for(str(entry.public_id), student)
+        assert (await communicator.connect())["type"] == "websocket.accept"
+        await communicator.receive_json(timeout=5)
+        await communicator.disconnect()
+
+    assert activity.count()[0] == 0
+    async_to_sync(scenario)()
+    active, source = activity.count()
+    assert (active, source) == (1, "redis")
