@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         say("stopping the stack")
         stack.stop()
-        common.cleanup(work, args.keep)
+        # A drill that broke off keeps its process logs for the post-mortem.
+        common.cleanup(work, args.keep or sys.exc_info()[0] is not None)
 
 
 def markdown(f: dict) -> str:

@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> dict:
         receiver.stop()
         say("stopping the stack")
         stack.stop()
-        common.cleanup(work, args.keep)
+        # A drill that broke off keeps its process logs for the post-mortem.
+        common.cleanup(work, args.keep or sys.exc_info()[0] is not None)
 
 
 def markdown(f: dict) -> str:

@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> dict:
         if stack.started_services.get("postgres") and stack.postgres_pid() is None:
             stack.start_postgres()  # so that stop() finds what it started, whatever failed
         stack.stop()
-        common.cleanup(work, args.keep)
+        # A drill that broke off keeps its process logs for the post-mortem.
+        common.cleanup(work, args.keep or sys.exc_info()[0] is not None)
 
 
 def markdown(f: dict) -> str:
