@@ -131,12 +131,17 @@ def celery_worker_process(transactional_db, settings):
         return process
 
     yield start
+    stop_processes(processes, timeout=15)
+
+
+def stop_processes(processes: list[subprocess.Popen], *, timeout: float) -> None:
+    """Terminate every process, then kill those still running after ``timeout`` seconds."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
     for process in processes:
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -82,14 +82,7 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             raise EventUnavailable()
-        from django.contrib.auth import get_user_model
-
-        user = get_user_model().objects.filter(pk=user_id).first()
-        if user is None:
-            raise NotEligible()
-        check_eligible(user)
-        if Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).exists():
-            raise AlreadyHasTicket()
+        _check_may_receive(event_id=event_id, user_id=user_id)
         claim_refusal(event=event, now=now)
         taken = Event.objects.filter(
             pk=event_id,
@@ -113,6 +106,17 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
     used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
+    _check_may_receive(event_id=event_id, user_id=user_id)
+    ticket = _insert_ticket(event_id=event_id, user_id=user_id)
+    _notify_seats_changed(event_id)
+    return ticket
+
+
+def _check_may_receive(*, event_id: int, user_id: int) -> None:
+    """Raise unless ``user_id`` is a verified student without an active ticket for the event.
+
+    A friendly early refusal only: the partial unique constraint on tickets is the truth.
+    """
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(pk=user_id).first()
@@ -121,9 +125,6 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     check_eligible(user)
     if Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).exists():
         raise AlreadyHasTicket()
-    ticket = _insert_ticket(event_id=event_id, user_id=user_id)
-    _notify_seats_changed(event_id)
-    return ticket
 
 
 def _insert_ticket(*, event_id: int, user_id: int) -> Ticket:

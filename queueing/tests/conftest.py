@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from conftest import stop_processes
+
 
 def bulk_students(count: int) -> list:
     """``count`` verified students created in one INSERT (one password hash shared by all)."""
@@ -79,15 +81,7 @@ def celery_beat_process(transactional_db, tmp_path):
         return process
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_processes(processes, timeout=10)
 
 
 def kill_tree(process) -> None:
