@@ -373,3 +373,30 @@ def settle_alerts(receiver: AlertReceiver, event_id: int, timeout: float) -> flo
             break
         time.sleep(2)
     return cancelled
+
+
+def drill_parser(doc: str):
+    """The options every drill takes; each drill adds its own numbers."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny numbers (test suite); docs untouched")
+    parser.add_argument("--json", default="", help="also write the figures to this file")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the logs of the stack")
+    return parser
+
+
+def drill_main(args, *, run, markdown, section: str) -> int:
+    """Run a drill, print its report, save its figures and (full runs) update docs/BENCHMARKS.md."""
+    from loadtests.drills import tables
+
+    stop_on_sigterm()
+    figures = run(args)
+    text = markdown(figures)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
+    if not args.quick and not args.no_docs:
+        tables.update_benchmarks(section, text)
+    return 0 if figures["ok"] else 1

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shlex
 import sys
 import threading
@@ -210,22 +209,10 @@ def markdown(f: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny numbers (test suite); docs untouched")
+    parser = common.drill_parser(__doc__)
     parser.add_argument("--claims", type=int, default=0, help="claims per event (default 20000)")
-    parser.add_argument("--json", default="", help="also write the figures to this file")
-    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
-    parser.add_argument("--keep", action="store_true", help="keep the logs of the stack")
     args = parser.parse_args(argv)
-    common.stop_on_sigterm()
-    figures = run(args)
-    text = markdown(figures)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
-    if not args.quick and not args.no_docs:
-        tables.update_benchmarks("queue-volume", text)
-    return 0 if figures["ok"] else 1
+    return common.drill_main(args, run=run, markdown=markdown, section="queue-volume")
 
 
 if __name__ == "__main__":

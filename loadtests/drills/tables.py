@@ -131,3 +131,24 @@ def requests_table(rows: list[dict]) -> list[str]:
             f"| {r['claims']} | {fmt_ms(r['claims_p95'])} | {codes} |"
         )
     return lines
+
+
+def alerts_and_verdict(f: dict, origin: float) -> list[str]:
+    """The end of a drill report: invariants, the alerts the webhook received, the verdict."""
+    from loadtests.drills.checks import invariants_table
+
+    return [
+        *invariants_table(f["invariants"]),
+        "",
+        "Alerts received by the webhook receiver (HMAC checked)"
+        + (
+            f"; the drill's event was cancelled at {clock(f['event_cancelled_at'], origin)} "
+            "and the drill waited for the alerts to resolve:"
+            if f.get("event_cancelled_at")
+            else ":"
+        ),
+        "",
+        *alerts_table(f["alerts"], origin),
+        "",
+        f"Verdict: {'passed' if f['ok'] else '**FAILED**'}.",
+    ]

@@ -239,26 +239,13 @@ def markdown(f: dict) -> str:
         + ", ".join(f"{'no answer' if k == 0 else k}: {v}" for k, v in f["claims"]["click_statuses"].items())
         + f". Queue empty {f['drained_after_end_s']:.0f} s after the load stopped.",
         "",
-        *checks.invariants_table(f["invariants"]),
-        "",
-        "Alerts received by the webhook receiver (HMAC checked)"
-        + (
-            f"; the drill's event was cancelled at {tables.clock(f['event_cancelled_at'], origin)} "
-            "and the drill waited for the alerts to resolve:"
-            if f.get("event_cancelled_at")
-            else ":"
-        ),
-        "",
-        *tables.alerts_table(f["alerts"], origin),
-        "",
-        f"Verdict: {'passed' if f['ok'] else '**FAILED**'}.",
+        *tables.alerts_and_verdict(f, origin),
     ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny numbers (test suite); docs untouched")
+    parser = common.drill_parser(__doc__)
     parser.add_argument("--students", type=int, default=None)
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--db-down", dest="db_down", type=int, default=None, help="seconds without PostgreSQL")
@@ -268,19 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="afterwards cancel the event and wait up to this many seconds for the fired alerts to resolve",
     )
-    parser.add_argument("--json", default="", help="also write the figures to this file")
-    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
-    parser.add_argument("--keep", action="store_true", help="keep the logs of the stack")
     args = parser.parse_args(argv)
-    common.stop_on_sigterm()
-    figures = run(args)
-    text = markdown(figures)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
-    if not args.quick and not args.no_docs:
-        tables.update_benchmarks("worker-db", text)
-    return 0 if figures["ok"] else 1
+    return common.drill_main(args, run=run, markdown=markdown, section="worker-db")
 
 
 if __name__ == "__main__":
