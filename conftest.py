@@ -81,6 +81,17 @@ def staff(make_user):
 
 
 @pytest.fixture
+def admin_client(client, make_user):
+    """A client logged in as a superuser made like every other persona (pytest-django's own
+    ``admin_client`` is replaced so the admin gets the same fields as ``staff``)."""
+    user = make_user(staff=True)
+    user.is_superuser = True
+    user.save()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def make_event(db):
     from events.models import Event
 

@@ -11,15 +11,6 @@ from events.models import Event
 from tickets.services import ticket_issue
 
 
-@pytest.fixture
-def admin_client(client, make_user):
-    user = make_user(staff=True)
-    user.is_superuser = True
-    user.save()
-    client.force_login(user)
-    return client
-
-
 def form_data(event: Event | None = None, **overrides):
     now = timezone.localtime()
     data = {

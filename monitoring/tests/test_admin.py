@@ -8,15 +8,6 @@ from django.utils import timezone
 from monitoring.models import Alert, AlertRule, ErrorLog
 
 
-@pytest.fixture
-def admin_client(client, make_user):
-    user = make_user(staff=True)
-    user.is_superuser = True
-    user.save()
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("model", ["alertrule", "alert", "errorlog", "metricsample", "workerheartbeat"])
 def test_changelists_render(admin_client, alert_rules, model):
     Alert.objects.create(rule=alert_rules["error_rate"], key="error_rate", value=20, last_value=20, threshold=10,

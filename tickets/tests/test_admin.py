@@ -10,15 +10,6 @@ from tickets.services import ticket_check_in
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, make_user):
-    admin = make_user(staff=True)
-    admin.is_superuser = True
-    admin.save()
-    client.force_login(admin)
-    return client
-
-
 def test_search_by_redeem_code_and_nim(admin_client, make_ticket, student):
     mine = make_ticket(user=student)
     other = make_ticket()

@@ -22,15 +22,6 @@ def requests_total(family: str, result: str) -> float:
     return REGISTRY.get_sample_value("ticketwar_cache_requests_total", {"family": family, "result": result}) or 0.0
 
 
-@pytest.fixture
-def admin_client(client, make_user):
-    user = make_user(staff=True)
-    user.is_superuser = True
-    user.save()
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_hits_and_misses_are_counted_per_family(client, event):
     misses, hits = requests_total("event", "miss"), requests_total("event", "hit")
