@@ -164,11 +164,12 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_
 if env_bool("DATABASE_POOLER_TRANSACTION_MODE", False):
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
-# Under ASGI each request runs its synchronous code in a fresh thread, so a "persistent"
-# connection is opened per request (one PostgreSQL backend started each time; the load test
-# counts them). DATABASE_POOL_SIZE > 0 gives the process a psycopg pool of at most that many
-# connections instead (Django requires CONN_MAX_AGE 0 with it). Off by default; web only:
-# a pool must not be opened before Celery's prefork workers fork.
+# Web requests run on a fixed pool of WEB_THREADS threads per process (ticketwar/asgi.py),
+# each keeping its persistent connection: at most WEB_THREADS connections per web process.
+WEB_THREADS = env_int("WEB_THREADS", 16)
+# DATABASE_POOL_SIZE > 0 gives the process a psycopg pool of at most that many connections
+# instead (Django requires CONN_MAX_AGE 0 with it), for code that starts threads of its own.
+# Off by default; never for Celery: a pool must not be opened before prefork workers fork.
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
 if DATABASE_POOL_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
