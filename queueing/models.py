@@ -45,6 +45,10 @@ class QueueEntry(models.Model):
     # the draw gives pre-queue entries negative ranks so they go first, in drawn order.
     sort_key = models.BigIntegerField(_("sort key"), null=True, blank=True, editable=False)
 
+    # Not a column: the place in the line counted by the enqueue statement itself, so the claim's
+    # answer needs no second query (queueing.services.queue_enqueue). None: count it when needed.
+    position: int | None = None
+
     class Meta:
         db_table = "ticket_queue"
         verbose_name = _("queue entry")

@@ -135,6 +135,8 @@ def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float
     if entry.prequeue:
         # Before the draw nobody has a position: pressing early buys no place.
         position = None
+    elif live and position is None and entry.position is not None:
+        position = entry.position
     elif live and position is None:
         position = entry_position(entry_id=entry.id, event_id=entry.event_id, sort_key=entry.sort_key)
     if not live:

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut
+from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
 from tickets.models import Ticket
 from tickets.services import check_eligible, claim_refusal
 
@@ -27,11 +27,31 @@ logger = logging.getLogger("ticketwar.queueing")
 KICK_KEY = "tw:queue:kick"
 KICK_KEY_TTL_SECONDS = 5
 
-_INSERT_SQL = """
-INSERT INTO ticket_queue (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
-VALUES (%s, %s, %s, 'pending', 0, '', '', %s, %s)
-ON CONFLICT DO NOTHING
-RETURNING id
+# One round trip for the whole claim: the early "already has a ticket" check, the INSERT and
+# the new entry's place in the line. The CTE's INSERT is invisible to the count (same snapshot),
+# so the count is exactly the live entries ahead. ON CONFLICT: the student already has a live
+# entry (partial unique index ticket_queue_one_live_per_student_event).
+_ENQUEUE_SQL = """
+WITH held AS (
+    SELECT id FROM tickets_ticket
+    WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active'
+    LIMIT 1
+), inserted AS (
+    INSERT INTO ticket_queue
+        (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
+    SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, %(prequeue)s
+    WHERE NOT EXISTS (SELECT 1 FROM held)
+    ON CONFLICT DO NOTHING
+    RETURNING id, sort_key
+)
+SELECT
+    (SELECT id FROM held),
+    inserted.id,
+    inserted.sort_key,
+    (SELECT count(*) FROM ticket_queue AS q
+     WHERE q.event_id = %(event_id)s AND q.status IN ('pending', 'processing')
+       AND (q.prequeue OR q.sort_key < inserted.sort_key OR (q.sort_key = inserted.sort_key AND q.id < inserted.id)))
+FROM (SELECT 1) AS one LEFT JOIN inserted ON true
 """
 
 
@@ -52,52 +72,51 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     if event is None:
         raise EventUnavailable()
     check_eligible(user)
-    ticket = Ticket.objects.filter(event_id=event.id, user_id=user.id, status=Ticket.Status.ACTIVE).first()
-    if ticket is not None:
-        from tickets.selectors import ticket_as_dict
-
-        ticket.event = event
-        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
     prequeue = False
     try:
         claim_refusal(event=event, now=now)
     except ClaimNotOpen:
         if not (event.is_shuffled and event.draw_revealed_at is None):
+            _refuse_holder(event=event, user=user)
             raise
         prequeue = True
-    except SoldOut as refusal:
-        live = live_entry_of(user_id=user.id, event_id=event.id)
-        if live is not None:
-            return live, False
-        from waitlist.services import waitlist_enrol
-
-        waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
-        if waiting is not None:
-            refusal.extra["waitlist"] = waiting
-        raise
-    except ClaimClosed:
+    except (SoldOut, ClaimClosed) as refusal:
+        _refuse_holder(event=event, user=user)
         # A student already waiting keeps their place in the answer (200), not a bare 410.
         live = live_entry_of(user_id=user.id, event_id=event.id)
         if live is not None:
             return live, False
+        if isinstance(refusal, SoldOut):
+            from waitlist.services import waitlist_enrol
+
+            waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
+            if waiting is not None:
+                refusal.extra["waitlist"] = waiting
+        raise
+    except TicketError:
+        _refuse_holder(event=event, user=user)
         raise
     for _attempt in range(3):
         public_id = uuid.uuid4()
+        params = {"public_id": public_id, "user_id": user.id, "event_id": event.id, "now": now, "prequeue": prequeue}
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [public_id, user.id, event.id, now, prequeue])
-            row = cursor.fetchone()
-        if row is not None:
+            cursor.execute(_ENQUEUE_SQL, params)
+            held_id, entry_id, sort_key, ahead = cursor.fetchone()
+        if held_id is not None:
+            _refuse_holder(event=event, user=user)
+        if entry_id is not None:
             entry = QueueEntry(
-                id=row[0],
+                id=entry_id,
                 public_id=public_id,
                 user_id=user.id,
                 event_id=event.id,
                 created_at=now,
                 attempts=0,
                 prequeue=prequeue,
-                sort_key=row[0],
+                sort_key=sort_key,
             )
             entry.event = event
+            entry.position = None if prequeue else ahead + 1
             transaction.on_commit(queue_kick)
             return entry, True
         live = live_entry_of(user_id=user.id, event_id=event.id)
@@ -105,6 +124,16 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
             return live, False
         # The live entry was decided between our INSERT and SELECT: try once more.
     raise RuntimeError("could not enqueue the claim after 3 attempts")
+
+
+def _refuse_holder(*, event: Event, user) -> None:
+    """Raise ``AlreadyHasTicket`` (409, with the ticket) if ``user`` holds a ticket of ``event``."""
+    ticket = Ticket.objects.filter(event_id=event.id, user_id=user.id, status=Ticket.Status.ACTIVE).first()
+    if ticket is not None:
+        from tickets.selectors import ticket_as_dict
+
+        ticket.event = event
+        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
 
 
 def _publish_kick() -> None:
