@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 
-from loadtests.ratios import _http_bench, _staff_cookie, percentile  # noqa: E402
 from loadtests.drills.common import DrillStack, make_event, make_sessions, make_students  # noqa: E402
-from loadtests.run import Stack, _start_profilers, say  # noqa: E402
+from loadtests.ratios import _http_bench, _staff_cookie, percentile  # noqa: E402
+from loadtests.run import _start_profilers, say  # noqa: E402
 
 
 async def _post_once(host: str, port: int, path: str, session: dict, send_at: float, out: list) -> None:
@@ -70,9 +70,7 @@ async def _spike(base_url: str, slug: str, sessions: list[dict], spread: float) 
     path = f"/api/events/{slug}/claim/"
     t0 = time.perf_counter() + 0.5
     out: list = []
-    await asyncio.gather(
-        *[_post_once(host, port, path, s, t0 + random.uniform(0, spread), out) for s in sessions]  # noqa: S311
-    )
+    await asyncio.gather(*[_post_once(host, port, path, s, t0 + random.uniform(0, spread), out) for s in sessions])
     latencies = [(end - start) * 1000 for start, end, _status in out]
     first = min(start for start, _end, _status in out)
     last = max(end for _start, end, _status in out)
@@ -86,6 +84,12 @@ async def _spike(base_url: str, slug: str, sessions: list[dict], spread: float) 
         "first_sent_to_last_answered_s": round(last - first, 2),
         "answered_per_second": round(len(out) / (last - first), 1),
     }
+
+
+_DECISION_PERCENTILES_SQL = """
+SELECT percentile_cont(array[0.5, 0.95]) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - created_at))
+FROM ticket_queue WHERE event_id = %s AND processed_at IS NOT NULL
+"""
 
 
 def _check(database_url: str, slug: str, seats: int, students: int, timeout: float = 120) -> dict:
@@ -103,11 +107,7 @@ def _check(database_url: str, slug: str, seats: int, students: int, timeout: flo
             if not live or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        decided = conn.execute(
-            "SELECT percentile_cont(array[0.5, 0.95]) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - created_at))"
-            " FROM ticket_queue WHERE event_id = %s AND processed_at IS NOT NULL",
-            [event_id],
-        ).fetchone()[0]
+        decided = conn.execute(_DECISION_PERCENTILES_SQL, [event_id]).fetchone()[0]
         tickets, holders = conn.execute(
             "SELECT count(*), count(DISTINCT user_id) FROM tickets_ticket WHERE event_id = %s AND status = 'active'",
             [event_id],
@@ -145,7 +145,7 @@ def _cpu_seconds(roles: dict[str, int]) -> dict[str, float]:
     return used
 
 
-def _start_web(stack: Stack, name: str, command: str) -> subprocess.Popen:
+def _start_web(stack: DrillStack, name: str, command: str) -> subprocess.Popen:
     log = (stack.work / f"web-{name}.log").open("w")
     process = subprocess.Popen(
         ["bash", "-c", command], env=stack.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             run: dict = {"name": name, "command": command, "reads": []}
             for path in ("/api/ping/", f"/api/events/{slug}/"):
                 asyncio.run(_http_bench(stack.base_url, path, cookie, args.connections, 2))
-                run["reads"].append(asyncio.run(_http_bench(stack.base_url, path, cookie, args.connections, args.seconds)))
+                measured = asyncio.run(_http_bench(stack.base_url, path, cookie, args.connections, args.seconds))
+                run["reads"].append(measured)
             profilers = []
             if args.profile:
                 roles = {"web": web.pid, "worker": stack.processes["worker"].pid}
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             del stack.processes["web"]
     finally:
         stack.stop()
-    results["command"] = " ".join(shlex.quote(a) for a in [".venv/bin/python", "loadtests/spike_bench.py", *sys.argv[1:]])
+    command_line = [".venv/bin/python", "loadtests/spike_bench.py", *sys.argv[1:]]
+    results["command"] = " ".join(shlex.quote(a) for a in command_line)
     text = json.dumps(results, indent=2)
     if args.out:
         Path(args.out).write_text(text)
