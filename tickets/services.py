@@ -1,20 +1,21 @@
-"""Writes of the tickets app. ``ticket_issue`` is the one place a seat becomes a ticket."""
+"""Writes of the tickets app. ``ticket_issue`` (and its batch twin ``ticket_issue_many``) is the
+one place a seat becomes a ticket."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from events.models import Event
 
-from .codes import QR_PREFIX, new_redeem_code, normalize_redeem_code, ticket_id_from_qr
+from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
     AlreadyHasTicket,
     ClaimClosed,
@@ -25,9 +26,11 @@ from .exceptions import (
     SoldOut,
     TicketAlreadyReturned,
     TicketAlreadyUsed,
+    TicketError,
     TicketNotFound,
 )
 from .models import Ticket
+from .rows import insert_ticket, insert_tickets
 
 # Callbacks run after a ticket is issued or returned and the transaction commits
 # (cache invalidation, metrics, pushes). Registered by other apps at start-up.
@@ -93,9 +96,89 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
         ).update(remaining=F("remaining") - 1, updated_at=now)
         if taken != 1:
             raise SoldOut()
-        ticket = _insert_ticket(event_id=event_id, user_id=user_id)
+        ticket = insert_ticket(event_id=event_id, user_id=user_id)
         _notify_seats_changed(event_id)
     return ticket
+
+
+def ticket_issue_many(
+    *, event_id: int, user_ids: Sequence[int], now: datetime | None = None
+) -> dict[int, Ticket | TicketError]:
+    """Issue tickets of ``event_id`` to many students at once: the batch twin of ``ticket_issue``.
+
+    Returns, per user id, the new ``Ticket`` or the refusal ``ticket_issue`` would have raised
+    for that student alone, as an instance (not raised; instances may be shared): e.g.
+    ``NotEligible``, ``AlreadyHasTicket``, the event's ``claim_refusal``, or ``SoldOut`` beyond
+    the seats left. Seats go in the order of ``user_ids`` (earlier first); duplicates count once.
+
+    Four statements for any number of students: the event under a row lock, the students with
+    whether each holds an active ticket, one conditional UPDATE taking ``min(remaining,
+    eligible)`` seats (only while published and open, as in ``ticket_issue``), one INSERT.
+    Seats-changed callbacks are registered once per call. Runs in the caller's transaction
+    (its own if none) without a savepoint: if it raises, e.g. ``IntegrityError`` from
+    ``tickets_ticket_one_active_per_student_event`` (a concurrent issuer served one of these
+    students after the check), the caller must roll everything back, seats included.
+    """
+    from django.contrib.auth import get_user_model
+
+    now = now or timezone.now()
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        return {}
+    with transaction.atomic(savepoint=False):
+        # Row lock until the caller commits: concurrent issuers of this event wait here, so
+        # the seats counted below are still there when the UPDATE takes them. NO KEY: the lock
+        # an UPDATE takes anyway, which lets claims and tickets referencing the event be
+        # inserted meanwhile (their foreign-key check only needs KEY SHARE).
+        event = Event.objects.select_for_update(no_key=True).filter(pk=event_id).first()
+        if event is None:
+            return dict.fromkeys(wanted, EventUnavailable())
+        holds = Ticket.objects.filter(event_id=event_id, user_id=OuterRef("pk"), status=Ticket.Status.ACTIVE)
+        users = {
+            user.pk: user
+            for user in get_user_model()
+            .objects.filter(pk__in=wanted)
+            .only("id", "is_active", "nim", "email_verified_at")
+            .annotate(holds_ticket=Exists(holds))
+        }
+        outcomes: dict[int, Ticket | TicketError] = {}
+        for user_id in wanted:
+            refusal = _refusal_for(users.get(user_id))
+            if refusal is not None:
+                outcomes[user_id] = refusal
+        eligible = [user_id for user_id in wanted if user_id not in outcomes]
+        try:
+            claim_refusal(event=event, now=now)
+        except TicketError as refusal:
+            return outcomes | dict.fromkeys(eligible, refusal)
+        seats = min(event.remaining, len(eligible))
+        taken = 0
+        if seats:
+            taken = Event.objects.filter(
+                pk=event_id,
+                status=Event.Status.PUBLISHED,
+                remaining__gte=seats,
+                claim_opens_at__lte=now,
+                claim_closes_at__gt=now,
+            ).update(remaining=F("remaining") - seats, updated_at=now)
+        winners = eligible[:seats] if taken == 1 else []
+        if winners:
+            outcomes |= insert_tickets(event_id=event_id, user_ids=winners)
+            _notify_seats_changed(event_id)
+        sold_out = SoldOut()
+        outcomes |= {user_id: sold_out for user_id in eligible if user_id not in outcomes}
+    return outcomes
+
+
+def _refusal_for(user) -> TicketError | None:
+    """Why ``user`` (annotated with ``holds_ticket``, or None when unknown) may not receive a ticket."""
+    if user is None:
+        return NotEligible()
+    try:
+        check_eligible(user)
+    except NotEligible as refusal:
+        return refusal
+    return AlreadyHasTicket() if user.holds_ticket else None
 
 
 def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
@@ -107,7 +190,7 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
     _check_may_receive(event_id=event_id, user_id=user_id)
-    ticket = _insert_ticket(event_id=event_id, user_id=user_id)
+    ticket = insert_ticket(event_id=event_id, user_id=user_id)
     _notify_seats_changed(event_id)
     return ticket
 
@@ -125,23 +208,6 @@ def _check_may_receive(*, event_id: int, user_id: int) -> None:
     check_eligible(user)
     if Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).exists():
         raise AlreadyHasTicket()
-
-
-def _insert_ticket(*, event_id: int, user_id: int) -> Ticket:
-    """Insert the ticket row, drawing a fresh redeem code on the (rare) collision."""
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                return Ticket.objects.create(
-                    id=uuid.uuid4(), event_id=event_id, user_id=user_id, redeem_code=new_redeem_code()
-                )
-        except IntegrityError as exc:
-            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
-            if "one_active_per_student_event" in constraint:
-                raise AlreadyHasTicket() from None
-            if "redeem_code" not in constraint:
-                raise
-    raise RuntimeError("could not draw a unique redeem code in 5 attempts")
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 
 def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[tuple[str, Any]]:
@@ -38,6 +39,59 @@ def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[
     assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+def wait_for_lock_wait(sql_fragment: str, timeout: float = 20) -> None:
+    """Until another connection waits for a lock while running a statement containing ``sql_fragment``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{sql_fragment}%"],
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no connection waited on a lock running {sql_fragment!r} within {timeout} s")
+
+
+class TicketCommittedMeanwhile:
+    """Another connection inserts a ticket for ``user_id`` and keeps its transaction open.
+
+    ``ticket_issue_held`` (a waiting-list seat) inserts without touching the event row, so it
+    can slip in between ``ticket_issue_many``'s check and its INSERT: that INSERT then waits
+    for this transaction on the unique index, and fails on the constraint once it commits.
+    """
+
+    def __init__(self, *, event_id: int, user_id: int) -> None:
+        self._inserted, self._commit = threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(event_id, user_id), daemon=True)
+
+    def _run(self, event_id: int, user_id: int) -> None:
+        from tickets.services import ticket_issue_held
+
+        try:
+            with transaction.atomic():
+                ticket_issue_held(event_id=event_id, user_id=user_id)
+                self._inserted.set()
+                self._commit.wait(30)
+        except BaseException as exc:
+            self.errors.append(exc)
+            self._inserted.set()
+        finally:
+            connection.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._inserted.wait(30) and not self.errors, self.errors
+
+    def commit(self) -> None:
+        self._commit.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive() and not self.errors, self.errors
 
 
 @pytest.fixture

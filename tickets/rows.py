@@ -1,0 +1,87 @@
+"""Inserting ticket rows with unique redeem codes. Called only by ``tickets.services``, whose
+issuing functions take the seat first and decide who may receive a ticket."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .codes import new_redeem_code
+from .exceptions import AlreadyHasTicket
+from .models import Ticket
+
+
+def insert_ticket(*, event_id: int, user_id: int) -> Ticket:
+    """Insert the ticket row, drawing a fresh redeem code on the (rare) collision."""
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Ticket.objects.create(
+                    id=uuid.uuid4(), event_id=event_id, user_id=user_id, redeem_code=new_redeem_code()
+                )
+        except IntegrityError as exc:
+            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+            if "one_active_per_student_event" in constraint:
+                raise AlreadyHasTicket() from None
+            if "redeem_code" not in constraint:
+                raise
+    raise RuntimeError("could not draw a unique redeem code in 5 attempts")
+
+
+_INSERT_TICKETS_SQL = """
+INSERT INTO tickets_ticket (id, event_id, user_id, redeem_code, status, issued_at)
+SELECT t.id, %(event_id)s, t.user_id, t.code, 'active', t.issued_at
+FROM unnest(%(ids)s::uuid[], %(user_ids)s::bigint[], %(codes)s::varchar[], %(issued)s::timestamptz[])
+    AS t(id, user_id, code, issued_at)
+-- A redeem code drawn twice is skipped (and redrawn); a second active ticket still raises.
+ON CONFLICT (redeem_code) DO NOTHING
+RETURNING user_id
+"""
+
+
+def insert_tickets(*, event_id: int, user_ids: list[int]) -> dict[int, Ticket]:
+    """Insert one active ticket per user in one statement, redrawing colliding redeem codes."""
+    start = timezone.now()
+    # One microsecond apart in seat order, so ordering by issued_at keeps who came first.
+    pending = {
+        user_id: Ticket(
+            id=uuid.uuid4(),
+            event_id=event_id,
+            user_id=user_id,
+            status=Ticket.Status.ACTIVE,
+            issued_at=start + timedelta(microseconds=index),
+        )
+        for index, user_id in enumerate(user_ids)
+    }
+    issued: dict[int, Ticket] = {}
+    for _attempt in range(5):
+        codes: set[str] = set()
+        for ticket in pending.values():
+            ticket.redeem_code = new_redeem_code()
+            while ticket.redeem_code in codes:
+                ticket.redeem_code = new_redeem_code()
+            codes.add(ticket.redeem_code)
+        tickets = list(pending.values())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_TICKETS_SQL,
+                {
+                    "event_id": event_id,
+                    "ids": [t.id for t in tickets],
+                    "user_ids": [t.user_id for t in tickets],
+                    "codes": [t.redeem_code for t in tickets],
+                    "issued": [t.issued_at for t in tickets],
+                },
+            )
+            inserted = [row[0] for row in cursor.fetchall()]
+        for user_id in inserted:
+            ticket = pending.pop(user_id)
+            ticket._state.adding = False
+            ticket._state.db = connection.alias
+            issued[user_id] = ticket
+        if not pending:
+            return issued
+    raise RuntimeError("could not draw unique redeem codes in 5 attempts")
