@@ -4,9 +4,13 @@ Called only from Celery tasks (``queueing.tasks``) and tests. The table is the t
 - a batch is *taken* with one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` that marks
   up to ``QUEUE_BATCH_SIZE`` pending rows ``processing`` with a lease (``locked_at``), so workers
   side by side never take the same row;
-- each entry is then *decided* in its own short transaction that re-locks the row and checks the
-  lease is still ours, calls ``tickets.services.ticket_issue`` and records the outcome; ticket and
-  outcome commit together, so a worker dying anywhere leaves either both or neither;
+- entries of events already sold out or closed are refused in one UPDATE per event;
+- the others are *decided* together, in one short transaction per event
+  (``queueing.deciding.queue_decide_many``): it locks the rows whose lease is still ours, calls
+  ``tickets.services.ticket_issue_many`` and records every outcome in one UPDATE. Tickets and
+  outcomes commit together, so a worker dying anywhere leaves either both or neither;
+- if that transaction fails, its entries are decided one by one (``queue_decide``: the same
+  steps with ``ticket_issue``, each in its own transaction), which retries with backoff;
 - rows whose lease ran out (dead worker) go back to ``pending`` via the reaper.
 """
 
@@ -180,17 +184,25 @@ def _retry_or_fail(claimed: Claimed, exc: BaseException) -> Decision | None:
 
 
 def queue_process_batch(*, limit: int | None = None, now: datetime | None = None) -> BatchResult:
-    """Take one batch and decide each of its entries, in arrival order."""
+    """Take one batch and decide its entries: together per event, one by one if that fails."""
     claimed = queue_take_batch(limit=limit, now=now)
     result = BatchResult(taken=len(claimed))
     if not claimed:
         return result
+    from .deciding import queue_decide_many
+
     refused, claimed = _refuse_finished_events(claimed)
     result.decisions.extend(refused)
+    groups: dict[tuple[int, datetime], list[Claimed]] = {}
     for entry in claimed:
-        decision = queue_decide(entry)
-        if decision is not None:
-            result.decisions.append(decision)
+        groups.setdefault((entry.event_id, entry.locked_at), []).append(entry)
+    for group in groups.values():
+        decisions, left = queue_decide_many(group)
+        result.decisions.extend(decisions)
+        for entry in left:
+            decision = queue_decide(entry)
+            if decision is not None:
+                result.decisions.append(decision)
     _enrol_sold_out(result.decisions)
     return result
 

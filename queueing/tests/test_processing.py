@@ -56,7 +56,21 @@ def test_refusals_carry_a_reason(make_user, make_event, enqueue):
     assert not QueueEntry.objects.filter(status="failed", reason="").exists()
 
 
-def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, monkeypatch):
+@pytest.fixture
+def one_by_one(monkeypatch):
+    """Entries go the per-entry path (the fallback): deciding a batch together always fails.
+
+    The retry tests below break ``ticket_issue``, which only that path calls.
+    """
+    from queueing import deciding
+
+    def unavailable(**kw):
+        raise OperationalError("deciding together is off in this test")
+
+    monkeypatch.setattr(deciding, "ticket_issue_many", unavailable)
+
+
+def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, monkeypatch, one_by_one):
     users = [make_user() for _ in range(4)]
     for u in users:
         enqueue(u, event)
@@ -76,7 +90,7 @@ def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, mo
     assert rows[bad_user].not_before > timezone.now()
 
 
-def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, monkeypatch):
+def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
     real_issue = processing.ticket_issue
     failures = {"left": 2}
@@ -97,7 +111,7 @@ def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, m
     assert Ticket.objects.filter(user=student, event=event).count() == 1
 
 
-def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqueue, monkeypatch):
+def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
     calls = []
 
@@ -121,7 +135,7 @@ def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqu
     assert event.remaining == event.capacity
 
 
-def test_backoff_keeps_a_retried_entry_out_of_the_next_batch(student, event, enqueue, monkeypatch):
+def test_backoff_keeps_a_retried_entry_out_of_the_next_batch(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
     monkeypatch.setattr(processing, "ticket_issue", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
     queue_process_batch()
