@@ -23,6 +23,8 @@ DRAIN_RATE_KEY = "tw:queue:drain_rate"
 DECIDED_KEY = "tw:queue:decided:{event_id}"
 # Window over which the drain rate is measured from processed_at.
 RATE_WINDOW_SECONDS = 10
+# How long a rate measured on the web side is shared while no worker has published one.
+DRAIN_RATE_FALLBACK_TTL = 5
 # Used only until a first rate has been measured (a fresh deployment): claims per second.
 PRIOR_DRAIN_RATE = 50.0
 
@@ -96,13 +98,24 @@ def drain_rate() -> float:
     from ticketwar.lib import redis as redis_lib
 
     try:
-        raw = redis_lib.get_client().get(DRAIN_RATE_KEY)
+        client = redis_lib.get_client()
+        raw = client.get(DRAIN_RATE_KEY)
         if raw:
             return max(0.1, float(raw))
     except Exception:  # Redis away: measure from the table instead
         logger.info("drain rate not readable from Redis", exc_info=True)
+        client = None
     measured = measured_drain_rate()
-    return measured if measured else PRIOR_DRAIN_RATE
+    rate = measured if measured else PRIOR_DRAIN_RATE
+    if client is not None:
+        # No worker has published a rate yet (fresh deployment): share this one for a few
+        # seconds, so a burst of claims does not run the aggregate once per claim. NX: a
+        # worker's own figure wins.
+        try:
+            client.set(DRAIN_RATE_KEY, f"{rate:.3f}", nx=True, ex=DRAIN_RATE_FALLBACK_TTL)
+        except Exception:
+            logger.info("drain rate not stored", exc_info=True)
+    return rate
 
 
 def eta_seconds(position: int | None, rate: float) -> int | None:
