@@ -68,9 +68,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     the truth, the INSERT simply does nothing on conflict. After commit a worker is woken.
     """
     now = now or timezone.now()
-    event = Event.objects.filter(slug=event_slug).first()
-    if event is None:
-        raise EventUnavailable()
+    event = _event_for_claim(event_slug)
     check_eligible(user)
     prequeue = False
     try:
@@ -124,6 +122,28 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
             return live, False
         # The live entry was decided between our INSERT and SELECT: try once more.
     raise RuntimeError("could not enqueue the claim after 3 attempts")
+
+
+def _event_for_claim(slug: str) -> Event:
+    """The event row for the early checks, from the cache (a burst must not read it 1000 times).
+
+    Edits, publishing and cancelling invalidate the cached row; the seat count comes from its
+    own entry, rewritten after every ticket. Staleness only shifts an early refusal: the worker
+    decides with the row itself. A shuffled opening is read from the table: its draw (which
+    turns pre-queue claims into ranked ones) is not a cache-invalidating edit.
+    """
+    from events.cache import cached_event, cached_remaining
+
+    event = cached_event(slug)
+    if event is None:
+        raise EventUnavailable()
+    if event.is_shuffled:
+        fresh = Event.objects.filter(pk=event.pk).first()
+        if fresh is None:
+            raise EventUnavailable()
+        return fresh
+    event.remaining = cached_remaining(event.id)
+    return event
 
 
 def _refuse_holder(*, event: Event, user) -> None:
