@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from queueing import processing
+from queueing import deciding, processing
 from queueing.models import ClaimStat, QueueEntry
 from queueing.processing import queue_cleanup, queue_decide, queue_process_batch, queue_reap, queue_take_batch
 from tickets.models import Ticket
@@ -62,7 +62,6 @@ def one_by_one(monkeypatch):
 
     The retry tests below break ``ticket_issue``, which only that path calls.
     """
-    from queueing import deciding
 
     def unavailable(**kw):
         raise OperationalError("deciding together is off in this test")
@@ -233,6 +232,7 @@ def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, 
     type(event).objects.filter(pk=event.pk).update(remaining=0)
     calls = []
     monkeypatch.setattr(processing, "ticket_issue", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(deciding, "ticket_issue_many", lambda **kw: calls.append(kw))
     result = queue_process_batch()
     assert calls == []  # nobody walked the issuing path only to hear "sold out"
     assert sorted(d.claimed.id for d in result.decisions) == [e.id for e in entries]

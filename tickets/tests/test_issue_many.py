@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from events.models import Event
+from queueing.tests.conftest import bulk_students
 from tickets import services
 from tickets.exceptions import AlreadyHasTicket, TicketError
 from tickets.models import REDEEM_ALPHABET, REDEEM_LENGTH, Ticket
@@ -107,9 +108,10 @@ def test_unknown_event_and_empty_list(student, django_assert_num_queries):
 
 
 @pytest.mark.django_db
-def test_four_queries_whatever_the_number_of_students(make_user, make_event, django_assert_num_queries):
+def test_four_queries_whatever_the_number_of_students(make_event, django_assert_num_queries):
     event = make_event(capacity=30)
-    few, many = [make_user() for _ in range(2)], [make_user() for _ in range(20)]
+    students = bulk_students(22)
+    few, many = students[:2], students[2:]
     with django_assert_num_queries(4):
         ticket_issue_many(event_id=event.id, user_ids=[u.id for u in few])
     with django_assert_num_queries(4):
@@ -166,9 +168,9 @@ def test_a_ticket_committed_between_check_and_insert_rolls_everything_back(make_
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_batches_and_single_claims_racing_never_oversell(make_user, make_event):
+def test_batches_and_single_claims_racing_never_oversell(make_event):
     event = make_event(capacity=50)
-    students = [make_user() for _ in range(90)]
+    students = bulk_students(90)
     ids = [s.id for s in students]
     jobs = []
     # Twelve batch issuers over overlapping slices, and one single issuer per tenth student.
