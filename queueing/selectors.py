@@ -52,9 +52,10 @@ def entry_of_owner(*, public_id: str | uuid.UUID, user_id: int) -> QueueEntry | 
         public_id = uuid.UUID(str(public_id))
     except (ValueError, TypeError, AttributeError):
         return None
-    return (
-        QueueEntry.objects.select_related("event", "ticket__event").filter(public_id=public_id, user_id=user_id).first()
-    )
+    entry = QueueEntry.objects.select_related("event", "ticket").filter(public_id=public_id, user_id=user_id).first()
+    if entry is not None and entry.ticket_id is not None:
+        entry.ticket.event = entry.event  # the same row: no second join for it
+    return entry
 
 
 def live_entry_of(*, user_id: int, event_id: int) -> QueueEntry | None:

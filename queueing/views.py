@@ -46,17 +46,18 @@ def api_queue_status(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         return json_error(404, _("This queue entry does not exist."), code="not_found")
-    return JsonResponse({**selectors.entry_as_dict(entry), **_stock_fields(entry)})
+    payload = selectors.entry_as_dict(entry)
+    return JsonResponse({**payload, **_stock_fields(entry, payload)})
 
 
-def _stock_fields(entry) -> dict:
+def _stock_fields(entry, payload: dict) -> dict:
     """Seats left against the position, said honestly, and the waiting list (extra fields)."""
     from waitlist.selectors import seat_outlook, waitlist_entry_of, waitlist_place
 
     event = entry.event
-    payload = selectors.entry_as_dict(entry) if entry.status in ("pending", "processing") else {"position": None}
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
-    waiting = waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
+    # A student whose claim got a ticket has no use for the waiting list: no query for it.
+    waiting = None if entry.status == "completed" else waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
     fields["waitlist"] = waitlist_place(waiting) if waiting is not None else None
     fields["event"] = event.slug
     return fields
@@ -71,7 +72,8 @@ def waiting_page(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         raise Http404(_("This queue entry does not exist."))
-    payload = {**selectors.entry_as_dict(entry), **_stock_fields(entry)}
+    payload = selectors.entry_as_dict(entry)
+    payload.update(_stock_fields(entry, payload))
     config = {
         "queue_id": str(entry.public_id),
         "status_url": f"/api/queue/{entry.public_id}/",
