@@ -7,9 +7,9 @@ Each simulated student:
    every 5 s while the countdown runs;
 3. clicks "claim" when the window opens (plus a human reaction time), everybody at once;
 4. opens the queue page and watches its entry until it is decided: ``LOADTEST_WS_FRACTION`` of
-   the students as ``static/js/queue.js`` does (websocket, one status read after 5 s of silence,
-   polling if the socket fails), the others as the page does when websockets are blocked
-   (``GET /api/queue/<id>/`` every 1-2 s): the heavier case for the server;
+   the students (80% from ``run.py``) as ``static/js/queue.js`` does (websocket, one status read
+   after 5 s of silence, polling if the socket fails), the others as the page does when a network
+   blocks websockets (``GET /api/queue/<id>/`` every 1-2 s): the heavier case for the server;
 5. opens the ticket and stays on it (no polling); students left without one keep the event
    page open (a poll every 5 s) in case a seat is returned.
 
@@ -18,7 +18,7 @@ Refusals the contract defines (409 already has a ticket, 410 sold out, 425 not o
 with client-side timings, to ``LOADTEST_RESULTS`` (JSON) when the run stops.
 
 Environment: ``LOADTEST_EVENT`` (slug, required), ``LOADTEST_CREDENTIALS`` (CSV ``nim,password``
-from ``manage.py create_students --out``), ``LOADTEST_WS_FRACTION`` (default 0.2),
+from ``manage.py create_students --out``), ``LOADTEST_WS_FRACTION`` (default 0.8),
 ``LOADTEST_RESULTS`` (JSON output path, optional).
 """
 
@@ -42,7 +42,7 @@ from locust.exception import StopUser
 
 EVENT_SLUG = os.environ.get("LOADTEST_EVENT", "kuliah-umum")
 CREDENTIALS = os.environ.get("LOADTEST_CREDENTIALS", "loadtests/students.csv")
-WS_FRACTION = float(os.environ.get("LOADTEST_WS_FRACTION", "0.2"))
+WS_FRACTION = float(os.environ.get("LOADTEST_WS_FRACTION", "0.8"))
 RESULTS_PATH = os.environ.get("LOADTEST_RESULTS", "")
 
 # Think times (seconds). The event page polls every 5 s (static/js/event.js); the queue page

@@ -185,7 +185,8 @@ def markdown(figures: dict) -> str:
         f"Locust: `python {_shorten(figures['locust_command'])}`  ",
         f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM, Linux {m['kernel']}; Python {m['python']}, "
         f"PostgreSQL {versions.get('postgresql', '?')}, Redis {versions.get('redis', '?')}. Locust (one process) "
-        f"shared the {m['cpus']} cores with web (uvicorn × 2), the Celery worker (× 2) and beat; mean CPU use "
+        f"shared the {m['cpus']} cores with web (uvicorn × {figures.get('web_workers', 2)}, "
+        f"{figures.get('web_threads', 16)} HTTP threads each), the Celery worker (× 2) and beat; mean CPU use "
         f"{figures.get('cpu_percent_mean', '–')}%"
         + ("; Locust warned that its own CPU use went above 90%" if figures.get("locust_cpu_warning") else "")
         + ".  ",
@@ -197,7 +198,7 @@ def markdown(figures: dict) -> str:
             f" Web processes with a psycopg pool of at most {figures['web_db_pool']} connections each "
             "(`DATABASE_POOL_SIZE`)."
             if str(figures.get("web_db_pool", "0")) != "0"
-            else " Web processes without a connection pool (`DATABASE_POOL_SIZE=0`)."
+            else ""
         ),
         "",
         "| measure | measured | target (ours) | |",

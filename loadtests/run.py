@@ -363,6 +363,7 @@ def run(args: argparse.Namespace) -> dict:
         credentials = work / "students.csv"
         stack.manage("create_students", "--count", str(args.users), "--out", str(credentials))
         web_env = {"DATABASE_POOL_SIZE": str(args.web_db_pool)} if args.web_db_pool is not None else {}
+        web_env.update({"WEB_THREADS": str(args.web_threads), "WEB_CONCURRENCY": str(args.web_workers)})
         stack.start_processes({"web": web_env})
         stack.wait_healthy()
         # Everyone logs in before the window opens (a login costs ~0.25 s of CPU: PBKDF2).
@@ -419,7 +420,9 @@ def run(args: argparse.Namespace) -> dict:
             "ws_fraction": args.ws_fraction,
             "web_db_pool": args.web_db_pool
             if args.web_db_pool is not None
-            else os.environ.get("DATABASE_POOL_SIZE", "16 (Procfile default)"),
+            else os.environ.get("DATABASE_POOL_SIZE", "0"),
+            "web_threads": args.web_threads,
+            "web_workers": args.web_workers,
             "machine": machine(),
             "versions": versions(stack.env),
             "locust_exit": locust.returncode,
@@ -531,7 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--after-open", type=int, default=60, help="seconds Locust keeps running after the opening")
     parser.add_argument(
-        "--ws-fraction", type=float, default=0.2, help="share of students watching the queue by websocket"
+        "--ws-fraction",
+        type=float,
+        default=0.8,
+        help="share of students watching the queue by websocket (the others poll, as when a network blocks them)",
     )
     parser.add_argument("--ratio-seconds", type=int, default=6, help="length of each ratio measurement")
     parser.add_argument("--no-ratios", action="store_true", help="skip the ratio measurements")
@@ -540,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--web-db-pool", type=int, default=None, help="DATABASE_POOL_SIZE for the web processes (0: no pool)"
     )
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes (WEB_CONCURRENCY)")
+    parser.add_argument("--web-threads", type=int, default=16, help="HTTP threads per web process (WEB_THREADS)")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
     args = parser.parse_args(argv)
