@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -22,21 +23,21 @@ CLOSE_NOT_FOUND = 4404
 
 
 @database_sync_to_async
-def _load(queue_id: str, user_id: int):
-    from .selectors import entry_of_owner
+def _load_snapshot(public_id: uuid.UUID, user_id: int):
+    """The entry (None unless ``user_id`` owns it), its JSON state and the event's decided count.
 
-    return entry_of_owner(public_id=queue_id, user_id=user_id)
+    One thread hop and one read of the row: called after joining the entry's group, so a
+    decision made in between is either in this read or pushed to us.
+    """
+    from .selectors import decided_total, entry_as_dict, entry_of_owner
 
-
-@database_sync_to_async
-def _snapshot(entry) -> tuple[dict, int]:
-    from .selectors import decided_total, entry_as_dict
-
-    entry.refresh_from_db()
+    entry = entry_of_owner(public_id=public_id, user_id=user_id)
+    if entry is None:
+        return None, None, 0
     payload = entry_as_dict(entry)
     # Read after the position count: decisions in between make the position a little too
     # high, never too low.
-    return payload, decided_total(entry.event_id)
+    return entry, payload, decided_total(entry.event_id)
 
 
 def _public(payload: dict) -> dict:
@@ -54,15 +55,23 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        entry = await _load(self.scope["url_route"]["kwargs"]["queue_id"], user.id)
-        if entry is None:
+        try:
+            public_id = uuid.UUID(str(self.scope["url_route"]["kwargs"]["queue_id"]))
+        except ValueError:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.joined = [entry_group(entry.public_id), event_group(entry.event_id)]
-        # Join before reading the snapshot: a decision made in between still reaches us.
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        payload, self.decided_at_start = await _snapshot(entry)
+        # Join the entry's group before reading it: a decision made in between still reaches us.
+        self.joined = [entry_group(public_id)]
+        await self.channel_layer.group_add(self.joined[0], self.channel_name)
+        entry, payload, self.decided_at_start = await _load_snapshot(public_id, user.id)
+        if entry is None:
+            # Not theirs (or unknown): leave the group before anything could be pushed to it.
+            await self.channel_layer.group_discard(self.joined.pop(), self.channel_name)
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        # Progress messages carry cumulative counts: one missed before joining changes nothing.
+        self.joined.append(event_group(entry.event_id))
+        await self.channel_layer.group_add(self.joined[1], self.channel_name)
         self.state = _public(payload)
         self.start_position = payload["position"]
         self.user_id, self.active_at = user.id, -math.inf
