@@ -116,8 +116,9 @@ def ticket_issue_many(
     eligible)`` seats (only while published and open, as in ``ticket_issue``), one INSERT.
     Seats-changed callbacks are registered once per call. Runs in the caller's transaction
     (its own if none) without a savepoint: if it raises, e.g. ``IntegrityError`` from
-    ``tickets_ticket_one_active_per_student_event`` (a concurrent issuer served one of these
-    students after the check), the caller must roll everything back, seats included.
+    ``tickets_ticket_one_active_per_student_event`` (a ticket inserted without the event lock,
+    such as a waiting-list seat, for one of these students after the check), the caller must
+    roll everything back, seats included.
     """
     from django.contrib.auth import get_user_model
 
