@@ -61,11 +61,9 @@ def ticket_id_from_rotating(payload: str, now: datetime) -> uuid.UUID | None:
 
 
 def rotating_qr_svg(ticket_id: uuid.UUID, now: datetime) -> str:
-    import segno
+    from .rendering import qr_code
 
-    from .rendering import QR_ERROR_LEVEL
-
-    qr = segno.make(rotating_payload(ticket_id, now), error=QR_ERROR_LEVEL, micro=False)
+    qr = qr_code(rotating_payload(ticket_id, now))
     return qr.svg_inline(
         scale=1, border=4, omitsize=True, svgclass="ticket-qr", lineclass=None, dark="#000", light="#fff"
     )

@@ -41,9 +41,10 @@ def qr_camera_file(path, payload: str, *, width: int = 640, height: int = 480) -
     ``--use-fake-ui-for-media-stream`` and ``--use-file-for-fake-video-capture=<path>``; the
     page's camera then sees this picture, looped.
     """
-    import segno
+    from tickets.rendering import qr_code
 
-    rows = [list(row) for row in segno.make(payload, error="m", micro=False).matrix_iter(border=4)]
+    # The very picture the ticket page shows (same error level and data mask).
+    rows = [list(row) for row in qr_code(payload).matrix_iter(border=4)]
     scale = min(width, height) * 8 // 10 // len(rows)
     size = scale * len(rows)
     left, top = (width - size) // 2, (height - size) // 2
