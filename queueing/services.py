@@ -79,9 +79,11 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
             raise
         prequeue = True
     except (SoldOut, ClaimClosed) as refusal:
-        _refuse_holder(event=event, user=user)
+        held_id, live_id = _standing(event=event, user=user)
+        if held_id is not None:
+            _refuse_holder(event=event, user=user)
         # A student already waiting keeps their place in the answer (200), not a bare 410.
-        live = live_entry_of(user_id=user.id, event_id=event.id)
+        live = live_entry_of(user_id=user.id, event_id=event.id) if live_id is not None else None
         if live is not None:
             return live, False
         if isinstance(refusal, SoldOut):
@@ -144,6 +146,25 @@ def _event_for_claim(slug: str) -> Event:
         return fresh
     event.remaining = cached_remaining(event.id)
     return event
+
+
+_STANDING_SQL = """
+SELECT
+    (SELECT id FROM tickets_ticket
+     WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active' LIMIT 1),
+    (SELECT id FROM ticket_queue
+     WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status IN ('pending', 'processing') LIMIT 1)
+"""
+
+
+def _standing(*, event: Event, user) -> tuple[object, int | None]:
+    """``(active ticket id, live queue entry id)`` of ``user`` for ``event``, in one query.
+
+    Hundreds of claims are refused as sold out in the same second; most have neither.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_STANDING_SQL, {"event_id": event.id, "user_id": user.id})
+        return cursor.fetchone()
 
 
 def _refuse_holder(*, event: Event, user) -> None:

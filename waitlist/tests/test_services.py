@@ -189,3 +189,33 @@ def test_confirmation_request_mails_every_holder(sold_out):
     assert mail_confirmation_request(request.pk) == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted(h.email for h in holders)
     assert "/waitlist/confirm/" in mail.outbox[0].body
+
+
+def test_enrolling_one_student_answers_as_the_row_reads(sold_out, django_assert_num_queries):
+    """``waitlist_enrol`` (one statement, for sold-out claims) says what ``waitlist_place`` says."""
+    from waitlist.selectors import waitlist_place
+    from waitlist.services import waitlist_enrol
+
+    event, _holders, waiting = sold_out(capacity=1, waiting=2)
+    newcomer = bulk_students(1)[0]
+
+    def place_of(user) -> dict:
+        return waitlist_place(WaitlistEntry.objects.get(event=event, user=user))
+
+    with django_assert_num_queries(1):
+        joined = waitlist_enrol(event_id=event.id, user_id=newcomer.id)
+    assert joined == place_of(newcomer) and joined["position"] == 3 and joined["status"] == "waiting"
+    with django_assert_num_queries(1):
+        again = waitlist_enrol(event_id=event.id, user_id=newcomer.id)  # already there: same row, same place
+    assert again == joined and WaitlistEntry.objects.filter(event=event, user=newcomer).count() == 1
+    # An offer in hand is reported as such, without a position.
+    WaitlistEntry.objects.filter(event=event, user=waiting[0]).update(
+        status="offered", offered_at=timezone.now(), offer_expires_at=timezone.now() + timedelta(minutes=10)
+    )
+    offered = waitlist_enrol(event_id=event.id, user_id=waiting[0].id)
+    assert offered == place_of(waiting[0]) and offered["position"] is None and offered["offer_expires_at"]
+    assert waitlist_enrol(event_id=event.id, user_id=newcomer.id)["position"] == 2  # one fewer waiting ahead
+    # A student who opted out is not put back.
+    waitlist_set_joined(event_id=event.id, user_id=waiting[1].id, joined=False)
+    assert waitlist_enrol(event_id=event.id, user_id=waiting[1].id) is None
+    assert WaitlistEntry.objects.get(event=event, user=waiting[1]).status == "left"
