@@ -186,7 +186,7 @@ def markdown(figures: dict) -> str:
         f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM, Linux {m['kernel']}; Python {m['python']}, "
         f"PostgreSQL {versions.get('postgresql', '?')}, Redis {versions.get('redis', '?')}. Locust (one process) "
         f"shared the {m['cpus']} cores with web (uvicorn × {figures.get('web_workers', 2)}, "
-        f"{figures.get('web_threads', 16)} HTTP threads each), the Celery worker (× 2) and beat; mean CPU use "
+        f"{figures.get('web_threads', 8)} HTTP threads each), the Celery worker (× 2) and beat; mean CPU use "
         f"{figures.get('cpu_percent_mean', '–')}%"
         + ("; Locust warned that its own CPU use went above 90%" if figures.get("locust_cpu_warning") else "")
         + ".  ",
@@ -247,6 +247,7 @@ def markdown(figures: dict) -> str:
         f"{mem.get('locust', 0):.0f} MB | | |",
         f"| PostgreSQL sessions opened during the run | {figures.get('pg_sessions_opened', '–')} | | |",
         f"| CPU seconds: web / worker / beat / Locust | {_cpu(figures.get('cpu_seconds', {}))} | | |",
+        _spike_cpu_row(figures.get("spike_cpu") or {}),
         f"| websocket watchers: pushes received / fell back to polling | {c.get('ws_pushes')} / "
         f"{c.get('ws_fallbacks')} | | |",
         f"| tracebacks or ERROR lines in the process logs | {_codes(figures.get('errors_in_logs', {}))} | 0 | "
@@ -326,6 +327,15 @@ def _pct(value: float | None) -> str:
 
 def _s(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} s"
+
+
+def _spike_cpu_row(spike: dict) -> str:
+    if not spike:
+        return "| CPU seconds in the opening spike | not sampled | | |"
+    return (
+        f"| CPU seconds in the {spike['seconds']:g} s after opening: web / worker / beat / Locust; machine busy "
+        f"| {_cpu(spike['cpu_seconds'])}; {spike['cpu_percent_mean']:g}% of all cores | | |"
+    )
 
 
 def _cpu(cpu: dict) -> str:

@@ -174,6 +174,8 @@ class MemorySampler(threading.Thread):
         self.max_single: dict[str, float] = {}
         self.cpu_seconds: dict[str, float] = {}
         self.cpu_percent: list[float] = []
+        # (time, machine CPU %, {role: CPU seconds so far}) once a second: CPU spent per phase.
+        self.timeline: list[tuple[float, float, dict[str, float]]] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -182,6 +184,7 @@ class MemorySampler(threading.Thread):
         psutil.cpu_percent(None)
         while not self._halt.wait(1.0):
             self.cpu_percent.append(psutil.cpu_percent(None))
+            self.timeline.append((time.time(), self.cpu_percent[-1], {}))
             for role, pid in self.roles.items():
                 try:
                     parent = psutil.Process(pid)
@@ -200,6 +203,21 @@ class MemorySampler(threading.Thread):
                     self.max_total[role] = max(self.max_total.get(role, 0), sum(sizes))
                     self.max_single[role] = max(self.max_single.get(role, 0), max(sizes))
                     self.cpu_seconds[role] = max(self.cpu_seconds.get(role, 0), cpu)
+                    self.timeline[-1][2][role] = cpu
+
+    def window(self, start: float, seconds: float) -> dict:
+        """CPU seconds each role used in ``[start, start + seconds]``, and the machine's mean CPU %."""
+        inside = [sample for sample in self.timeline if start <= sample[0] <= start + seconds]
+        before = [sample for sample in self.timeline if sample[0] < start]
+        if not inside:
+            return {}
+        first = before[-1][2] if before else inside[0][2]
+        last = inside[-1][2]
+        return {
+            "seconds": round(inside[-1][0] - (before[-1][0] if before else inside[0][0]), 1),
+            "cpu_seconds": {role: round(last[role] - first.get(role, 0), 1) for role in last},
+            "cpu_percent_mean": round(sum(sample[1] for sample in inside) / len(inside), 1),
+        }
 
     def stop(self) -> None:
         self._halt.set()
@@ -407,6 +425,7 @@ def run(args: argparse.Namespace) -> dict:
         deadline = time.monotonic() + 60
         while queue_live(stack.env["DATABASE_URL"], slug) and time.monotonic() < deadline:
             time.sleep(1)
+        client_results = json.loads(results_path.read_text())
         figures = {
             "name": name,
             "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "loadtests/run.py", *sys.argv[1:]]),
@@ -427,7 +446,7 @@ def run(args: argparse.Namespace) -> dict:
             "versions": versions(stack.env),
             "locust_exit": locust.returncode,
             "stats": report.locust_stats(Path(f"{csv_prefix}_stats.csv")),
-            "client": report.client_figures(json.loads(results_path.read_text())),
+            "client": report.client_figures(client_results),
             "metrics": metrics_figures(stack.base_url),
             "db": db_figures(stack.env["DATABASE_URL"], slug),
             "queue_left": queue_live(stack.env["DATABASE_URL"], slug),
@@ -440,6 +459,7 @@ def run(args: argparse.Namespace) -> dict:
             "cpu_percent_mean": round(sum(sampler.cpu_percent) / len(sampler.cpu_percent), 1)
             if sampler.cpu_percent
             else None,
+            "spike_cpu": sampler.window(client_results.get("opens_at") or 0, report.SPIKE_SECONDS),
             "errors_in_logs": _errors_in_logs(work),
             "locust_cpu_warning": "CPU usage above" in (work / "locust.log").read_text(errors="replace"),
         }
@@ -547,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         "--web-db-pool", type=int, default=None, help="DATABASE_POOL_SIZE for the web processes (0: no pool)"
     )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes (WEB_CONCURRENCY)")
-    parser.add_argument("--web-threads", type=int, default=16, help="HTTP threads per web process (WEB_THREADS)")
+    parser.add_argument("--web-threads", type=int, default=8, help="HTTP threads per web process (WEB_THREADS)")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
     args = parser.parse_args(argv)

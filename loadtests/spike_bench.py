@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             run: dict = {"name": name, "command": command, "reads": []}
             for path in ("/api/ping/", f"/api/events/{slug}/"):
                 asyncio.run(_http_bench(stack.base_url, path, cookie, args.connections, 2))
+                cpu_before = _cpu_seconds({"web": web.pid})["web"]
                 measured = asyncio.run(_http_bench(stack.base_url, path, cookie, args.connections, args.seconds))
+                cpu = _cpu_seconds({"web": web.pid})["web"] - cpu_before
+                measured["web_cpu_ms_per_request"] = round(cpu * 1000 / max(1, measured["requests"]), 2)
                 run["reads"].append(measured)
             profilers = []
             if args.profile:
@@ -204,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                 "worker": stack.processes["worker"].pid,
                 "postgres": stack.postgres_pid(),
                 "redis": stack.redis_pid(),
-                "client": os.getpid(),
             }
             before = _cpu_seconds(roles)
             run["spike"] = asyncio.run(_spike(stack.base_url, slug, sessions, args.spread))
             run["database"] = _check(stack.env["DATABASE_URL"], slug, args.seats, args.students)
             after = _cpu_seconds(roles)
             run["cpu_seconds"] = {role: round(after[role] - before[role], 2) for role in after if role in before}
+            run["spike"]["web_cpu_ms_per_claim"] = round(run["cpu_seconds"]["web"] * 1000 / args.students, 2)
             for profiler in profilers:
                 profiler.wait(timeout=60)
             say(json.dumps(run))

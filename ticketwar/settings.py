@@ -166,7 +166,7 @@ if env_bool("DATABASE_POOLER_TRANSACTION_MODE", False):
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 # Web requests run on a fixed pool of WEB_THREADS threads per process (ticketwar/asgi.py),
 # each keeping its persistent connection: at most WEB_THREADS connections per web process.
-WEB_THREADS = env_int("WEB_THREADS", 16)
+WEB_THREADS = env_int("WEB_THREADS", 8)
 # DATABASE_POOL_SIZE > 0 gives the process a psycopg pool of at most that many connections
 # instead (Django requires CONN_MAX_AGE 0 with it), for code that starts threads of its own.
 # Off by default; never for Celery: a pool must not be opened before prefork workers fork.
