@@ -224,3 +224,26 @@ def test_waiting_page_shows_the_ticket_once_decided(logged_in, event):
     html = logged_in.get(f"/queue/{queue_id}/").content.decode()
     entry = QueueEntry.objects.select_related("ticket").get(public_id=queue_id)
     assert entry.ticket.redeem_code in html
+
+
+def test_the_early_checks_follow_the_organisers_edits(client, make_user, event, django_capture_on_commit_callbacks):
+    """The claim reads the event from the cache; an edit or a cancellation reaches it at once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.services import event_cancel, event_update
+
+    client.force_login(make_user())
+    assert claim(client, event.slug).status_code == 202  # the event row is now cached
+    later = timezone.now() + timedelta(hours=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        event_update(event_id=event.id, claim_opens_at=later)
+    client.force_login(make_user())
+    response = claim(client, event.slug)
+    assert response.status_code == 425 and response.json()["opens_in"] > 3000
+    with django_capture_on_commit_callbacks(execute=True):
+        event_cancel(event_id=event.id)
+    client.force_login(make_user())
+    assert claim(client, event.slug).status_code == 404
+    assert QueueEntry.objects.filter(event=event).count() == 1
