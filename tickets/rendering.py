@@ -12,7 +12,6 @@ import uuid
 
 import barcode
 import segno
-from barcode.writer import SVGWriter
 
 from .codes import qr_payload_for
 
@@ -43,13 +42,35 @@ def qr_svg(ticket_id: uuid.UUID) -> str:
     )
 
 
+# Code 128 geometry: 0.4 mm bars and a 15 mm height, wide enough for a laser scanner reading a
+# phone screen; a 4 mm quiet zone on each side and a 1 mm margin above and below.
+BAR_MM = 0.4
+BAR_HEIGHT_MM = 15
+QUIET_ZONE_MM = 4
+MARGIN_MM = 1
+
+
 @functools.lru_cache(maxsize=1024)
 def barcode_svg(redeem_code: str) -> str:
-    """A Code 128 barcode of ``redeem_code`` as an ``<svg>`` element, rendered in memory."""
-    code = barcode.get("code128", redeem_code, writer=SVGWriter())
-    # 0.4 mm bars and a 15 mm height: wide enough for a laser scanner from a phone screen.
-    raw = code.render({"module_width": 0.4, "module_height": 15, "quiet_zone": 4, "write_text": False}).decode()
-    # Inline SVG needs neither the XML declaration, the DOCTYPE nor the generator comment.
-    svg = raw[raw.index("<svg") :]
-    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.DOTALL)
-    return svg.replace("<svg ", '<svg class="ticket-barcode" role="img" aria-hidden="true" ', 1)
+    """A Code 128 barcode of ``redeem_code`` as an ``<svg>`` element.
+
+    python-barcode encodes (character sets, checksum, stop pattern); the bars are drawn here,
+    one ``<rect>`` per run of dark modules, because its SVG writer builds an XML DOM per
+    barcode: a third of a ticket page's CPU when 500 winners open their tickets at once.
+    """
+    modules = barcode.get("code128", redeem_code).build()[0]
+    bars = []
+    for run in re.finditer(r"1+", modules):
+        x = QUIET_ZONE_MM + run.start() * BAR_MM
+        bars.append(
+            f'<rect x="{x:.3f}mm" y="{MARGIN_MM:.3f}mm" width="{len(run.group()) * BAR_MM:.3f}mm" '
+            f'height="{BAR_HEIGHT_MM:.3f}mm" style="fill:black;"/>'
+        )
+    width = 2 * QUIET_ZONE_MM + len(modules) * BAR_MM
+    height = BAR_HEIGHT_MM + 2 * MARGIN_MM
+    return (
+        f'<svg class="ticket-barcode" role="img" aria-hidden="true" version="1.1" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width:.3f}mm" height="{height:.3f}mm"><g><rect width="100%" height="100%" style="fill:white"/>'
+        + "".join(bars)
+        + "</g></svg>"
+    )

@@ -91,3 +91,18 @@ def test_barcode_svg_decodes_to_the_redeem_code(redeem_code):
     svg = barcode_svg(redeem_code)
     assert svg.startswith("<svg ") and "<?xml" not in svg and "<!--" not in svg
     assert decode_code128_svg(svg) == redeem_code
+
+
+@pytest.mark.parametrize("redeem_code", ["ACDEFGHJ", new_redeem_code()])
+def test_barcode_bars_are_the_ones_python_barcode_draws(redeem_code):
+    """Our string-built SVG has exactly the bars of the library's own (DOM-built) SVG writer."""
+    import barcode
+    from barcode.writer import SVGWriter
+
+    reference = barcode.get("code128", redeem_code, writer=SVGWriter()).render(
+        {"module_width": 0.4, "module_height": 15, "quiet_zone": 4, "write_text": False}
+    )
+    pattern = r'<rect x="[\d.]+mm" y="[\d.]+mm" width="[\d.]+mm" height="[\d.]+mm"'
+    assert re.findall(pattern, barcode_svg(redeem_code)) == re.findall(pattern, reference.decode())
+    size = re.search(r'<svg [^>]*(width="[\d.]+mm" height="[\d.]+mm")', reference.decode()).group(1)
+    assert size in barcode_svg(redeem_code)
