@@ -4,9 +4,10 @@ Three pairs, each measured back to back on the same servers (``loadtests/run.py`
 after the Locust run, with the stack still up and idle):
 
 - ``ticket_issue`` allocations per second (K threads, each with its own database connection,
-  in a tight loop on a big event) next to raw PostgreSQL single-row UPDATE transactions per
-  second (``pgbench`` from the embedded PostgreSQL, ``UPDATE t SET n = n - 1 WHERE id = 1``,
-  K clients): the hot-row ceiling every seat allocation has to pass through;
+  in a tight loop on a big event), and ``ticket_issue_many`` in batches of 10 (the worker's way),
+  next to raw PostgreSQL single-row UPDATE transactions per second (``pgbench`` from the
+  embedded PostgreSQL, ``UPDATE t SET n = n - 1 WHERE id = 1``, K clients): the hot-row ceiling
+  every seat allocation has to pass through;
 - the cached event endpoint ``GET /api/events/<slug>/`` next to the trivial ``GET /api/ping/``
   on the same web server: what the view costs above the framework's floor.
 
@@ -151,6 +152,30 @@ def ticket_allocations(*, event_id: int, user_ids: list[int], threads: int, seco
             "per_second": round(sum(issued) / elapsed, 1), "errors": dict(errors)}  # fmt: skip
 
 
+def batch_allocations(*, event_id: int, user_ids: list[int], batch: int, seconds: float) -> dict:
+    """Tickets issued per second by ``ticket_issue_many`` in transactions of ``batch`` students.
+
+    How the queue's worker issues tickets (``queueing.deciding``), one thread.
+    """
+    from django.db import connection, transaction
+
+    from tickets.models import Ticket
+    from tickets.services import ticket_issue_many
+
+    issued = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    for index in range(0, len(user_ids), batch):
+        if time.perf_counter() >= deadline:
+            break
+        with transaction.atomic():
+            outcomes = ticket_issue_many(event_id=event_id, user_ids=user_ids[index : index + batch])
+        issued += sum(1 for outcome in outcomes.values() if isinstance(outcome, Ticket))
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return {"batch": batch, "issued": issued, "seconds": round(elapsed, 2), "per_second": round(issued / elapsed, 1)}
+
+
 def _cleanup_allocation(event) -> None:
     from tickets.models import Ticket
 
@@ -263,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             from tickets.models import Ticket
 
             Ticket.objects.filter(event=event).delete()  # the same students serve the next round
+        results["ticket_issue_many"] = batch_allocations(
+            event_id=event.pk, user_ids=user_ids, batch=10, seconds=args.seconds
+        )
     finally:
         _cleanup_allocation(event)
     cookie = _staff_cookie()

@@ -293,6 +293,13 @@ def ratio_lines(figures: dict) -> list[str]:
             if limit
             else f"| `ticket_issue`, {row['threads']} thread(s) | {row['per_second']:,.0f} | – | – |"
         )
+    many = ratios.get("ticket_issue_many")
+    if many and pg.get(1):
+        lines.append(
+            f"| `ticket_issue_many` allocations/s (the worker's batches of {many['batch']}), 1 thread vs pgbench "
+            f"single-row UPDATE tx/s, 1 client | {many['per_second']:,.0f} | {pg[1]:,.0f} | "
+            f"{many['per_second'] / pg[1]:.0%} |"
+        )
     http = ratios.get("http", [])
     if len(http) == 2:
         event, ping = http
@@ -349,7 +356,7 @@ INTRO = """## Load test
 
 `make loadtest` (= `.venv/bin/python loadtests/run.py`, 500 users) and
 `.venv/bin/python loadtests/run.py --users 1000` start their own PostgreSQL and Redis (durable
-settings, as `make run`), web (uvicorn, 2 workers), Celery worker and beat with the Procfile's
+settings, as `make run`), web (uvicorn, 2 workers, 8 HTTP threads each), Celery worker and beat with the Procfile's
 own command lines, create the students (`create_students`) and a fresh 500-seat event
 (`create_event --opens-in N`), run Locust headless with `loadtests/locustfile.py`, then check
 the database and write the tables below (each is replaced when its run is repeated; Locust's
@@ -359,7 +366,8 @@ with the server for the same cores, so every figure is pessimistic for the serve
 How a simulated student behaves: logs in through the login form; opens the event page and,
 like `static/js/event.js`, re-reads `/api/events/<slug>/` every 5 s during the countdown;
 claims 0.2–1.5 s after the opening (the spike: every student within about a second); watches
-the queue entry (20% by websocket, the others polling `/api/queue/<id>/` every 1–2 s); opens
+the queue entry (80% by websocket as `static/js/queue.js` does, the others polling
+`/api/queue/<id>/` every 1–2 s as the page does behind a network that blocks websockets); opens
 the ticket; students left without a seat keep the event page open (a poll every 5 s).
 Students arrive at `--spawn-rate` per second (4 by default): a login costs ~0.25 s of CPU
 (PBKDF2 with Django's 1,000,000 iterations), so arrivals are paced and the window opens 40 s

@@ -412,7 +412,15 @@ def run(args: argparse.Namespace) -> dict:
         roles["locust"] = locust.pid
         sampler = MemorySampler(roles)
         sampler.start()
-        profilers = _start_profilers(args.profile, roles, duration) if args.profile else []
+        profilers: list[subprocess.Popen] = []
+        if args.profile and args.profile_spike:
+            # Only the opening: from 2 s before it for 30 s (the login phase is all PBKDF2).
+            timer = threading.Timer(
+                max(0.0, opens_in - 2), lambda: profilers.extend(_start_profilers(args.profile, roles, 30))
+            )
+            timer.start()
+        elif args.profile:
+            profilers = _start_profilers(args.profile, roles, duration)
         started = time.time()
         locust.wait()
         sampler.stop()
@@ -515,6 +523,9 @@ def _start_profilers(directory: str, roles: dict[str, int], duration: int) -> li
                 str(roles[role]),
                 "--subprocesses",
                 "--nonblocking",
+                # Samples of threads holding the GIL only: where the Python CPU time goes (threads
+                # waiting for a socket or for the GIL would drown it).
+                "--gil",
                 "--format",
                 "raw",
                 "--rate",
@@ -568,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes (WEB_CONCURRENCY)")
     parser.add_argument("--web-threads", type=int, default=8, help="HTTP threads per web process (WEB_THREADS)")
+    parser.add_argument("--profile-spike", action="store_true", help="with --profile: only the 30 s around opening")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of web and worker (diagnosis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the process logs")
     args = parser.parse_args(argv)
