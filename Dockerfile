@@ -17,4 +17,4 @@ RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a
     && mkdir -p /tmp/prometheus && chown ticketwar /tmp/prometheus
 USER ticketwar
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "ticketwar.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off", "--no-access-log", "--proxy-headers"]
+CMD ["python", "-m", "uvicorn", "ticketwar.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off", "--no-access-log", "--proxy-headers", "--timeout-graceful-shutdown", "5"]
