@@ -379,22 +379,32 @@ beside them.
 """
 
 
-def update_benchmarks(path: Path, name: str, block: str) -> None:
-    """Put ``block`` between this run's markers inside the "Load test" section of ``path``."""
-    start, end = f"<!-- loadtest:{name}:start -->", f"<!-- loadtest:{name}:end -->"
+def replace_marked_block(path: Path, *, marker: str, block: str, heading: str, intro: str) -> None:
+    """Put ``block`` between ``<!-- {marker}:start -->`` and ``<!-- {marker}:end -->`` in ``path``.
+
+    A block already there is replaced; a new one goes at the end of the section that starts with
+    ``heading`` (a second-level heading); without that section, ``intro`` (which starts with the
+    heading) and the block are appended to the file.
+    """
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     wrapped = f"{start}\n{block.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text and end in text:
         before, _, rest = text.partition(start)
         _, _, after = rest.partition(end)
         text = before + wrapped + after
-    elif SECTION in text:
-        before, _, rest = text.partition(SECTION)
+    elif heading in text:
+        before, _, rest = text.partition(heading)
         # The section ends where the next second-level heading begins.
         match = re.search(r"^## ", rest[1:], flags=re.MULTILINE)
         cut = match.start() + 1 if match else len(rest)
         body, after = rest[:cut].rstrip(), rest[cut:]
-        text = before + SECTION + body + "\n\n" + wrapped + "\n" + ("\n" + after if after else "")
+        text = before + heading + body + "\n\n" + wrapped + "\n" + ("\n" + after if after else "")
     else:
-        text = text.rstrip() + "\n\n" + INTRO + "\n" + wrapped + "\n"
+        text = text.rstrip() + "\n\n" + intro.rstrip() + "\n\n" + wrapped + "\n"
     path.write_text(text)
+
+
+def update_benchmarks(path: Path, name: str, block: str) -> None:
+    """Put ``block`` between this run's markers inside the "Load test" section of ``path``."""
+    replace_marked_block(path, marker=f"loadtest:{name}", block=block, heading=SECTION, intro=INTRO)

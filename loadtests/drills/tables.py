@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
 from loadtests import run as harness
+from loadtests.report import replace_marked_block
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DRILLS_HEADING = "## Failure drills"
@@ -47,31 +47,23 @@ def machine_line() -> str:
     )
 
 
+DRILLS_INTRO = (
+    f"{DRILLS_HEADING}\n\nScripts in `loadtests/drills/`; each starts its own PostgreSQL, Redis, web "
+    "(uvicorn, 2 workers), Celery worker and beat with the Procfile's command lines, breaks "
+    "something on purpose, checks the database afterwards, and stops everything it started. "
+    "`--quick` runs the same drill with tiny numbers (`loadtests/tests/test_drills.py`).\n"
+)
+
+
 def update_benchmarks(name: str, block: str, path: Path | None = None) -> None:
     """Put ``block`` between this drill's markers in the "Failure drills" section."""
-    path = path or ROOT / "docs" / "BENCHMARKS.md"
-    start, end = f"<!-- drill:{name}:start -->", f"<!-- drill:{name}:end -->"
-    wrapped = f"{start}\n{block.rstrip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        text = before + wrapped + after
-    elif DRILLS_HEADING in text:
-        before, _, rest = text.partition(DRILLS_HEADING)
-        match = re.search(r"^## ", rest[1:], flags=re.MULTILINE)
-        cut = match.start() + 1 if match else len(rest)
-        body, after = rest[:cut].rstrip(), rest[cut:]
-        text = before + DRILLS_HEADING + body + "\n\n" + wrapped + "\n" + ("\n" + after if after else "")
-    else:
-        intro = (
-            f"{DRILLS_HEADING}\n\nScripts in `loadtests/drills/`; each starts its own PostgreSQL, Redis, web "
-            "(uvicorn, 2 workers), Celery worker and beat with the Procfile's command lines, breaks "
-            "something on purpose, checks the database afterwards, and stops everything it started. "
-            "`--quick` runs the same drill with tiny numbers (`loadtests/tests/test_drills.py`).\n"
-        )
-        text = text.rstrip() + "\n\n" + intro + "\n" + wrapped + "\n"
-    path.write_text(text)
+    replace_marked_block(
+        path or ROOT / "docs" / "BENCHMARKS.md",
+        marker=f"drill:{name}",
+        block=block,
+        heading=DRILLS_HEADING,
+        intro=DRILLS_INTRO,
+    )
 
 
 def percentile(values: list[float], q: float) -> float | None:

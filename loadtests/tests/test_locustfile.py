@@ -88,3 +88,21 @@ def test_benchmarks_section_is_replaced_not_duplicated(tmp_path):
     assert "first" not in text
     assert text.index("second") < text.index("big")
     assert text.startswith("# Benchmarks\n\n## Queue\n\nqueue table\n")
+
+
+def test_drill_sections_are_replaced_not_duplicated(tmp_path):
+    """The drills put their tables in their own section, through the same helper as the load tests."""
+    from loadtests.drills import tables
+
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Start-up\n\ntext\n")
+    tables.update_benchmarks("redis", "### Redis\n\nfirst\n", path)
+    report.update_benchmarks(path, "500-users", "### 500 users\n\nrun\n")
+    tables.update_benchmarks("worker-db", "### DB\n\nonce\n", path)
+    tables.update_benchmarks("redis", "### Redis\n\nsecond\n", path)
+    text = path.read_text()
+    assert text.count("## Failure drills") == 1 and text.count("## Load test") == 1
+    assert "first" not in text and text.count("### Redis") == 1 and "second" in text
+    drills = text.index("## Failure drills")
+    assert drills < text.index("### Redis") < text.index("### DB") < text.index("## Load test")
+    assert text.index("## Start-up") < drills
