@@ -29,6 +29,24 @@ def subprocess_env(settings_dict: dict, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_sessions(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end sessions the tests left open.
+
+    ORM calls made while Playwright's event loop is marked running get a connection of their
+    own (Django keeps connections per context), which nothing closes at the end of the test; the
+    drop then fails with "database is being accessed by other users". Test harness only.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (the Redis is shared by the whole run)."""

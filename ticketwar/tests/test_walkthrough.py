@@ -110,3 +110,9 @@ def test_sign_up_verify_claim_and_check_in(
 
     staff_context.close()
     student_context.close()
+    # The ORM calls above ran while Playwright's event loop was marked running, so Django gave
+    # them a connection of their own (per context, not per thread): close it here, in that same
+    # context, or it outlives the test and blocks dropping the test database.
+    from django.db import connection
+
+    connection.close()
