@@ -23,12 +23,19 @@ def waitlist_position(entry: WaitlistEntry) -> int | None:
     )
 
 
-def waitlist_place(entry: WaitlistEntry) -> dict[str, Any]:
-    """``{id, status, position, offer_expires_at, url}`` as the student sees it."""
+def waitlist_place(entry: WaitlistEntry, *, waiting_ahead: int | None = None) -> dict[str, Any]:
+    """``{id, status, position, offer_expires_at, url}`` as the student sees it.
+
+    ``waiting_ahead``: the students waiting ahead when the caller has counted them already.
+    """
+    if waiting_ahead is None:
+        position = waitlist_position(entry)
+    else:
+        position = waiting_ahead + 1 if entry.status == WaitlistEntry.Status.WAITING else None
     return {
         "id": str(entry.public_id),
         "status": entry.status,
-        "position": waitlist_position(entry),
+        "position": position,
         "offer_expires_at": entry.offer_expires_at.isoformat() if entry.offer_expires_at else None,
         "url": f"/waitlist/{entry.public_id}/",
     }

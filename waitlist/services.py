@@ -85,7 +85,7 @@ FROM row LIMIT 1
 def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | None = None) -> dict | None:
     """Join one student (refused as sold out); their place as a dict, None if they opted out.
 
-    The same answer as ``waitlist_place`` of the row, in one statement.
+    ``waitlist_place`` of the row, with the row and the count of those ahead in one statement.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -101,14 +101,11 @@ def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | 
         row = cursor.fetchone()
     if row is None or row[2] == WaitlistEntry.Status.LEFT:
         return None
-    _id, public_id, status, offer_expires_at, ahead = row
-    return {
-        "id": str(public_id),
-        "status": status,
-        "position": ahead + 1 if status == WaitlistEntry.Status.WAITING else None,
-        "offer_expires_at": offer_expires_at.isoformat() if offer_expires_at else None,
-        "url": f"/waitlist/{public_id}/",
-    }
+    from .selectors import waitlist_place
+
+    entry_id, public_id, status, offer_expires_at, ahead = row
+    entry = WaitlistEntry(id=entry_id, public_id=public_id, status=status, offer_expires_at=offer_expires_at)
+    return waitlist_place(entry, waiting_ahead=ahead)
 
 
 def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool) -> WaitlistEntry:
