@@ -23,7 +23,7 @@ from tickets.models import Ticket
 from tickets.services import ticket_issue_many
 
 from .models import QueueEntry
-from .processing import Claimed, Decision, _drop_broken_connection
+from .processing import Claimed, Decision, _drop_broken_connection, unlinked_tickets
 
 logger = logging.getLogger("ticketwar.queueing")
 
@@ -83,20 +83,7 @@ def _decisions_for(entries: list[Claimed], *, linked: dict) -> list[Decision]:
     if todo:
         outcomes = ticket_issue_many(event_id=todo[0].event_id, user_ids=[c.user_id for c in todo])
         holders = [c.user_id for c in todo if isinstance(outcomes[c.user_id], AlreadyHasTicket)]
-        # Idempotent decide: a ticket the student already holds and no entry is linked to (its
-        # decision was lost) is this entry's ticket, never a reason to refuse.
-        held = (
-            dict(
-                Ticket.objects.filter(
-                    event_id=todo[0].event_id,
-                    user_id__in=holders,
-                    status=Ticket.Status.ACTIVE,
-                    queue_entry__isnull=True,
-                ).values_list("user_id", "id")
-            )
-            if holders
-            else {}
-        )
+        held = unlinked_tickets(event_id=todo[0].event_id, user_ids=holders) if holders else {}
         for c in todo:
             outcome = outcomes[c.user_id]
             if isinstance(outcome, Ticket):

@@ -146,22 +146,26 @@ def _decision_for(claimed: Claimed, *, already_linked) -> Decision:
     try:
         ticket = ticket_issue(event_id=claimed.event_id, user_id=claimed.user_id)
     except AlreadyHasTicket:
-        held = (
-            Ticket.objects.filter(
-                event_id=claimed.event_id,
-                user_id=claimed.user_id,
-                status=Ticket.Status.ACTIVE,
-                queue_entry__isnull=True,
-            )
-            .values_list("id", flat=True)
-            .first()
-        )
+        held = unlinked_tickets(event_id=claimed.event_id, user_ids=[claimed.user_id]).get(claimed.user_id)
         if held is not None:
             return Decision(claimed, QueueEntry.Status.COMPLETED, ticket_id=held)
         return Decision(claimed, QueueEntry.Status.FAILED, reason=AlreadyHasTicket.code)
     except TicketError as refusal:
         return Decision(claimed, QueueEntry.Status.FAILED, reason=refusal.code)
     return Decision(claimed, QueueEntry.Status.COMPLETED, ticket_id=ticket.id)
+
+
+def unlinked_tickets(*, event_id: int, user_ids: list[int]) -> dict[int, object]:
+    """``{user id: ticket id}`` of these students' active tickets that no queue entry is linked to.
+
+    Idempotent decide: such a ticket is the one an earlier decision of the same entry issued
+    (its outcome was lost), so it completes the entry instead of refusing it.
+    """
+    return dict(
+        Ticket.objects.filter(
+            event_id=event_id, user_id__in=user_ids, status=Ticket.Status.ACTIVE, queue_entry__isnull=True
+        ).values_list("user_id", "id")
+    )
 
 
 def _retry_or_fail(claimed: Claimed, exc: BaseException) -> Decision | None:
