@@ -30,16 +30,20 @@ def qr_code(payload: str) -> segno.QRCode:
     return segno.make(payload, error=QR_ERROR_LEVEL, micro=False, mask=QR_MASK)
 
 
+def qr_svg_of(payload: str) -> str:
+    """``payload``'s QR code as an ``<svg>`` element sized by CSS (it has a viewBox only)."""
+    return qr_code(payload).svg_inline(
+        scale=1, border=4, omitsize=True, svgclass="ticket-qr", lineclass=None, dark="#000", light="#fff"
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def qr_svg(ticket_id: uuid.UUID) -> str:
-    """The ticket's QR code as an ``<svg>`` element sized by CSS (it has a viewBox only).
+    """The ticket's QR code (its signed payload) as an ``<svg>`` element.
 
     Cached per process: the signed payload of a ticket never changes (see ``codes``).
     """
-    qr = qr_code(qr_payload_for(ticket_id))
-    return qr.svg_inline(
-        scale=1, border=4, omitsize=True, svgclass="ticket-qr", lineclass=None, dark="#000", light="#fff"
-    )
+    return qr_svg_of(qr_payload_for(ticket_id))
 
 
 # Code 128 geometry: 0.4 mm bars and a 15 mm height, wide enough for a laser scanner reading a

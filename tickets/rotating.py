@@ -61,9 +61,6 @@ def ticket_id_from_rotating(payload: str, now: datetime) -> uuid.UUID | None:
 
 
 def rotating_qr_svg(ticket_id: uuid.UUID, now: datetime) -> str:
-    from .rendering import qr_code
+    from .rendering import qr_svg_of
 
-    qr = qr_code(rotating_payload(ticket_id, now))
-    return qr.svg_inline(
-        scale=1, border=4, omitsize=True, svgclass="ticket-qr", lineclass=None, dark="#000", light="#fff"
-    )
+    return qr_svg_of(rotating_payload(ticket_id, now))
