@@ -164,6 +164,26 @@ class Stack:
             self.started_services = {}
 
 
+def family_usage(pid: int) -> tuple[list[float], float]:
+    """RSS in MB of ``pid`` and each of its descendants, and the CPU seconds they used in all."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return [], 0.0
+    sizes, cpu = [], 0.0
+    for process in family:
+        try:
+            sizes.append(process.memory_info().rss / 2**20)
+            times = process.cpu_times()
+            cpu += times.user + times.system
+        except psutil.Error:
+            continue
+    return sizes, cpu
+
+
 class MemorySampler(threading.Thread):
     """Once a second: RSS of each role (all its processes) and of the largest web process."""
 
@@ -186,19 +206,7 @@ class MemorySampler(threading.Thread):
             self.cpu_percent.append(psutil.cpu_percent(None))
             self.timeline.append((time.time(), self.cpu_percent[-1], {}))
             for role, pid in self.roles.items():
-                try:
-                    parent = psutil.Process(pid)
-                    family = [parent, *parent.children(recursive=True)]
-                except psutil.Error:
-                    continue
-                sizes, cpu = [], 0.0
-                for process in family:
-                    try:
-                        sizes.append(process.memory_info().rss / 2**20)
-                        times = process.cpu_times()
-                        cpu += times.user + times.system
-                    except psutil.Error:
-                        continue
+                sizes, cpu = family_usage(pid)
                 if sizes:
                     self.max_total[role] = max(self.max_total.get(role, 0), sum(sizes))
                     self.max_single[role] = max(self.max_single.get(role, 0), max(sizes))

@@ -38,7 +38,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 
 from loadtests.drills.common import DrillStack, make_event, make_sessions, make_students  # noqa: E402
 from loadtests.ratios import _http_bench, _staff_cookie, percentile  # noqa: E402
-from loadtests.run import _start_profilers, say  # noqa: E402
+from loadtests.run import _start_profilers, family_usage, say  # noqa: E402
 
 
 async def _post_once(host: str, port: int, path: str, session: dict, send_at: float, out: list) -> None:
@@ -125,23 +125,11 @@ def _check(database_url: str, slug: str, seats: int, students: int, timeout: flo
 
 def _cpu_seconds(roles: dict[str, int]) -> dict[str, float]:
     """CPU seconds used so far by each role's process and all its children."""
-    import psutil
-
     used = {}
     for role, pid in roles.items():
-        try:
-            parent = psutil.Process(pid)
-            family = [parent, *parent.children(recursive=True)]
-        except psutil.Error:
-            continue
-        total = 0.0
-        for process in family:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-        used[role] = total
+        sizes, cpu = family_usage(pid)
+        if sizes:
+            used[role] = cpu
     return used
 
 
