@@ -6,10 +6,14 @@ Procfile's), starts that web server on a fresh event and:
 
 1. reads: ``GET /api/ping/`` and the cached ``GET /api/events/<slug>/`` from ``--connections``
    keep-alive connections for ``--seconds`` each (requests/s, p50, p95);
-2. the spike: ``--students`` logged-in students (sessions made in the database, as after the
-   login form) each open a connection and POST ``/api/events/<slug>/claim/`` within
+2. the floor: ``--students`` logged-in students (sessions made in the database, as after the
+   login form) each open a connection and ``GET /api/ping/`` (no database, no Redis in the
+   view) once spread over five times ``--spread`` (first contact: session and user caches
+   filled, as the countdown's polling does), then again all within ``--spread`` seconds (the
+   ping spike: the best a claim could do through the same stack);
+3. the spike: each student opens a connection and POSTs ``/api/events/<slug>/claim/`` within
    ``--spread`` seconds (uniformly); latency is from each request's own send time;
-3. checks the database: tickets == min(seats, students), one per student, every claim decided.
+4. checks the database: tickets == min(seats, students), one per student, every claim decided.
 
 Configurations run one after the other against the same PostgreSQL and Redis, so their figures
 compare within one run. Prints JSON; ``--out`` writes it to a file.
@@ -41,13 +45,14 @@ from loadtests.ratios import _http_bench, _staff_cookie, percentile  # noqa: E40
 from loadtests.run import _start_profilers, family_usage, say  # noqa: E402
 
 
-async def _post_once(host: str, port: int, path: str, session: dict, send_at: float, out: list) -> None:
+async def _request_once(host: str, port: int, method: str, path: str, session: dict, send_at: float, out: list) -> None:
     await asyncio.sleep(max(0.0, send_at - time.perf_counter()))
     cookie = f"sessionid={session['session']}; csrftoken={session['csrf']}"
+    body = "{}" if method == "POST" else ""
     request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
-        f"Content-Type: application/json\r\nContent-Length: 2\r\nX-CSRFToken: {session['csrf']}\r\n"
-        f"Cookie: {cookie}\r\nConnection: close\r\n\r\n{{}}"
+        f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nX-CSRFToken: {session['csrf']}\r\n"
+        f"Cookie: {cookie}\r\nConnection: close\r\n\r\n{body}"
     ).encode()
     started = time.perf_counter()
     try:
@@ -62,20 +67,22 @@ async def _post_once(host: str, port: int, path: str, session: dict, send_at: fl
     out.append((started, time.perf_counter(), status))
 
 
-async def _spike(base_url: str, slug: str, sessions: list[dict], spread: float) -> dict:
+async def _spike(base_url: str, method: str, path: str, sessions: list[dict], spread: float) -> dict:
+    """Each session sends one request on its own connection, all within ``spread`` seconds."""
     from urllib.parse import urlparse
 
     parsed = urlparse(base_url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    path = f"/api/events/{slug}/claim/"
     t0 = time.perf_counter() + 0.5
     out: list = []
-    await asyncio.gather(*[_post_once(host, port, path, s, t0 + random.uniform(0, spread), out) for s in sessions])
+    await asyncio.gather(
+        *[_request_once(host, port, method, path, s, t0 + random.uniform(0, spread), out) for s in sessions]
+    )
     latencies = [(end - start) * 1000 for start, end, _status in out]
     first = min(start for start, _end, _status in out)
     last = max(end for _start, end, _status in out)
     return {
-        "claims": len(out),
+        "requests": len(out),
         "statuses": dict(Counter(status for _s, _e, status in out)),
         "p50_ms": round(percentile(latencies, 50) or 0, 1),
         "p95_ms": round(percentile(latencies, 95) or 0, 1),
@@ -186,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                 cpu = _cpu_seconds({"web": web.pid})["web"] - cpu_before
                 measured["web_cpu_ms_per_request"] = round(cpu * 1000 / max(1, measured["requests"]), 2)
                 run["reads"].append(measured)
+            # Each student's first request loads its session and user into the cache, as the
+            # countdown's polling does on the day; spread out, so it is no spike itself.
+            for phase, spread in (("first_contact", max(5.0, 5 * args.spread)), ("ping_spike", args.spread)):
+                before = _cpu_seconds({"web": web.pid})["web"]
+                run[phase] = asyncio.run(_spike(stack.base_url, "GET", "/api/ping/", sessions, spread))
+                cpu = _cpu_seconds({"web": web.pid})["web"] - before
+                run[phase]["web_cpu_ms_per_request"] = round(cpu * 1000 / args.students, 2)
             profilers = []
             if args.profile:
                 roles = {"web": web.pid, "worker": stack.processes["worker"].pid}
@@ -197,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 "redis": stack.redis_pid(),
             }
             before = _cpu_seconds(roles)
-            run["spike"] = asyncio.run(_spike(stack.base_url, slug, sessions, args.spread))
+            claim_path = f"/api/events/{slug}/claim/"
+            run["spike"] = asyncio.run(_spike(stack.base_url, "POST", claim_path, sessions, args.spread))
             run["database"] = _check(stack.env["DATABASE_URL"], slug, args.seats, args.students)
             after = _cpu_seconds(roles)
             run["cpu_seconds"] = {role: round(after[role] - before[role], 2) for role in after if role in before}

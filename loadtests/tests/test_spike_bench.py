@@ -35,10 +35,14 @@ def test_spike_bench_compares_two_web_servers_and_checks_the_invariant(tmp_path)
     for run in figures["runs"]:
         spike = run["spike"]
         # Every claim answered by the contract: queued (202) or sold out (410), nothing else.
-        assert spike["claims"] == 40 and set(spike["statuses"]) <= {"202", "410"}, spike
+        assert spike["requests"] == 40 and set(spike["statuses"]) <= {"202", "410"}, spike
         assert spike["statuses"].get("202", 0) >= 15, spike
         database = run["database"]
         assert database["tickets"] == database["holders"] == 15 and database["left_undecided"] == 0, database
         assert database["invariant_held"]
         assert all(read["codes"] == {"200": read["requests"]} and read["requests"] > 0 for read in run["reads"])
+        # The floor: every student's ping answered, on its own connection.
+        for phase in ("first_contact", "ping_spike"):
+            assert run[phase]["statuses"] == {"200": 40} and run[phase]["requests"] == 40, run[phase]
+            assert run[phase]["web_cpu_ms_per_request"] > 0
         assert run["cpu_seconds"]["web"] > 0 and spike["web_cpu_ms_per_claim"] > 0
