@@ -78,11 +78,25 @@ def entry_position(*, entry_id: int, event_id: int, sort_key: int | None = None)
         return cursor.fetchone()[0] + 1
 
 
-_POSITION_SQL = """
-SELECT count(*) FROM ticket_queue
-WHERE event_id = %(event_id)s AND status IN ('pending', 'processing') AND id <> %(entry_id)s
-  AND (prequeue OR sort_key < %(sort_key)s OR (sort_key = %(sort_key)s AND id < %(entry_id)s))
-"""
+def ahead_sql(alias: str, *, sort_key: str, entry_id: str) -> str:
+    """SQL condition: ``alias``'s row is a live entry ahead of the entry (``sort_key``, ``entry_id``).
+
+    The queue's order in one place: pre-queue entries waiting for the draw first (they will be
+    ranked before everyone), then ``(sort_key, id)``, the order the worker decides in
+    (queueing/processing.py). ``sort_key`` and ``entry_id`` are SQL expressions or placeholders.
+    """
+    q = alias
+    return (
+        f"{q}.status IN ('pending', 'processing') AND ({q}.prequeue OR {q}.sort_key < {sort_key}"
+        f" OR ({q}.sort_key = {sort_key} AND {q}.id < {entry_id}))"
+    )
+
+
+_POSITION_SQL = f"""
+SELECT count(*) FROM ticket_queue AS q
+WHERE q.event_id = %(event_id)s AND q.id <> %(entry_id)s
+  AND {ahead_sql("q", sort_key="%(sort_key)s", entry_id="%(entry_id)s")}
+"""  # noqa: S608 - constant fragments, values are parameters
 
 
 def measured_drain_rate(*, window_seconds: float = RATE_WINDOW_SECONDS) -> float | None:

@@ -18,7 +18,7 @@ from tickets.models import Ticket
 from tickets.services import check_eligible, claim_refusal
 
 from .models import QueueEntry
-from .selectors import live_entry_of
+from .selectors import ahead_sql, live_entry_of
 
 logger = logging.getLogger("ticketwar.queueing")
 
@@ -31,12 +31,15 @@ KICK_KEY_TTL_SECONDS = 5
 # the new entry's place in the line. The CTE's INSERT is invisible to the count (same snapshot),
 # so the count is exactly the live entries ahead. ON CONFLICT: the student already has a live
 # entry (partial unique index ticket_queue_one_live_per_student_event).
-_ENQUEUE_SQL = """
-WITH held AS (
-    SELECT id FROM tickets_ticket
-    WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active'
-    LIMIT 1
-), inserted AS (
+# The student's active ticket of the event, if any (the claim is refused with it).
+_HELD_SQL = """
+SELECT id FROM tickets_ticket
+WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active'
+LIMIT 1
+"""
+
+_ENQUEUE_SQL = f"""
+WITH held AS ({_HELD_SQL}), inserted AS (
     INSERT INTO ticket_queue
         (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
     SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, %(prequeue)s
@@ -49,10 +52,9 @@ SELECT
     inserted.id,
     inserted.sort_key,
     (SELECT count(*) FROM ticket_queue AS q
-     WHERE q.event_id = %(event_id)s AND q.status IN ('pending', 'processing')
-       AND (q.prequeue OR q.sort_key < inserted.sort_key OR (q.sort_key = inserted.sort_key AND q.id < inserted.id)))
+     WHERE q.event_id = %(event_id)s AND {ahead_sql("q", sort_key="inserted.sort_key", entry_id="inserted.id")})
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true
-"""
+"""  # noqa: S608 - constant fragments, values are parameters
 
 
 def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tuple[QueueEntry, bool]:
@@ -148,13 +150,12 @@ def _event_for_claim(slug: str) -> Event:
     return event
 
 
-_STANDING_SQL = """
+_STANDING_SQL = f"""
 SELECT
-    (SELECT id FROM tickets_ticket
-     WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active' LIMIT 1),
+    ({_HELD_SQL}),
     (SELECT id FROM ticket_queue
      WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status IN ('pending', 'processing') LIMIT 1)
-"""
+"""  # noqa: S608 - constant fragments, values are parameters
 
 
 def _standing(*, event: Event, user) -> tuple[object, int | None]:
