@@ -213,7 +213,7 @@ def queue_process_batch(*, limit: int | None = None, now: datetime | None = None
 
 def _enrol_sold_out(decisions: list[Decision]) -> None:
     """Students refused as sold out join the waiting list, in queue order (opt-outs excepted)."""
-    from waitlist.services import waitlist_enrol_many
+    from queueing.waitlist.services import waitlist_enrol_many
 
     refused = [d.claimed for d in decisions if d.status == QueueEntry.Status.FAILED and d.reason == SoldOut.code]
     if not refused:

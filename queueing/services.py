@@ -89,7 +89,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
         if live is not None:
             return live, False
         if isinstance(refusal, SoldOut):
-            from waitlist.services import waitlist_enrol
+            from queueing.waitlist.services import waitlist_enrol
 
             waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
             if waiting is not None:

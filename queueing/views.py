@@ -52,7 +52,7 @@ def api_queue_status(request, queue_id: str):
 
 def _stock_fields(entry, payload: dict) -> dict:
     """Seats left against the position, said honestly, and the waiting list (extra fields)."""
-    from waitlist.selectors import seat_outlook, waitlist_entry_of, waitlist_place
+    from queueing.waitlist.selectors import seat_outlook, waitlist_entry_of, waitlist_place
 
     event = entry.event
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)

@@ -18,7 +18,7 @@ from queueing.schedule import BEAT_SCHEDULE as _QUEUE_SCHEDULE  # noqa: E402 - p
 
 app.conf.beat_schedule.update(_QUEUE_SCHEDULE)
 
-from waitlist.schedule import BEAT_SCHEDULE as _WAITLIST_SCHEDULE  # noqa: E402 - plain data, no Django
+from queueing.waitlist.schedule import BEAT_SCHEDULE as _WAITLIST_SCHEDULE  # noqa: E402 - plain data, no Django
 
 app.conf.beat_schedule.update(_WAITLIST_SCHEDULE)
 

@@ -98,7 +98,7 @@ INSTALLED_APPS = [
     "tickets",
     "queueing",
     "monitoring",
-    "waitlist",
+    "queueing.waitlist",
 ]
 
 MIDDLEWARE = [
@@ -363,7 +363,7 @@ QUEUE_DRAIN_BUDGET_SECONDS = env_float("QUEUE_DRAIN_BUDGET_SECONDS", 20)
 # Decided entries are kept this long for the waiting page, then folded into ClaimStat.
 QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
 
-# --- waiting list and confirmations (waitlist/, docs/OPERATIONS.md) --------------------------
+# --- waiting list and confirmations (queueing/waitlist/, docs/OPERATIONS.md) -----------------
 # How long a student offered a freed seat has to claim it before it passes to the next.
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)
 # Share of the capacity expected back before the event: the waiting page's honest outlook.

@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("tickets.urls")),
     path("", include("queueing.urls")),
-    path("", include("waitlist.urls")),
+    path("", include("queueing.waitlist.urls")),
     path("", include("django_prometheus.urls")),
 ]
 

@@ -16,10 +16,10 @@ from queueing.deciding import queue_decide_many
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.processing import queue_decide, queue_process_batch, queue_reap, queue_take_batch
 from queueing.tests.conftest import bulk_students
+from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_issue
 from tickets.tests.conftest import TicketCommittedMeanwhile, run_race, wait_for_lock_wait
-from waitlist.models import WaitlistEntry
 
 
 def outcomes(entries) -> list[tuple[str, str]]:

@@ -9,10 +9,10 @@ from channels.routing import URLRouter
 
 from queueing.processing import queue_process_batch
 from queueing.tests.conftest import WebsocketClient
+from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_return
 from ticketwar.routing import websocket_urlpatterns
-from waitlist.models import WaitlistEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,9 +21,9 @@ from events.models import Event
 from queueing.draw import pseudonym_for
 from queueing.models import QueueEntry
 from queueing.tests.conftest import bulk_students, wait_until
+from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.tests.browser import login_with_session
-from waitlist.models import WaitlistEntry
 
 pytestmark = pytest.mark.browser
 

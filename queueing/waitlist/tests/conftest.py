@@ -11,8 +11,8 @@ from queueing.tests.conftest import bulk_students, enqueue  # noqa: F401 - fixtu
 def sold_out(make_event):
     """``sold_out(capacity, waiting)``: an event whose seats are all issued, and ``waiting``
     students on its list (in order). Returns ``(event, holders, waiting_users)``."""
+    from queueing.waitlist.services import waitlist_enrol_many
     from tickets.services import ticket_issue
-    from waitlist.services import waitlist_enrol_many
 
     def make(capacity: int = 2, waiting: int = 3, **fields):
         event = make_event(capacity=capacity, **fields)

@@ -12,12 +12,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from queueing.waitlist.exceptions import WaitlistError
+from queueing.waitlist.models import WaitlistEntry
+from queueing.waitlist.services import waitlist_claim, waitlist_expire_offers, waitlist_fill
 from tickets.exceptions import TicketError
 from tickets.models import Ticket
 from tickets.services import ticket_return
-from waitlist.exceptions import WaitlistError
-from waitlist.models import WaitlistEntry
-from waitlist.services import waitlist_claim, waitlist_expire_offers, waitlist_fill
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

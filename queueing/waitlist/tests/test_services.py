@@ -13,19 +13,19 @@ from events.models import Event
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.tests.conftest import bulk_students
-from tickets.exceptions import AlreadyHasTicket
-from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
-from waitlist.confirmations import confirmation_release_due, confirmation_request_create, ticket_confirm
-from waitlist.exceptions import ConfirmationNotOpen, DeadlineInPast, NoOffer, OfferExpired, OfferNotFound
-from waitlist.models import WaitlistEntry
-from waitlist.services import (
+from queueing.waitlist.confirmations import confirmation_release_due, confirmation_request_create, ticket_confirm
+from queueing.waitlist.exceptions import ConfirmationNotOpen, DeadlineInPast, NoOffer, OfferExpired, OfferNotFound
+from queueing.waitlist.models import WaitlistEntry
+from queueing.waitlist.services import (
     waitlist_claim,
     waitlist_expire_offers,
     waitlist_fill,
     waitlist_fill_all,
     waitlist_set_joined,
 )
+from tickets.exceptions import AlreadyHasTicket
+from tickets.models import Ticket
+from tickets.services import ticket_issue, ticket_return
 
 
 def seats_add_up(event: Event) -> None:
@@ -182,7 +182,7 @@ def test_confirmation_releases_unconfirmed_seats_to_the_list(sold_out, django_ca
 
 
 def test_confirmation_request_mails_every_holder(sold_out):
-    from waitlist.tasks import mail_confirmation_request
+    from queueing.waitlist.tasks import mail_confirmation_request
 
     event, holders, _users = sold_out(capacity=2, waiting=0)
     request = confirmation_request_create(event_id=event.id, deadline=timezone.now() + timedelta(hours=1))
@@ -193,8 +193,8 @@ def test_confirmation_request_mails_every_holder(sold_out):
 
 def test_enrolling_one_student_answers_as_the_row_reads(sold_out, django_assert_num_queries):
     """``waitlist_enrol`` (one statement, for sold-out claims) says what ``waitlist_place`` says."""
-    from waitlist.selectors import waitlist_place
-    from waitlist.services import waitlist_enrol
+    from queueing.waitlist.selectors import waitlist_place
+    from queueing.waitlist.services import waitlist_enrol
 
     event, _holders, waiting = sold_out(capacity=1, waiting=2)
     newcomer = bulk_students(1)[0]

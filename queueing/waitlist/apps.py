@@ -5,7 +5,8 @@ from django.apps import AppConfig
 
 class WaitlistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
-    name = "waitlist"
+    name = "queueing.waitlist"
+    label = "waitlist"  # the tables, migrations and admin URLs keep their names
     verbose_name = "Waiting list and confirmations"
 
     def ready(self) -> None:

@@ -9,11 +9,11 @@ from django.test import Client
 from django.utils import timezone
 
 from queueing.tests.conftest import bulk_students
+from queueing.waitlist.confirmations import confirmation_request_create
+from queueing.waitlist.models import WaitlistEntry
+from queueing.waitlist.services import waitlist_fill
 from tickets.models import Ticket
 from tickets.services import ticket_return
-from waitlist.confirmations import confirmation_request_create
-from waitlist.models import WaitlistEntry
-from waitlist.services import waitlist_fill
 
 
 def as_user(user) -> Client:
