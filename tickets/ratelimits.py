@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from ticketwar.lib.ratelimit import ratelimit_key
+from ticketwar.lib.ratelimit import ratelimit_key, retry_after_seconds
 from ticketwar.lib.redis import redis_available
 
 logger = logging.getLogger("ticketwar.tickets")
@@ -42,7 +42,7 @@ def checkin_retry_after(request: HttpRequest) -> int | None:
     usage = _usage(request, increment=False)
     if usage is None or usage["count"] < usage["limit"]:
         return None
-    return max(1, int(usage["time_left"]))
+    return retry_after_seconds(int(usage["time_left"]))
 
 
 def checkin_count_invalid(request: HttpRequest) -> None:

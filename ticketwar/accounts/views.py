@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import get_usage
 
+from ticketwar.lib.ratelimit import retry_after_seconds
+
 from . import services
 from .exceptions import AccountError, VerificationLinkExpired
 from .forms import LoginForm, SignUpForm
@@ -83,12 +85,13 @@ def verify_resend(request):
     request.resend_user_id = user.pk
     usage = get_usage(request, group="accounts.verify-resend", key=_resend_key, rate=RESEND_RATE, increment=True)
     if usage is not None and usage["should_limit"]:
-        minutes = max(1, int(usage["time_left"]) // 60 + 1)
+        seconds = retry_after_seconds(int(usage["time_left"]))
+        minutes = -(-seconds // 60)
         messages.error(
             request,
             _("You asked for too many links. Please try again in %(minutes)d minutes.") % {"minutes": minutes},
         )
-        return render(request, "accounts/verify_sent.html", {"retry_after": usage["time_left"]}, status=429)
+        return render(request, "accounts/verify_sent.html", {"retry_after": seconds}, status=429)
     services.verification_email_schedule(user_id=user.pk, base_url=_base_url(request))
     messages.success(request, _("A new verification link is on its way to %(email)s.") % {"email": user.email})
     return redirect("accounts:verify-sent")

@@ -104,9 +104,20 @@ def ratelimit_key(group: str, request: HttpRequest) -> str:
 @dataclass(frozen=True)
 class Verdict:
     limited: bool
-    retry_after: int  # seconds until the current window ends
+    retry_after: int  # whole seconds until the current window has ended
     count: int
     limit: int
+
+
+def retry_after_seconds(time_left: int) -> int:
+    """Seconds to wait, from django-ratelimit's ``window - int(now)``; never too early.
+
+    Its window ``w`` is a whole second that still counts for itself: the counter changes only
+    once ``int(now) > w``, i.e. at ``w + 1``. Waiting ``time_left`` seconds would land up to a
+    second early, and a student pressing "claim" the moment the button came back would be
+    refused again.
+    """
+    return max(1, time_left + 1)
 
 
 class _MemoryLimiter:
@@ -125,7 +136,7 @@ class _MemoryLimiter:
                 self._counts = {k: v for k, v in self._counts.items() if k[2] > now}
             count = self._counts.get((group, value, window), 0) + 1
             self._counts[(group, value, window)] = count
-        return Verdict(count > limit, max(1, window - now), count, limit)
+        return Verdict(count > limit, retry_after_seconds(window - now), count, limit)
 
     def clear(self) -> None:
         with self._lock:
@@ -161,7 +172,8 @@ def check(request: HttpRequest, budget: str) -> Verdict | None:
             logger.warning("rate limits counted per process: redis unavailable")
         verdict = memory_limiter.hit(group, ratelimit_key(group, request), rate)
     else:
-        verdict = Verdict(bool(usage["should_limit"]), max(1, int(usage["time_left"])), usage["count"], usage["limit"])
+        retry_after = retry_after_seconds(int(usage["time_left"]))
+        verdict = Verdict(bool(usage["should_limit"]), retry_after, usage["count"], usage["limit"])
     if verdict.limited:
         RATELIMIT_LIMITED.labels(budget=budget).inc()
     return verdict

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from ticketwar.lib.ratelimit import client_ip, rate_limited
+from ticketwar.lib.ratelimit import client_ip, memory_limiter, rate_limited
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,8 @@ urlpatterns = [
 
 
 def seconds_left(value: str, period: int = 60) -> int:
-    """django-ratelimit's window end for ``value``, minus now: what Retry-After must say."""
+    """django-ratelimit's window end for ``value``, minus now (the window still counts for its
+    last whole second, so Retry-After must say one more)."""
     ts = int(time.time())
     window = ts - (ts % period) + (zlib.crc32(value.encode()) % period)
     if window < ts:
@@ -53,8 +54,9 @@ def assert_exact_retry_after(response, value: str, before: int) -> None:
     assert response.status_code == 429
     body = response.json()
     assert body["error"] and body["retry_after"] == int(response["Retry-After"])
-    # The window may have ticked over one second between the two readings; nothing else.
-    assert body["retry_after"] in {before, after, max(1, before), max(1, after)}
+    # One more than the window's end minus now (its last second still counts); the clock may
+    # have ticked over one second between the two readings; nothing else.
+    assert body["retry_after"] in {before + 1, after + 1}
 
 
 @pytest.mark.urls(__name__)
@@ -71,6 +73,29 @@ def test_claim_budget_is_three_per_student_per_minute(client, student, other_stu
     for _ in range(3):
         assert client.post("/api/test/claim/").status_code == 202
     assert client.post("/api/test/claim/").status_code == 429
+
+
+@pytest.mark.urls(__name__)
+def test_waiting_exactly_retry_after_is_enough(client, student, settings):
+    # A student who presses "claim" the moment the countdown ends must not be refused again.
+    settings.RATELIMIT_CLAIM = "1/3s"
+    client.force_login(student)
+    for _round in range(2):
+        responses = []
+        while not responses or responses[-1].status_code != 429:  # use up the window
+            responses.append(client.post("/api/test/claim/"))
+            assert len(responses) <= 3, [r.status_code for r in responses]
+        time.sleep(int(responses[-1]["Retry-After"]))
+        assert client.post("/api/test/claim/").status_code == 202
+
+
+def test_the_in_memory_fallback_says_the_same_wait():
+    for _round in range(2):
+        verdict = memory_limiter.hit("tw.claim", "user:1", "1/3s")
+        while not verdict.limited:
+            verdict = memory_limiter.hit("tw.claim", "user:1", "1/3s")
+        time.sleep(verdict.retry_after)
+        assert not memory_limiter.hit("tw.claim", "user:1", "1/3s").limited
 
 
 @pytest.mark.urls(__name__)
