@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 
 from loadtests.drills.common import DrillStack, make_event, make_sessions, make_students  # noqa: E402
-from loadtests.ratios import _http_bench, _staff_cookie, percentile  # noqa: E402
+from loadtests.ratios import _http_bench, _staff_cookie  # noqa: E402
+from loadtests.report import percentile  # noqa: E402
 from loadtests.run import _start_profilers, family_usage, say  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from loadtests.drills.common import dsn
-from loadtests.drills.tables import percentile
+from loadtests.report import percentile
 
 
 def invariants(database_url: str, event_id: int) -> dict:
@@ -136,7 +136,7 @@ def delays_by_arrival(rows: list[tuple], windows: dict[str, tuple[float, float]]
     for name, (begin, end) in windows.items():
         chosen = [r for r in rows if begin <= r[0] < end]
         waits = [r[1] - r[0] for r in chosen if r[1] is not None]
-        p50, p95 = percentile(waits, 0.5), percentile(waits, 0.95)
+        p50, p95 = percentile(waits, 50), percentile(waits, 95)
         lines.append(
             f"| {name} | {len(chosen)} | {len(waits)} | {'–' if p50 is None else f'{p50:.1f}'} "
             f"| {'–' if p95 is None else f'{p95:.1f}'} | {f'{max(waits):.1f}' if waits else '–'} |"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from loadtests import run as harness
-from loadtests.report import replace_marked_block
+from loadtests.report import percentile, replace_marked_block
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DRILLS_HEADING = "## Failure drills"
@@ -66,13 +66,6 @@ def update_benchmarks(name: str, block: str, path: Path | None = None) -> None:
     )
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def fmt_ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
@@ -99,10 +92,10 @@ def summarise_requests(samples: list[list], windows: dict[str, tuple[float, floa
                 "errors": errors,
                 "error_rate": errors / len(chosen) if chosen else 0.0,
                 "statuses": dict(sorted(statuses.items())),
-                "p50": percentile([s[2] for s in chosen], 0.5),
-                "p95": percentile([s[2] for s in chosen], 0.95),
-                "reads_p95": percentile(reads, 0.95),
-                "claims_p95": percentile(claims, 0.95),
+                "p50": percentile([s[2] for s in chosen], 50),
+                "p95": percentile([s[2] for s in chosen], 95),
+                "reads_p95": percentile(reads, 95),
+                "claims_p95": percentile(claims, 95),
                 "claims": len(claims),
             }
         )
