@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := $(PY) -m ticketwar.devservices
 
-.PHONY: install run test services stop loadtest lint format test-tools screenshots clean
+.PHONY: install run test test-fast services stop loadtest lint format test-tools screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11 || PYTHON=python3; \
@@ -47,6 +47,10 @@ test-tools:
 # servers started for this run only. pytest's exit 5 (no tests collected) fails the run.
 test: install test-tools lint
 	$(SERVICES) test -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: lint and every test that needs neither a browser nor seconds of racing.
+test-fast: install lint
+	$(SERVICES) test -- $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 loadtest: install
 	$(PY) loadtests/run.py
