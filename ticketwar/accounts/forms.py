@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from . import services
+from .exceptions import LoginLimited
 from .models import nim_validator
 
 User = get_user_model()
@@ -97,7 +100,34 @@ class SignUpForm(forms.Form):
         return data
 
 
-class LoginForm(AuthenticationForm):
+class LimitedLoginMixin:
+    """``AuthenticationForm.clean`` with the login limits around the password check.
+
+    ``retry_after`` is set (seconds) when the attempt was refused by a limit, so the view can
+    answer 429 with a ``Retry-After`` header.
+    """
+
+    retry_after: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                attempt = services.login_attempt_begin(request=self.request, identifier=username)
+            except LoginLimited as refusal:
+                self.retry_after = refusal.retry_after
+                raise forms.ValidationError(refusal.message, code=refusal.code) from None
+            self.user_cache = authenticate(self.request, username=username, password=password)
+            if self.user_cache is None:
+                services.login_attempt_failed(request=self.request, attempt=attempt)
+                raise self.get_invalid_login_error()
+            services.login_attempt_succeeded(attempt=attempt)
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class LoginForm(LimitedLoginMixin, AuthenticationForm):
     """``username`` is a NIM or a campus e-mail (staff: their username)."""
 
     username = forms.CharField(
@@ -115,3 +145,7 @@ class LoginForm(AuthenticationForm):
         "invalid_login": _("The NIM/e-mail or password is wrong. Please try again."),
         "inactive": _("This account is inactive."),
     }
+
+
+class StaffLoginForm(LimitedLoginMixin, AdminAuthenticationForm):
+    """The admin's login form (``admin.site.login_form``), under the same limits."""
