@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -34,7 +33,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("Mark e-mail as verified"))
     def mark_verified(self, request, queryset):
-        count = queryset.filter(email_verified_at__isnull=True).update(email_verified_at=timezone.now())
+        count = services.students_mark_verified(user_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, _("%(count)d accounts marked verified.") % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Unlock login (forget failed attempts)"))

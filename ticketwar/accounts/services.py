@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from django_ratelimit import ALL
 from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
 
+from ticketwar.lib.auth import user_cache_invalidate
 from ticketwar.lib.ratelimit import RATELIMIT_LIMITED, client_ip, retry_after_seconds
 from ticketwar.lib.redis import redis_available
 
@@ -130,10 +131,23 @@ def student_verify_email(*, token: str):
     if user is None or user.email.lower() != payload.email:
         raise VerificationLinkInvalid()
     if user.email_verified_at is None:
-        # Conditional UPDATE: two clicks at once set the timestamp once.
-        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=timezone.now())
+        students_mark_verified(user_ids=[user.pk])
         user.refresh_from_db(fields=["email_verified_at"])
     return user
+
+
+def students_mark_verified(*, user_ids) -> int:
+    """Mark these users' addresses verified (link click, admin action); returns how many changed.
+
+    Conditional UPDATE: two clicks at once set the timestamp once. ``update()`` sends no
+    signal, so the cached users are dropped here: the student can claim on the next request.
+    """
+    user_ids = list(user_ids)
+    count = User.objects.filter(pk__in=user_ids, email_verified_at__isnull=True).update(
+        email_verified_at=timezone.now()
+    )
+    user_cache_invalidate(*user_ids)
+    return count
 
 
 def student_resend_target(*, user=None, token: str = ""):
