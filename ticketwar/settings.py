@@ -293,6 +293,9 @@ LOGIN_LIMIT_STUDENT = env_int("LOGIN_LIMIT_STUDENT", 5)
 LOGIN_LIMIT_STAFF = env_int("LOGIN_LIMIT_STAFF", 3)
 LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
 LOGIN_LIMIT_IP = env_str("LOGIN_LIMIT_IP", "300/15m")
+# Sign-ups (valid forms) per client IP: stops one address reserving a cohort's sequential NIMs;
+# raise it for a sign-up session in a lecture hall (one NAT address for everyone).
+SIGNUP_LIMIT_IP = env_str("SIGNUP_LIMIT_IP", "20/h")
 
 # --- i18n ------------------------------------------------------------------------------
 

@@ -37,8 +37,8 @@ class VerificationLinkInvalid(AccountError):
     default_message = gettext_noop("This verification link is not valid. It may have been changed or cut off.")
 
 
-class LoginLimited(AccountError):
-    """Login refused before the password is checked; ``retry_after`` seconds until it may be tried."""
+class TooManyAttempts(AccountError):
+    """Refused by a rate limit before anything is checked; ``retry_after`` seconds until it may be tried."""
 
     status = 429
     code = "login_limited"
@@ -49,7 +49,7 @@ class LoginLimited(AccountError):
         self.retry_after = retry_after
 
 
-class LoginLocked(LoginLimited):
+class LoginLocked(TooManyAttempts):
     code = "login_locked"
     default_message = gettext_noop(
         "Too many failed logins for this account. Please try again in %(minutes)d minutes,"
@@ -57,6 +57,11 @@ class LoginLocked(LoginLimited):
     )
 
 
-class LoginNetworkLimited(LoginLimited):
+class LoginNetworkLimited(TooManyAttempts):
     code = "login_network_limited"
     default_message = gettext_noop("Too many failed logins from your network. Please try again in %(minutes)d minutes.")
+
+
+class SignUpNetworkLimited(TooManyAttempts):
+    code = "signup_network_limited"
+    default_message = gettext_noop("Too many sign-ups from your network. Please try again in %(minutes)d minutes.")

@@ -8,7 +8,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-nim_validator = RegexValidator(r"^\d{9}$", _("A NIM is exactly 9 digits."))
+# ASCII digits only: ``\d`` would also match Arabic-Indic or fullwidth digits, which the
+# database's check constraint (``[0-9]``) then refused as if the NIM were taken.
+nim_validator = RegexValidator(r"^[0-9]{9}\Z", _("A NIM is exactly 9 digits (0-9)."))
 
 
 class User(AbstractUser):

@@ -29,10 +29,12 @@ from .exceptions import (
     LoginLocked,
     LoginNetworkLimited,
     NimTaken,
+    SignUpNetworkLimited,
     VerificationLinkExpired,
     VerificationLinkInvalid,
 )
 from .models import LoginThrottle
+from .selectors import signup_expired_holders
 
 User = get_user_model()
 
@@ -97,17 +99,41 @@ def verification_email_schedule(*, user_id: int, base_url: str) -> None:
     transaction.on_commit(send)
 
 
+SIGNUP_IP_GROUP = "accounts.signup-ip"
+
+
+def signup_attempt_count(*, request: HttpRequest) -> None:
+    """Count a sign-up (a valid form) against the client IP; raises SignUpNetworkLimited.
+
+    ``SIGNUP_LIMIT_IP`` is generous because a whole campus signs up through one NAT address;
+    it stops one address from reserving a cohort's NIMs. Counted in Redis; when Redis is
+    unavailable it is not applied (fails open).
+    """
+    if not redis_available():
+        return
+    usage = get_usage(request, group=SIGNUP_IP_GROUP, key=_ip_key, rate=settings.SIGNUP_LIMIT_IP, increment=True)
+    if usage is not None and usage["should_limit"]:
+        RATELIMIT_LIMITED.labels(budget="signup_ip").inc()
+        raise SignUpNetworkLimited(retry_after=retry_after_seconds(int(usage["time_left"])))
+
+
 def student_sign_up(*, full_name: str, nim: str, email: str, password: str, base_url: str):
     """Create an unverified student (username = NIM) and mail the verification link.
 
-    The unique constraints ``accounts_user_nim_unique`` and ``accounts_user_email_ci_unique``
-    decide between two simultaneous sign-ups; the loser gets NimTaken / EmailTaken.
+    An expired, never verified account holding the NIM or the address is removed in the same
+    transaction (selectors.signup_expired_q). The unique constraints ``accounts_user_nim_unique``
+    and ``accounts_user_email_ci_unique`` decide between two simultaneous sign-ups; the loser
+    gets NimTaken / EmailTaken.
     Inputs must already be validated (see forms.SignUpForm).
     """
     user = User(username=nim, nim=nim, email=email.strip().lower(), full_name=full_name.strip())
     user.set_password(password)
     try:
         with transaction.atomic():
+            # An expired, never verified sign-up holding this NIM or address gives way. Two
+            # sign-ups replacing it at once: the second DELETE waits for the first's row lock,
+            # then finds the row gone; the unique constraints refuse its INSERT (NimTaken).
+            signup_expired_holders(nim=nim, email=user.email).delete()
             user.save()
             verification_email_schedule(user_id=user.pk, base_url=base_url)
     except IntegrityError as exc:
@@ -132,7 +158,10 @@ def student_verify_email(*, token: str):
         raise VerificationLinkInvalid()
     if user.email_verified_at is None:
         students_mark_verified(user_ids=[user.pk])
-        user.refresh_from_db(fields=["email_verified_at"])
+        try:
+            user.refresh_from_db(fields=["email_verified_at"])
+        except User.DoesNotExist:
+            raise VerificationLinkInvalid() from None  # replaced by a new sign-up meanwhile
     return user
 
 

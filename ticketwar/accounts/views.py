@@ -15,7 +15,7 @@ from django_ratelimit.core import get_usage
 from ticketwar.lib.ratelimit import retry_after_seconds
 
 from . import services
-from .exceptions import AccountError, VerificationLinkExpired
+from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
 from .forms import LoginForm, SignUpForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
@@ -34,6 +34,13 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        try:
+            services.signup_attempt_count(request=request)
+        except TooManyAttempts as exc:
+            form.add_error(None, exc.message)
+            response = render(request, "accounts/signup.html", {"form": form}, status=exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         try:
             user = services.student_sign_up(
                 full_name=data["full_name"],
