@@ -168,3 +168,31 @@ def test_login_works_and_accounts_still_lock_while_redis_is_down(redis_server, s
     for _ in range(5):
         assert post_login(student.nim, "wrong-guess")[1].status_code == 200
     assert_locked(post_login(student.nim, PASSWORD)[1])
+
+
+@pytest.mark.django_db
+def test_login_locks_page_lists_and_unlocks(student, other_student, admin_client):
+    for _ in range(5):
+        post_login(student.nim, "wrong-guess")
+    post_login(other_student.nim, "wrong-guess")
+    changelist = reverse("admin:accounts_loginthrottle_changelist")
+    page = admin_client.get(changelist)
+    assert page.status_code == 200
+    assert student.full_name in page.content.decode()
+    assert admin_client.get(reverse("admin:accounts_loginthrottle_add")).status_code == 403
+    done = admin_client.post(changelist, {"action": "unlock", "_selected_action": [student.pk]}, follow=True)
+    assert "1 akun dibuka kembali" in done.content.decode()
+    assert post_login(student.nim, PASSWORD)[1].status_code == 302
+    assert LoginThrottle.objects.get(user=other_student).failures == 1  # only the selected one
+
+
+@pytest.mark.django_db
+def test_unlock_command_refuses_unknown_names_and_bad_addresses():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("unlock_login", "nobody-here")
+    with pytest.raises(CommandError):
+        call_command("unlock_login", ip="not-an-ip")
+    with pytest.raises(CommandError):
+        call_command("unlock_login")
