@@ -263,10 +263,16 @@ def login_attempt_begin(*, request: HttpRequest, identifier: str) -> LoginAttemp
     if usage is not None and usage["count"] >= usage["limit"]:
         RATELIMIT_LIMITED.labels(budget="login_ip").inc()
         raise LoginNetworkLimited(retry_after=retry_after_seconds(int(usage["time_left"])))
-    account = User.objects.filter(login_account_lookup(identifier)).order_by("id").values("pk", "is_staff").first()
+    account = (
+        User.objects.filter(login_account_lookup(identifier))
+        .order_by("id")
+        .values("pk", "is_staff", "is_superuser")
+        .first()
+    )
     if account is None:
         return LoginAttempt(user_id=None)  # no account to lock; the per-IP limit still counts it
-    limit = settings.LOGIN_LIMIT_STAFF if account["is_staff"] else settings.LOGIN_LIMIT_STUDENT
+    privileged = account["is_staff"] or account["is_superuser"]
+    limit = settings.LOGIN_LIMIT_STAFF if privileged else settings.LOGIN_LIMIT_STUDENT
     retry_after = _account_reserve(user_id=account["pk"], limit=limit, now=timezone.now())
     if retry_after is not None:
         RATELIMIT_LIMITED.labels(budget="login_account").inc()

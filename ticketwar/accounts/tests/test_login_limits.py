@@ -196,3 +196,13 @@ def test_unlock_command_refuses_unknown_names_and_bad_addresses():
         call_command("unlock_login", ip="not-an-ip")
     with pytest.raises(CommandError):
         call_command("unlock_login")
+
+
+@pytest.mark.django_db
+def test_a_superuser_without_staff_flag_gets_the_staff_limit(make_user):
+    user = make_user(staff=True)
+    user.is_staff, user.is_superuser = False, True
+    user.save()
+    for _ in range(3):
+        assert post_login(user.username, "wrong-guess")[1].status_code == 200
+    assert_locked(post_login(user.username, PASSWORD)[1])
