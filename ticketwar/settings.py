@@ -285,6 +285,17 @@ AUTH_PASSWORD_VALIDATORS = [
 # Campus e-mail domains allowed to sign up as students.
 STUDENT_EMAIL_DOMAINS = env_list("STUDENT_EMAIL_DOMAINS", "student.itera.ac.id")
 EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 60 * 60 * 48)
+# Password guessing (ticketwar/accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
+# per account before it is locked for LOGIN_LOCK_SECONDS (staff open the door scanner, the admin
+# and the exports: strictest), and failed logins per client IP, generous because the campus NAT
+# puts hundreds of students behind one address.
+LOGIN_LIMIT_STUDENT = env_int("LOGIN_LIMIT_STUDENT", 5)
+LOGIN_LIMIT_STAFF = env_int("LOGIN_LIMIT_STAFF", 3)
+LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
+LOGIN_LIMIT_IP = env_str("LOGIN_LIMIT_IP", "300/15m")
+# Sign-ups (valid forms) per client IP: stops one address reserving a cohort's sequential NIMs;
+# raise it for a sign-up session in a lecture hall (one NAT address for everyone).
+SIGNUP_LIMIT_IP = env_str("SIGNUP_LIMIT_IP", "20/h")
 
 # --- i18n ------------------------------------------------------------------------------
 

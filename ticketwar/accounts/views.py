@@ -15,7 +15,7 @@ from django_ratelimit.core import get_usage
 from ticketwar.lib.ratelimit import retry_after_seconds
 
 from . import services
-from .exceptions import AccountError, VerificationLinkExpired
+from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
 from .forms import LoginForm, SignUpForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
@@ -34,6 +34,13 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        try:
+            services.signup_attempt_count(request=request)
+        except TooManyAttempts as exc:
+            form.add_error(None, exc.message)
+            response = render(request, "accounts/signup.html", {"form": form}, status=exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         try:
             user = services.student_sign_up(
                 full_name=data["full_name"],
@@ -101,6 +108,14 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            # Refused by a login limit: the page says for how long, and so does the header.
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
