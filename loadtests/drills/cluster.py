@@ -94,10 +94,14 @@ defaults
     timeout http-keep-alive 10s
     # An open websocket may stay quiet between pushes.
     timeout tunnel 1h
-    # A refused connection (a replica just died) is tried again on the other replica.
+    timeout check 10s
+    # A refused connection (a replica just died) is tried again on the other replica. Only that:
+    # a request that reached a replica is never sent again (retry-on empty-response replayed a
+    # claim whose answer was lost in a run here; a replayed door check-in would read "already
+    # used"). Requests in flight on a replica that dies are answered 502.
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on conn-failure
 
 frontend ticketwar
     bind 127.0.0.1:{port}
@@ -107,12 +111,16 @@ frontend ticketwar
 
 # Up = /healthz answers, 200 or 503: a 503 names a shared part (Redis, the workers) that is down
 # on every replica at once; taking them all out would turn that outage into no site at all.
+# A dead replica refuses the connection at once: down after three quick checks (about 0.5 s).
+# A busy one answers /healthz only after the requests queued for its threads (seconds at the
+# opening): the check waits up to 10 s. Its default (inter, 1 s) would take busy replicas out,
+# all of them at the opening, and leave HAProxy answering 503 itself.
 backend web
     balance roundrobin
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect rstatus ^(200|503)$
-    default-server inter 1s fastinter 250ms downinter 1s fall 2 rise 2
+    default-server inter 1s fastinter 250ms downinter 1s fall 3 rise 2
 {web_servers}
 
 backend ws
@@ -120,7 +128,7 @@ backend ws
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect rstatus ^(200|503)$
-    default-server inter 1s fastinter 250ms downinter 1s fall 2 rise 2
+    default-server inter 1s fastinter 250ms downinter 1s fall 3 rise 2
 {ws_servers}
 
 listen stats
@@ -176,11 +184,14 @@ class ClusterStack(common.DrillStack):
             conn.request("GET", "/stats;csv")
             text = conn.getresponse().read().decode()
         rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+        # Per server: 5xx answered by the replica; per backend ("web", "ws"): also HAProxy's own.
         return {
-            row["svname"]: {"status": row["status"], "sessions": int(row["stot"] or 0),
-                            "retries": int(row["wretr"] or 0), "redispatches": int(row["wredis"] or 0)}
+            row["svname"] if row["svname"] != "BACKEND" else row["pxname"]: {
+                "status": row["status"], "sessions": int(row["stot"] or 0), "5xx": int(row["hrsp_5xx"] or 0),
+                "retries": int(row["wretr"] or 0), "redispatches": int(row["wredis"] or 0),
+            }
             for row in rows
-            if row["svname"] not in {"FRONTEND", "BACKEND"} and row["pxname"] in {"web", "ws"}
+            if row["svname"] != "FRONTEND" and row["pxname"] in {"web", "ws"}
         }  # fmt: skip
 
     def wait_balanced(self, names: tuple[str, ...], timeout: float = 90) -> None:
@@ -436,6 +447,9 @@ def war(stack: ClusterStack, args, *, name: str, event, sessions: list[dict], se
     figures["errors"] = sum(w["errors"] for w in figures["windows"])
     served = {n: figures["stats_after"][n]["sessions"] - before[n]["sessions"] for n in (*WEB_REPLICAS, *WS_REPLICAS)}
     figures["sessions_per_replica"] = served
+    by_replicas = sum(figures["stats_after"][n]["5xx"] - before[n]["5xx"] for n in WEB_REPLICAS)
+    figures["5xx_from_replicas"] = by_replicas
+    figures["5xx_from_balancer"] = figures["stats_after"]["web"]["5xx"] - before["web"]["5xx"] - by_replicas
     ok = (
         figures["invariants"]["ok"]
         and claims["missing_in_table"] == 0
@@ -523,6 +537,13 @@ def _clicks(war_figures: dict) -> str:
     return ", ".join(f"{'no answer' if int(k) == 0 else k}: {v}" for k, v in statuses.items())
 
 
+def _sources(war_figures: dict) -> str:
+    return (
+        f"5xx answered by the replicas: {war_figures['5xx_from_replicas']}, "
+        f"by HAProxy itself: {war_figures['5xx_from_balancer']}"
+    )
+
+
 def _verdict(ok: bool) -> str:
     return "held" if ok else "**BROKEN**"
 
@@ -543,7 +564,8 @@ def markdown(f: dict) -> str:
         "uvicorn process: `ROLE_COMMANDS` in `loadtests/drills/cluster.py`), two Celery workers (one pool "
         "process each), one beat, all on ports of their own and sharing only PostgreSQL and Redis, behind "
         "HAProxy (`/ws/` to the websocket replicas, `/healthz` checked every second, a refused connection "
-        "resent to the other replica). Load from `loadtests/drills/loadclient.py` through HAProxy.",
+        "resent to the other replica). Load from `loadtests/drills/loadclient.py` through HAProxy. What this "
+        "drill checks is correctness across replicas; its latencies follow the machine's load average above.",
         "",
         "| check | what happened | verdict |",
         "| --- | --- | --- |",
@@ -566,7 +588,7 @@ def markdown(f: dict) -> str:
         f"{race['claims']['accepted']}, missing {race['claims']['missing_in_table']}, undecided "
         f"{race['claims']['undecided']}; requests per web replica: "
         + ", ".join(f"{k} {v}" for k, v in race["sessions_per_replica"].items() if k.startswith("web"))
-        + f"; errors (5xx + no answer): {race['errors']} | {_verdict(race['ok'])} |",
+        + f"; errors (5xx + no answer): {race['errors']} ({_sources(race)}) | {_verdict(race['ok'])} |",
         f"| web1 and worker1 SIGKILLed mid-war ({kill['students']} students, {kill['seats']} seats) | killed at "
         f"{tables.clock(kill['killed_at'], origin)} with {kill['processing_at_kill']} entries `processing`; "
         f"HAProxy marked web1 down {'never' if down is None else f'{down:.1f} s later'}; requests sent to web1 "
@@ -574,9 +596,22 @@ def markdown(f: dict) -> str:
         f"{kill['sessions_per_replica']['web2']}; retries/redispatches to the other replica: "
         f"{kill['stats_after']['web1']['retries']}/{kill['stats_after']['web1']['redispatches']}; accepted claims "
         f"{kill['claims']['accepted']}, missing {kill['claims']['missing_in_table']}, undecided "
-        f"{kill['claims']['undecided']}; errors seen by students: {kill['errors']} | {_verdict(kill['ok'])} |",
+        f"{kill['claims']['undecided']}; errors seen by students: {kill['errors']} ({_sources(kill)}) "
+        f"| {_verdict(kill['ok'])} |",
         "",
-        "Answers during the kill war (times relative to its start; a student clicks again after a 5xx or no answer):",
+        "HAProxy's health check waits up to 10 s for `/healthz` (`timeout check`): a busy replica answers it "
+        "only after the requests queued for its threads, while a dead one refuses the connection and is out "
+        "after three quick checks. With the check's default timeout (1 s), a run of this drill on 2026-12-01 "
+        "(load average 15 from other work on the machine) got 1,462 answers 503 in the race and 2,920 after "
+        "the kill; which side answered them was not recorded then. Only refused connections are resent to "
+        "the other replica: with `retry-on empty-response` as well, one claim whose answer was lost was sent "
+        "again and answered 409 (the student already held the ticket the first one got), harmless for a "
+        "claim but not for a door check-in.",
+        "",
+        "Answers during the kill war (times relative to its start; a student clicks again after a 5xx or no "
+        "answer). A request counts in the window in which it was sent: the 502s of the first window are the "
+        "requests web1 held when it died, answered by HAProxy; a 409 is a click again after such a 502 whose "
+        "claim web1 had already queued (the student holds the ticket):",
         "",
         *tables.requests_table(kill["windows"]),
         "",
