@@ -12,12 +12,19 @@ describes, and there is exactly one beat.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from ticketwar.devservices import _free_port as devservices_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -204,3 +211,27 @@ def test_probes_drain_autoscaling_and_exactly_one_beat(objects):
     assert "beat" in " ".join(beat["spec"]["template"]["spec"]["containers"][0]["command"])
     job = _one(objects, "Job", "ticketwar-migrate")
     assert "migrate" in job["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def _run_probe(script: str, port: int, allowed_hosts: str) -> int:
+    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    env = {"PATH": os.environ.get("PATH", ""), "ALLOWED_HOSTS": allowed_hosts}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=30).returncode
+
+
+def test_the_probes_against_a_real_server(objects, live_asgi_server):
+    """Readiness passes on 200 and on 503 (no worker has reported here: /healthz is red), fails
+    when nothing answers or Django refuses the Host; liveness is served without the database."""
+    port = int(live_asgi_server.rsplit(":", 1)[1])
+    container = _one(objects, "Deployment", "ticketwar-web")["spec"]["template"]["spec"]["containers"][0]
+    script = container["readinessProbe"]["exec"]["command"][-1]
+    with pytest.raises(urllib.error.HTTPError) as healthz:
+        urllib.request.urlopen(f"{live_asgi_server}/healthz", timeout=10)  # noqa: S310 - loopback
+    assert healthz.value.code == 503
+    assert _run_probe(script, port, "localhost,tickets.example.ac.id") == 0
+    assert _run_probe(script, port, ".localhost") == 0  # a subdomain wildcard entry
+    assert _run_probe(script, port, "tickets.example.ac.id") != 0  # not this server's host: 400
+    assert _run_probe(script, devservices_free_port(), "localhost") != 0  # nothing listening
+    liveness = container["livenessProbe"]["httpGet"]["path"]
+    with urllib.request.urlopen(f"{live_asgi_server}{liveness}", timeout=10) as response:  # noqa: S310
+        assert response.status == 200
