@@ -8,10 +8,12 @@ they share nothing but PostgreSQL and Redis, exactly like pods. In front, HAProx
 routing ``/ws/`` to the websocket replicas and the rest to the web replicas, checking each
 replica's ``/healthz`` every second. HAProxy rather than nginx: open-source nginx only notices a
 dead backend when a real request fails on it (passive checks), HAProxy probes actively, takes
-the replica out after two missed checks, and resends a request whose connection was refused to
-the other replica (``retry-on``, ``option redispatch``), so the students never see the refusal.
+the replica out after three failed checks, and resends a request whose connection was refused
+to the other replica (``retry-on conn-failure``, ``option redispatch``), so the students never
+see the refusal (requests in flight on a replica that dies are lost with it: 502).
 
-Through the balancer, in order:
+In order (1 and 2 on the replicas' own ports, so that both are surely involved; the rest
+through the balancer):
 
 1. a session made by the login form on one web replica is valid on the other (a claim there is
    the logged-in student's);
@@ -383,10 +385,11 @@ def check_websockets(stack: ClusterStack, sessions: list[dict], slug: str, timeo
 # --- the wars ------------------------------------------------------------------------------------
 
 
-def war(stack: ClusterStack, args, *, name: str, event, sessions: list[dict], seconds: float, kill: bool) -> dict:
+def war(
+    stack: ClusterStack, numbers: dict, *, name: str, event, sessions: list[dict], seconds: float, kill: bool
+) -> dict:
     """Students claim through the balancer; with ``kill``, web1 and worker1 die mid-batch."""
     rng = random.Random(7 if kill else 5)
-    numbers = args.numbers
     if kill:
         burst = round(len(sessions) * numbers["burst_share"])
         claim_times = [3 + rng.uniform(0, 1) for _ in range(burst)] + [
@@ -471,7 +474,6 @@ def run(args: argparse.Namespace) -> dict:
     for key in ("race_students", "race_seats"):
         if getattr(args, key) is not None:
             numbers[key] = getattr(args, key)
-    args.numbers = numbers
     work = common.fresh_work_dir("cluster")
     extra = {"RATELIMIT_CLAIM": "3/m"}
     if numbers["lease"]:
@@ -518,11 +520,11 @@ def run(args: argparse.Namespace) -> dict:
         checks.wait_queue_empty(stack.database_url, side_event.id, numbers["drain"])
         say(f"the race: {len(race)} students for {race_event.capacity} seats")
         figures["race"] = war(
-            stack, args, name="race", event=race_event, sessions=race, seconds=numbers["race_seconds"], kill=False
+            stack, numbers, name="race", event=race_event, sessions=race, seconds=numbers["race_seconds"], kill=False
         )
         say(f"the kill: {len(killed)} students for {kill_event.capacity} seats; web1 and worker1 die mid-war")
         figures["kill"] = war(
-            stack, args, name="kill", event=kill_event, sessions=killed, seconds=numbers["kill_seconds"], kill=True
+            stack, numbers, name="kill", event=kill_event, sessions=killed, seconds=numbers["kill_seconds"], kill=True
         )
         figures["ok"] = all(figures[part]["ok"] for part in ("session", "rate_limit", "websockets", "race", "kill"))
         return figures
