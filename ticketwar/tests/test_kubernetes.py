@@ -199,6 +199,9 @@ def test_probes_drain_autoscaling_and_exactly_one_beat(objects):
         assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
         assert pod["terminationGracePeriodSeconds"] > int(container["lifecycle"]["preStop"]["exec"]["command"][1]) + 5
         assert pod["initContainers"][0]["name"] == "wait-for-migrations"
+        # Idle connections outlive ingress-nginx's upstream keep-alive (60 s), never the reverse.
+        command = container["command"]
+        assert int(command[command.index("--timeout-keep-alive") + 1]) > 60
         assert _one(objects, "PodDisruptionBudget", name)["spec"]["minAvailable"] >= 1
     hpa = _one(objects, "HorizontalPodAutoscaler", "ticketwar-web")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "ticketwar-web"
