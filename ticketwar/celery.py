@@ -1,4 +1,4 @@
-"""The Celery app. Exactly one beat runs (see docs/DEPLOYMENT.md); workers may be many."""
+"""The Celery app. Exactly one beat sends (a PostgreSQL lock, ticketwar/beat.py); workers may be many."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 app = Celery("ticketwar")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A second beat (a rolling update, a forgotten shell) idles instead of sending every task twice.
+app.conf.beat_scheduler = "ticketwar.beat:LockedScheduler"
 # Periodic tasks are declared next to the code they run: each app's tasks.py extends this.
 app.conf.beat_schedule = {}
 
