@@ -13,9 +13,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
-from tickets.models import Ticket
-from tickets.services import check_eligible, claim_refusal
+from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
+from tickets.services import check_eligible, check_may_receive, claim_refusal
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of
@@ -170,12 +169,7 @@ def _standing(*, event: Event, user) -> tuple[object, int | None]:
 
 def _refuse_holder(*, event: Event, user) -> None:
     """Raise ``AlreadyHasTicket`` (409, with the ticket) if ``user`` holds a ticket of ``event``."""
-    ticket = Ticket.objects.filter(event_id=event.id, user_id=user.id, status=Ticket.Status.ACTIVE).first()
-    if ticket is not None:
-        from tickets.selectors import ticket_as_dict
-
-        ticket.event = event
-        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
+    check_may_receive(event_id=event.id, user=user)
 
 
 def _publish_kick() -> None:
