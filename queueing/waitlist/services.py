@@ -145,48 +145,65 @@ def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool, now: datet
 
     Opting out is always possible (it only records the wish); joining, or joining again after
     opting out, is refused unless ``check_may_join``. A place already held (waiting, offered,
-    claimed) is returned as is. Idempotent under concurrency: two joins at once give one row
-    (the INSERT does nothing on conflict, then both lock and read the same row).
+    claimed) is returned as is. Ticking the box again while the student's claim still waits in
+    the queue withdraws the opt-out (so a sold-out answer enrols them as usual) but gives no
+    place yet: ``InQueue``. Idempotent under concurrency: two joins at once give one row (the
+    INSERT does nothing on conflict, then both lock and read the same row).
     """
-    from django.contrib.auth import get_user_model
-
     now = now or timezone.now()
     with transaction.atomic():
-        entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
-        if entry is not None and not (joined and entry.status == WaitlistEntry.Status.LEFT):
-            if not joined and entry.status == WaitlistEntry.Status.WAITING:
-                entry.status = WaitlistEntry.Status.LEFT
-                entry.decided_at = now
-                entry.save(update_fields=["status", "decided_at"])
-            return entry
-        if joined:
-            event = Event.objects.filter(pk=event_id).first()
-            user = get_user_model().objects.filter(pk=user_id).first()
-            if event is None:
-                raise EventUnavailable()
-            if user is None:
-                raise NotEligible()
+        outcome = _set_joined(event_id=event_id, user_id=user_id, joined=joined, now=now)
+    if isinstance(outcome, InQueue):
+        raise outcome  # after commit: the withdrawn opt-out stays withdrawn
+    return outcome
+
+
+def _set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime) -> WaitlistEntry | InQueue:
+    """The body of ``waitlist_set_joined``, in its transaction (a refusal is returned, not raised,
+    when the transaction must still commit)."""
+    from django.contrib.auth import get_user_model
+
+    entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
+    if entry is not None and not (joined and entry.status == WaitlistEntry.Status.LEFT):
+        if not joined and entry.status == WaitlistEntry.Status.WAITING:
+            entry.status = WaitlistEntry.Status.LEFT
+            entry.decided_at = now
+            entry.save(update_fields=["status", "decided_at"])
+        return entry
+    if joined:
+        event = Event.objects.filter(pk=event_id).first()
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if event is None:
+            raise EventUnavailable()
+        if user is None:
+            raise NotEligible()
+        try:
             check_may_join(event=event, user=user, now=now)
-        queue_public_id = None
-        if entry is not None:
-            # Joining again after opting out: a new row (new id), so it does not jump the list.
-            queue_public_id = entry.queue_public_id
+        except InQueue as refusal:
+            if entry is None:
+                raise
             entry.delete()
-        status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _JOIN_SQL,
-                {
-                    "public_id": uuid.uuid4(),
-                    "event_id": event_id,
-                    "user_id": user_id,
-                    "status": status,
-                    "queue_public_id": queue_public_id,
-                    "now": now,
-                },
-            )
-        # Ours, or the row a concurrent join committed while our INSERT waited for it.
-        return WaitlistEntry.objects.select_for_update().get(event_id=event_id, user_id=user_id)
+            return refusal
+    queue_public_id = None
+    if entry is not None:
+        # Joining again after opting out: a new row (new id), so it does not jump the list.
+        queue_public_id = entry.queue_public_id
+        entry.delete()
+    status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _JOIN_SQL,
+            {
+                "public_id": uuid.uuid4(),
+                "event_id": event_id,
+                "user_id": user_id,
+                "status": status,
+                "queue_public_id": queue_public_id,
+                "now": now,
+            },
+        )
+    # Ours, or the row a concurrent join committed while our INSERT waited for it.
+    return WaitlistEntry.objects.select_for_update().get(event_id=event_id, user_id=user_id)
 
 
 def _offer_minutes() -> timedelta:

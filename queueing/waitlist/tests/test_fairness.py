@@ -206,3 +206,21 @@ def test_simultaneous_joins_by_one_student_give_one_place(make_event):
     assert not errors, errors
     assert all(len(p) == 1 for p in places.values()), places
     assert WaitlistEntry.objects.filter(event=event, status="waiting").count() == len(students)
+
+
+def test_ticking_the_box_again_while_queued_withdraws_the_opt_out_without_a_place(make_event, enqueue):
+    """The waiting page's checkbox: unticked then ticked again while the claim waits. No place
+    yet (409 in_queue), but the sold-out answer of the claim then enrols the student."""
+    event = make_event(capacity=1)
+    first, second = bulk_students(2)
+    enqueue(first, event)
+    enqueue(second, event)
+    url = f"/api/events/{event.slug}/waitlist/"
+    me = as_user(second)
+    assert me.post(url, {"join": False}, content_type="application/json").json()["status"] == "left"
+    response = me.post(url, {"join": True}, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (409, "in_queue")
+    assert not WaitlistEntry.objects.filter(user=second).exists()
+    drain()
+    assert QueueEntry.objects.get(user=second).reason == "sold_out"
+    assert WaitlistEntry.objects.get(user=second).status == "waiting"
