@@ -57,7 +57,8 @@ def _stock_fields(entry, payload: dict) -> dict:
     event = entry.event
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
     # A student whose claim got a ticket has no use for the waiting list: no query for it.
-    waiting = None if entry.status == "completed" else waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
+    completed = payload["status"] == "completed"
+    waiting = None if completed else waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
     fields["waitlist"] = waitlist_place(waiting) if waiting is not None else None
     fields["event"] = event.slug
     return fields

@@ -30,7 +30,8 @@ def offered(sold_out):
     return event, users, WaitlistEntry.objects.get(user=users[0])
 
 
-def test_waitlist_api_reads_and_toggles(client, student, event):
+def test_waitlist_api_reads_and_toggles(client, student, make_event):
+    event = make_event(capacity=0)  # sold out: the list is open
     url = f"/api/events/{event.slug}/waitlist/"
     assert client.get(url).status_code == 401
     me = as_user(student)
@@ -42,6 +43,14 @@ def test_waitlist_api_reads_and_toggles(client, student, event):
     body = me.post(url, {"join": True}, content_type="application/json").json()
     assert body["status"] == "waiting" and body["position"] == 1
     assert me.get("/api/events/unknown/waitlist/").status_code == 404
+
+
+def test_joining_an_open_event_with_free_seats_is_refused(student, event):
+    response = as_user(student).post(
+        f"/api/events/{event.slug}/waitlist/", {"join": True}, content_type="application/json"
+    )
+    assert response.status_code == 409 and response.json()["code"] == "waitlist_not_open"
+    assert not WaitlistEntry.objects.filter(user=student).exists()
 
 
 def test_offer_claim_api(client, offered):
