@@ -8,12 +8,15 @@ SECRET_KEY, no ALLOWED_HOSTS). The README lists every variable.
 from __future__ import annotations
 
 import os
+import ssl
 import warnings
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from ticketwar.lib.redisconf import tls_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -178,9 +181,27 @@ DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_tick
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:56379/0")
-if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
+
+def env_redis_url(name: str, default: str) -> str:
+    url = env_str(name, default)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"{name} must be a redis:// or rediss:// URL.")
+    return url
+
+
+# Three roles, each its own Redis if wanted (docs/DEPLOYMENT.md): the cache (also sessions, rate
+# limits, the queue's figures), the Celery broker (also the worker kick) and the channel layer.
+# A metered Redis (Upstash) suits the cache only: the broker and the layer poll all day.
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:56379/0")
+CACHE_REDIS_URL = env_redis_url("CACHE_REDIS_URL", REDIS_URL)
+CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+CHANNEL_REDIS_URL = env_redis_url("CHANNEL_REDIS_URL", REDIS_URL)
+# rediss:// verifies the server's certificate (and host name) for every role: against this CA
+# file (PEM) when set, else the system's CA store.
+REDIS_CA_FILE = env_str("REDIS_CA_FILE")
+if REDIS_CA_FILE and not Path(REDIS_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"REDIS_CA_FILE {REDIS_CA_FILE!r} is not a readable file.")
+
 
 # Seconds a Redis call may take before it counts as a failure. Small on purpose: a hung
 # Redis must not add a long wait to every request (see the circuit breaker in ticketwar/lib).
@@ -189,7 +210,7 @@ REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "tw",
         "TIMEOUT": 600,
         "OPTIONS": {
@@ -200,7 +221,10 @@ CACHES = {
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis is a cache here: a failure reads as a miss, PostgreSQL answers.
             "IGNORE_EXCEPTIONS": True,
-            "CONNECTION_POOL_KWARGS": {"max_connections": env_int("REDIS_MAX_CONNECTIONS", 200)},
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 200),
+                **tls_options(CACHE_REDIS_URL, REDIS_CA_FILE),
+            },
         },
     }
 }
@@ -251,9 +275,10 @@ CHANNEL_LAYERS = {
             # tore every idle websocket down after ~5 s (redis/redis-py#4091); keep it above.
             "hosts": [
                 {
-                    "address": REDIS_URL,
+                    "address": CHANNEL_REDIS_URL,
                     "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000),
                     "socket_timeout": 15,
+                    **tls_options(CHANNEL_REDIS_URL, REDIS_CA_FILE),
                 }
             ],
             "capacity": 1000,
@@ -334,7 +359,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ticketwar <noreply@ticketwar
 
 # --- Celery ------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# CELERY_BROKER_URL: see the data stores above. kombu verifies rediss:// only when told to.
+CELERY_BROKER_USE_SSL = (
+    {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": REDIS_CA_FILE or None}
+    if CELERY_BROKER_URL.startswith("rediss://")
+    else None
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE

@@ -12,14 +12,23 @@ the breaker sits in the redis-py *connection* class that django-redis' pool crea
 django-redis turns the ConnectionError into a cache miss (``IGNORE_EXCEPTIONS``), so callers
 fall back to PostgreSQL. Channels (asyncio client) and the Celery broker use their own
 connections and their own guards.
+
+There are three Redis roles, each with its own URL (settings ``CACHE_REDIS_URL``,
+``CELERY_BROKER_URL``, ``CHANNEL_REDIS_URL``, all defaulting to ``REDIS_URL``):
+``get_client()`` is the cache's, ``broker_client()`` the broker's (the worker kick lives beside
+the messages it stands for), ``channel_client()`` the channel layer's (health checks only).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 
+import redis
 import redis.exceptions
+from django.conf import settings
 from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory
 from redis.backoff import NoBackoff
@@ -27,6 +36,7 @@ from redis.connection import Connection, SSLConnection
 from redis.retry import Retry
 
 from .breaker import CircuitBreaker, get_breaker
+from .redisconf import tls_options
 
 logger = logging.getLogger("ticketwar.redis")
 
@@ -125,12 +135,65 @@ def get_client():
     return get_redis_connection("default")
 
 
-def ping() -> tuple[bool, str]:
-    """(True, "") when Redis answers PING; (False, why) otherwise. Never raises."""
+_role_clients: dict[tuple[int, str], redis.Redis] = {}
+_role_lock = threading.Lock()
+
+
+def client_for(url: str) -> redis.Redis:
+    """A redis-py client for ``url`` with the cache's short timeouts, no retries and the same
+    certificate checks as the settings give the libraries (one per process and URL)."""
+    key = (os.getpid(), url)
+    client = _role_clients.get(key)
+    if client is None:
+        with _role_lock:
+            client = _role_clients.get(key)
+            if client is None:
+                client = redis.Redis.from_url(
+                    url,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    retry=Retry(NoBackoff(), 0),
+                    **tls_options(url, settings.REDIS_CA_FILE),
+                )
+                _role_clients[key] = client
+    return client
+
+
+def broker_client() -> redis.Redis:
+    """The Celery broker's Redis (not breaker-guarded: callers use the "broker" breaker)."""
+    return client_for(settings.CELERY_BROKER_URL)
+
+
+def channel_client() -> redis.Redis:
+    """The channel layer's Redis, for health checks (the layer has its own asyncio pool)."""
+    return client_for(settings.CHANNEL_REDIS_URL)
+
+
+def _ping(client, name: str) -> tuple[bool, str]:
     try:
-        get_client().ping()
+        client.ping()
         return True, ""
     except CircuitOpen:
-        return False, "redis circuit breaker open (recent calls failed)"
-    except Exception as exc:  # connection refused, timeout, auth: all mean "not usable now"
-        return False, f"redis unreachable: {type(exc).__name__}"
+        return False, f"{name} circuit breaker open (recent calls failed)"
+    except Exception as exc:  # connection refused, timeout, auth, TLS: all mean "not usable now"
+        return False, f"{name} unreachable: {type(exc).__name__}"
+
+
+def ping() -> tuple[bool, str]:
+    """(True, "") when every Redis role answers PING; (False, why) otherwise. Never raises.
+
+    The cache first (through its breaker); the broker's and the channel layer's Redis only when
+    they are configured apart from the cache's.
+    """
+    ok, detail = _ping(get_client(), "redis")
+    if not ok:
+        return ok, detail
+    seen = {settings.CACHE_REDIS_URL}
+    for url, name in ((settings.CELERY_BROKER_URL, "broker redis"), (settings.CHANNEL_REDIS_URL, "channel redis")):
+        if url in seen:
+            continue
+        seen.add(url)
+        ok, detail = _ping(client_for(url), name)
+        if not ok:
+            return ok, detail
+    return True, ""

@@ -1,0 +1,151 @@
+"""The app as separate real processes (uvicorn web, Celery worker) with an environment of the
+test's choosing, and a logged-in student speaking to them over HTTP and a websocket.
+
+For tests that change how the app reaches its servers (three Redis roles, TLS, Sentinel,
+PgBouncer): the settings are read from the environment at start, as in production, so only a
+process started with that environment shows what those settings do.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from conftest import ROOT, _free_port, stop_processes
+from ticketwar import devservices
+
+
+@dataclass
+class AppProcesses:
+    """Web and worker processes started with ``env``; ``stop()`` ends them all."""
+
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    base_url: str = ""
+
+    def start_web(self) -> str:
+        port = _free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+            cwd=ROOT, env=self.env,
+        )  # fmt: skip
+        self.processes.append(process)
+        if not devservices._wait_port(port, 30) or process.poll() is not None:
+            raise RuntimeError("uvicorn did not start within 30 s")
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    def start_worker(self, *, concurrency: int = 2) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ticketwar", "worker", "-Q", "claims,default",
+             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+             "-n", f"roles{len(self.processes)}_{secrets.token_hex(3)}@%h"],
+            cwd=ROOT, env=self.env,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        stop_processes(self.processes, timeout=15)
+
+
+@dataclass
+class Student:
+    """A logged-in student (a session made by Django's test client) talking to ``base_url``."""
+
+    base_url: str
+    session: str
+    csrf: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @classmethod
+    def login(cls, base_url: str, user) -> Student:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return cls(base_url, client.cookies["sessionid"].value)
+
+    @property
+    def cookie(self) -> str:
+        return f"sessionid={self.session}; csrftoken={self.csrf}"
+
+    def request(self, method: str, path: str, *, timeout: float = 10) -> tuple[int, dict]:
+        headers = {"Cookie": self.cookie, "Accept": "application/json"}
+        data = None
+        if method != "GET":
+            headers.update({"X-CSRFToken": self.csrf, "Content-Type": "application/json"})
+            data = b"{}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            try:
+                return exc.code, json.loads(body or b"{}")
+            except ValueError:
+                return exc.code, {"body": body[:300].decode(errors="replace")}
+
+    def claim(self, slug: str) -> tuple[int, dict]:
+        return self.request("POST", f"/api/events/{slug}/claim/")
+
+    def websocket(self, queue_id: str, *, timeout: float = 20):
+        import websocket  # websocket-client
+
+        url = self.base_url.replace("http://", "ws://") + f"/ws/queue/{queue_id}/"
+        return websocket.create_connection(url, timeout=timeout, cookie=self.cookie, origin=self.base_url)
+
+
+def read_until(ws, predicate, *, timeout: float) -> dict:
+    """Websocket messages until one satisfies ``predicate`` (returned); AssertionError at timeout."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            message = json.loads(ws.recv())
+        except Exception as exc:  # websocket timeout: report what was seen
+            raise AssertionError(f"no matching websocket message; saw {seen}") from exc
+        seen.append(message)
+        if predicate(message):
+            return message
+    raise AssertionError(f"no matching websocket message within {timeout} s; saw {seen}")
+
+
+class RedisServers:
+    """Extra real Redis servers (the embedded binary) under ``root``; ``stop()`` ends them."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.dirs: list = []
+
+    def start(self, name: str) -> str:
+        rdir = self.root / f"redis-{name}"
+        port = _free_port()
+        devservices.redis_start(rdir, port, persistent=False)
+        self.dirs.append(rdir)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def stop_one(self, index: int) -> None:
+        devservices.redis_stop(self.dirs[index])
+
+    def stop(self) -> None:
+        for rdir in self.dirs:
+            devservices.redis_stop(rdir)
+
+
+def redis_keys(url: str) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        return sorted(key.decode() for key in client.keys("*"))
+    finally:
+        client.close()
