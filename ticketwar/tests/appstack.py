@@ -93,8 +93,8 @@ class Student:
             except ValueError:
                 return exc.code, {"body": body[:300].decode(errors="replace")}
 
-    def claim(self, slug: str) -> tuple[int, dict]:
-        return self.request("POST", f"/api/events/{slug}/claim/")
+    def claim(self, slug: str, *, timeout: float = 10) -> tuple[int, dict]:
+        return self.request("POST", f"/api/events/{slug}/claim/", timeout=timeout)
 
     def websocket(self, queue_id: str, *, timeout: float = 20):
         import websocket  # websocket-client
@@ -149,3 +149,49 @@ def redis_keys(url: str) -> list[str]:
         return sorted(key.decode() for key in client.keys("*"))
     finally:
         client.close()
+
+
+_PROBE = """
+import json, django
+django.setup()
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from ticketwar.celery import app
+from ticketwar.lib import redis as redis_lib
+
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+
+def broker():
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        conn.default_channel.client.ping()
+
+def cache_roundtrip():
+    cache.set("probe", "1", 30)
+    assert cache.get("probe") == "1", "cache miss (IGNORE_EXCEPTIONS hides the error)"
+
+print(json.dumps({
+    "cache": attempt(cache_roundtrip),
+    "cache_client": attempt(lambda: redis_lib.get_client().ping()),
+    "broker": attempt(broker),
+    "broker_client": attempt(lambda: redis_lib.broker_client().ping()),
+    "channels": attempt(lambda: async_to_sync(get_channel_layer().send)("probe", {"type": "probe"})),
+}))
+"""
+
+
+def probe_redis_roles(env: dict[str, str]) -> dict[str, str]:
+    """Each Redis role used once by a fresh process with ``env``: "ok" or the error it met."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise AssertionError(f"probe failed: {result.stderr[-2000:]}")
+    return json.loads(lines[-1])
