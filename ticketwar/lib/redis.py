@@ -30,13 +30,14 @@ import redis
 import redis.exceptions
 from django.conf import settings
 from django_redis import get_redis_connection
-from django_redis.pool import ConnectionFactory
+from django_redis.pool import ConnectionFactory, SentinelConnectionFactory
 from redis.backoff import NoBackoff
 from redis.connection import Connection, SSLConnection
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from .breaker import CircuitBreaker, get_breaker
-from .redisconf import tls_options
+from .redisconf import tls_options, url_parts
 
 logger = logging.getLogger("ticketwar.redis")
 
@@ -130,6 +131,31 @@ class BreakerConnectionFactory(ConnectionFactory):
         return params
 
 
+class BreakerSentinelConnection(_BreakerMixin, SentinelManagedConnection):
+    pass
+
+
+class BreakerSentinelSSLConnection(_BreakerMixin, SentinelManagedSSLConnection):
+    pass
+
+
+class BreakerSentinelConnectionFactory(SentinelConnectionFactory):
+    """The same guard for a primary found through Redis Sentinel (settings ``REDIS_SENTINELS``).
+
+    A connection asks the sentinels for the primary's address each time it connects, so after
+    a failover the next connection (the breaker's probe) reaches the promoted replica.
+    """
+
+    def make_connection_params(self, url: str) -> dict[str, Any]:
+        params = super().make_connection_params(url)
+        if url:  # "" is the sentinels' own connection parameters (django-redis asks for them too)
+            params["connection_class"] = (
+                BreakerSentinelSSLConnection if url.startswith("rediss://") else BreakerSentinelConnection
+            )
+            params["retry"] = Retry(NoBackoff(), 0)
+        return params
+
+
 def get_client():
     """The shared redis-py client of the default cache (short socket timeouts, breaker-guarded)."""
     return get_redis_connection("default")
@@ -139,34 +165,58 @@ _role_clients: dict[tuple[int, str], redis.Redis] = {}
 _role_lock = threading.Lock()
 
 
-def client_for(url: str) -> redis.Redis:
-    """A redis-py client for ``url`` with the cache's short timeouts, no retries and the same
-    certificate checks as the settings give the libraries (one per process and URL)."""
-    key = (os.getpid(), url)
+def _role_url(role: str) -> str:
+    return {"cache": settings.CACHE_REDIS_URL, "broker": settings.CELERY_BROKER_URL}.get(
+        role, settings.CHANNEL_REDIS_URL
+    )
+
+
+def _build_client(role: str) -> redis.Redis:
+    timeouts = {
+        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
+    }
+    if role in settings.REDIS_SENTINEL_ROLES:
+        parts = url_parts(settings.REDIS_URL)
+        tls = {"ssl": True, **tls_options(settings.REDIS_URL, settings.REDIS_CA_FILE)} if parts["tls"] else {}
+        sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=timeouts)
+        return sentinel.master_for(
+            settings.REDIS_SENTINEL_MASTER,
+            db=parts["db"],
+            username=parts["username"],
+            password=parts["password"],
+            retry=Retry(NoBackoff(), 0),
+            **timeouts,
+            **tls,
+        )
+    url = _role_url(role)
+    return redis.Redis.from_url(
+        url, retry=Retry(NoBackoff(), 0), **timeouts, **tls_options(url, settings.REDIS_CA_FILE)
+    )
+
+
+def role_client(role: str) -> redis.Redis:
+    """A redis-py client of a role's Redis ("broker" or "channels"; "cache" for checks) with the
+    cache's short timeouts, no retries and the certificate checks the libraries get: the same
+    URL, or the same Sentinel-found primary, as the settings give them. One per process and role."""
+    key = (os.getpid(), role)
     client = _role_clients.get(key)
     if client is None:
         with _role_lock:
             client = _role_clients.get(key)
             if client is None:
-                client = redis.Redis.from_url(
-                    url,
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    retry=Retry(NoBackoff(), 0),
-                    **tls_options(url, settings.REDIS_CA_FILE),
-                )
-                _role_clients[key] = client
+                client = _role_clients[key] = _build_client(role)
     return client
 
 
 def broker_client() -> redis.Redis:
     """The Celery broker's Redis (not breaker-guarded: callers use the "broker" breaker)."""
-    return client_for(settings.CELERY_BROKER_URL)
+    return role_client("broker")
 
 
 def channel_client() -> redis.Redis:
     """The channel layer's Redis, for health checks (the layer has its own asyncio pool)."""
-    return client_for(settings.CHANNEL_REDIS_URL)
+    return role_client("channels")
 
 
 def _ping(client, name: str) -> tuple[bool, str]:
@@ -188,12 +238,16 @@ def ping() -> tuple[bool, str]:
     ok, detail = _ping(get_client(), "redis")
     if not ok:
         return ok, detail
-    seen = {settings.CACHE_REDIS_URL}
-    for url, name in ((settings.CELERY_BROKER_URL, "broker redis"), (settings.CHANNEL_REDIS_URL, "channel redis")):
-        if url in seen:
+    seen = {_where("cache")}
+    for role, name in (("broker", "broker redis"), ("channels", "channel redis")):
+        if _where(role) in seen:
             continue
-        seen.add(url)
-        ok, detail = _ping(client_for(url), name)
+        seen.add(_where(role))
+        ok, detail = _ping(role_client(role), name)
         if not ok:
             return ok, detail
     return True, ""
+
+
+def _where(role: str) -> str:
+    return "sentinel" if role in settings.REDIS_SENTINEL_ROLES else _role_url(role)
