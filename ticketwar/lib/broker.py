@@ -1,5 +1,5 @@
-"""kombu's Redis transports (plain, TLS, Sentinel) with one repair: a consumer channel that
-closes after its connection was lost no longer crashes the worker.
+"""kombu's Redis transports (plain, TLS, Sentinel) with two repairs: a consumer channel that
+closes, or acknowledges a task, after its connection was lost no longer crashes the worker.
 
 kombu 5.7's ``Channel.close()`` disconnects its connection pools *before* the virtual channel
 restores the unacknowledged messages (every running task: ``acks_late``). When the broker
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+import redis.exceptions
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
@@ -25,6 +26,16 @@ logger = logging.getLogger("ticketwar.broker")
 
 
 class _RestoreBeforeClose:
+    def _connparams(self, asynchronous: bool = False) -> dict:
+        # A channel whose connection is gone (collected, closed) rebuilds its pool from
+        # settings that are no longer there: the acknowledgement of a task that finished just
+        # after the connection was lost then raised AttributeError. Say what it is instead, a
+        # lost connection, which Celery recovers from (the message comes back after the
+        # visibility timeout: at-least-once, and the claim table is the truth anyway).
+        if self.connection is None or self.connection.client is None:
+            raise redis.exceptions.ConnectionError("the broker connection of this channel is closed")
+        return super()._connparams(asynchronous=asynchronous)
+
     def close(self) -> None:
         if not self.closed and self._qos:
             try:
