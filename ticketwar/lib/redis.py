@@ -210,7 +210,14 @@ def role_client(role: str) -> redis.Redis:
 
 
 def broker_client() -> redis.Redis:
-    """The Celery broker's Redis (not breaker-guarded: callers use the "broker" breaker)."""
+    """The Celery broker's Redis (callers use the "broker" breaker around their calls).
+
+    When the broker shares the cache's Redis (the default), an open "redis" breaker already
+    knows that server is failing: raise ``CircuitOpen`` at once rather than wait a socket
+    timeout on a hung server for each call until the "broker" breaker has learnt it too.
+    """
+    if _where("broker") == _where("cache") and not redis_available():
+        raise CircuitOpen("Redis circuit breaker is open (the broker shares the cache's Redis)")
     return role_client("broker")
 
 
