@@ -33,9 +33,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
-# docker-compose.yml without an engine), promtool (checks the Prometheus alert rules) and haproxy
-# (the load balancer of the cluster drill, loadtests/drills/cluster.py).
-TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus haproxy:haproxy
+# docker-compose.yml without an engine), promtool (checks the Prometheus alert rules), haproxy
+# (the load balancer of the cluster drill, loadtests/drills/cluster.py), stunnel4 and openssl
+# (Redis over TLS, as Upstash serves it) and pgbouncer (Supabase's transaction pooler).
+TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus haproxy:haproxy \
+	stunnel4:stunnel4 openssl:openssl pgbouncer:pgbouncer
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \

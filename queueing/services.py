@@ -206,9 +206,10 @@ def _publish_kick() -> None:
 
     from .tasks import process_queue
 
-    # SET NX with the cache's short socket timeout: a hung Redis costs at most that once,
-    # then the breaker answers at once.
-    if redis_lib.get_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
+    # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
+    # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
+    # once, then the "broker" breaker answers at once.
+    if redis_lib.broker_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
         process_queue.apply_async(retry=False, expires=30)
 
 

@@ -6,6 +6,9 @@ import os
 
 from celery import Celery
 
+from ticketwar.lib import broker as _broker
+
+_broker.install()  # before any broker connection: see ticketwar/lib/broker.py
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 
 app = Celery("ticketwar")
