@@ -189,7 +189,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def env_redis_url(name: str, default: str) -> str:
-    url = env_str(name, default)
+    # Empty counts as unset (a ConfigMap key left blank): the role shares the default server.
+    url = env_str(name) or default
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"{name} must be a redis:// or rediss:// URL.")
     return url
