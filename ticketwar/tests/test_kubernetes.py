@@ -11,7 +11,6 @@ describes, and there is exactly one beat.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from ticketwar.devservices import _free_port as devservices_free_port
+from ticketwar.tests.envvars import settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -99,29 +99,6 @@ def test_the_validator_refuses_a_broken_manifest(objects):
     deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8000"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
-
-
-def settings_variables() -> set[str]:
-    """Every environment variable ticketwar/settings.py reads (env_* helpers, os.environ, getenv)."""
-    tree = ast.parse((ROOT / "ticketwar" / "settings.py").read_text())
-    helpers = {"env_str", "env_bool", "env_int", "env_float", "env_list"}
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
-            if (
-                (isinstance(func, ast.Name) and func.id in helpers)
-                or (isinstance(func, ast.Attribute) and func.attr == "getenv")
-                or (isinstance(func, ast.Attribute) and func.attr == "get" and ast.unparse(func.value) == "os.environ")
-            ):
-                names.add(node.args[0].value)
-        if (
-            isinstance(node, ast.Subscript)
-            and ast.unparse(node.value) == "os.environ"
-            and isinstance(node.slice, ast.Constant)
-        ):
-            names.add(node.slice.value)
-    return names
 
 
 def readme_variables() -> set[str]:
