@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -88,7 +89,9 @@ def waiting_page(request, queue_id: str):
             "seconds": _("about %(n)s s"),
             "polling": _("Live updates are unavailable; checking every few seconds."),
             "prequeue": _("In the pre-queue: your place is drawn when the window opens"),
-            "seats_left": _("%(n)s seats left"),
+            # Both plural forms, for the script to pick (Indonesian has one, English two).
+            "seats_left_one": ngettext("%(n)s seat left", "%(n)s seats left", 1),
+            "seats_left": ngettext("%(n)s seat left", "%(n)s seats left", 2),
         },
     }
     return render(request, "queueing/waiting.html", {"entry": entry, "payload": payload, "config": config})

@@ -66,26 +66,42 @@ def seat_outlook(*, position: int | None, seats_left: int, capacity: int) -> dic
     ``outlook`` is ``likely`` (position within the seats left), ``uncertain`` (within seats
     left plus expected give-backs) or ``waiting_list`` (clearly beyond both).
     """
-    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
 
     give_backs = expected_give_backs(capacity=capacity)
+    numbers = {"pos": position, "seats": seats_left}
     if position is None:
         outlook, message = None, None
     elif position <= seats_left:
         outlook = "likely"
-        message = _("You are number %(pos)s for %(seats)s seats left.") % {"pos": position, "seats": seats_left}
+        message = (
+            ngettext(
+                "You are number %(pos)s for %(seats)s seat left.",
+                "You are number %(pos)s for %(seats)s seats left.",
+                seats_left,
+            )
+            % numbers
+        )
     elif position <= seats_left + give_backs:
         outlook = "uncertain"
-        message = _("You are number %(pos)s for %(seats)s seats left: a seat depends on others giving theirs back.") % {
-            "pos": position,
-            "seats": seats_left,
-        }
+        message = (
+            ngettext(
+                "You are number %(pos)s for %(seats)s seat left: a seat depends on others giving theirs back.",
+                "You are number %(pos)s for %(seats)s seats left: a seat depends on others giving theirs back.",
+                seats_left,
+            )
+            % numbers
+        )
     else:
         outlook = "waiting_list"
-        message = _("You are number %(pos)s for %(seats)s seats: you will be on the waiting list.") % {
-            "pos": position,
-            "seats": seats_left,
-        }
+        message = (
+            ngettext(
+                "You are number %(pos)s for %(seats)s seat: you will be on the waiting list.",
+                "You are number %(pos)s for %(seats)s seats: you will be on the waiting list.",
+                seats_left,
+            )
+            % numbers
+        )
     return {
         "seats_left": seats_left,
         "expected_give_backs": give_backs,

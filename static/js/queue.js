@@ -38,7 +38,9 @@
     }
     var seats = el("queue-seats");
     if (seats && state.seats_left != null && msgs.seats_left) {
-      seats.textContent = msgs.seats_left.replace("%(n)s", String(state.seats_left));
+      // Both plural forms come from the server (ngettext for 1 and for 2): Indonesian has one.
+      var form = state.seats_left === 1 ? msgs.seats_left_one : msgs.seats_left;
+      seats.textContent = form.replace("%(n)s", String(state.seats_left));
     }
     if (state.prequeue && !terminal(state.status)) {
       el("queue-status").textContent = msgs.prequeue;
