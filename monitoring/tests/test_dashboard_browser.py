@@ -54,7 +54,7 @@ def test_dashboard_draws_live_tiles_and_charts(
     Alert.objects.create(rule=alert_rules["remaining_tickets"], key=f"remaining_tickets:{event.slug}", value=37,
                          last_value=37, threshold=50, started_at=timezone.now())  # fmt: skip
 
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="id-ID")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
