@@ -72,6 +72,7 @@ def test_dashboard_draws_live_tiles_and_charts(
         assert page.get_attribute('[data-health="database"]', "data-colour") == "green"
         assert page.get_attribute('[data-health="worker"]', "data-colour") == "red"  # no worker in this test
         assert "remaining_tickets:kuliah-umum" in page.text_content("#mon-alerts-body")
+        assert "menyala" in page.text_content("#mon-alerts-body")  # the state in the page's language
         points = page.evaluate(
             """() => [...document.querySelectorAll('.mon-charts canvas')].map((canvas) => {
                 const chart = Chart.getChart(canvas);

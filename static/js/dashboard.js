@@ -68,7 +68,8 @@
     alerts.slice(0, 20).forEach((alert) => {
       const row = body.insertRow();
       row.className = alert.state;
-      [alert.rule, alert.state, show(alert.value), show(alert.threshold),
+      const state = alert.state === "firing" || alert.state === "resolved" ? label("state" + alert.state.charAt(0).toUpperCase() + alert.state.slice(1)) : alert.state;
+      [alert.rule, state, show(alert.value), show(alert.threshold),
         new Date(alert.started_at).toLocaleString(),
         alert.resolved_at ? new Date(alert.resolved_at).toLocaleString() : ""].forEach((text) => {
         row.insertCell().textContent = text;

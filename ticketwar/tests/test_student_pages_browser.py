@@ -171,6 +171,7 @@ def test_every_student_page_is_in_indonesian(live_asgi_server, phone_page, make_
     page.goto(f"{base}/events/{open_event.slug}/")
     page.click("#claim-button")
     page.wait_for_url(re.compile(r".*/queue/[0-9a-f-]+/$"))
+    page.wait_for_selector("#waitlist-save", state="hidden")  # the checkbox saves itself here
     assert_no_english(page, sources)
     queue_process_batch()
     page.wait_for_selector("#queue-ticket:not([hidden])", timeout=15_000)
