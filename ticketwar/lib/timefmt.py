@@ -8,6 +8,12 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 
+def long_local(value: datetime) -> str:
+    """``Kamis, 3 Desember 2026, 09:58 WIB``: for mails, where there is room."""
+    local = timezone.localtime(value)
+    return f"{date_format(local, 'l, j F Y, H:i')} {local.tzname()}"
+
+
 def short_local(value: datetime | None) -> str:
     """Day, month and time in the site's zone, with the zone's name (WIB); "—" for none.
 

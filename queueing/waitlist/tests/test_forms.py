@@ -119,6 +119,10 @@ def test_the_waiting_page_reloads_itself_without_scripts_until_decided(student, 
     entry = enqueue(student, event)
     html = as_user(student).get(f"/queue/{entry.public_id}/").content.decode()
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    # Screen readers hear the outcome and the place change, not the wait counting down each second.
+    assert 'id="queue-status" role="status"' in html and 'id="queue-position" aria-live="polite"' in html
+    assert "aria-live" not in html.split('id="queue-eta"')[1].split("</dd>")[0]
+    assert 'id="queue" data-status="pending">' in html  # no aria-live on the whole card
     assert 'id="waitlist-form"' in html and 'name="join" value="1"' in html
     ticket = ticket_issue(event_id=event.id, user_id=student.id)
     QueueEntry.objects.filter(pk=entry.pk).update(status="completed", ticket=ticket)
