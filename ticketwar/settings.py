@@ -325,7 +325,7 @@ EMAIL_DELIVERY_BACKEND = env_str(
     # among the worker's logs on the console.
     {
         "production": "django.core.mail.backends.smtp.EmailBackend",
-        "development": "django.core.mail.backends.filebased.EmailBackend",
+        "development": "ticketwar.lib.mail.MailFilesBackend",
     }.get(ENVIRONMENT, "django.core.mail.backends.console.EmailBackend"),
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))  # file backend only

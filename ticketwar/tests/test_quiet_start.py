@@ -26,8 +26,21 @@ def test_development_writes_mails_to_files():
         DJANGO_SETTINGS_MODULE="ticketwar.settings",
     )
     backend, path = result.stdout.split()
-    assert backend == "django.core.mail.backends.filebased.EmailBackend", result.stderr
+    assert backend == "ticketwar.lib.mail.MailFilesBackend", result.stderr
     assert path.endswith(os.path.join(".data", "mail"))
+
+
+def test_each_mail_is_a_file_of_its_own(tmp_path):
+    from django.core.mail import get_connection, send_mass_mail
+
+    connection = get_connection("ticketwar.lib.mail.MailFilesBackend", file_path=str(tmp_path))
+    sent = send_mass_mail(
+        [("Verifikasi", "Tautan satu", None, ["a@student.itera.ac.id"]), ("Tawaran", "Tautan dua", None, ["b@x"])],
+        connection=connection,
+    )
+    files = sorted(tmp_path.glob("*.log"))
+    assert sent == 2 and len(files) == 2
+    assert {"Tautan satu" in f.read_text() for f in files} == {True, False}
 
 
 def test_no_pillow_warning_when_the_barcode_library_loads():
