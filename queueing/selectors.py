@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, NotEligible, SoldOut
 
@@ -36,7 +37,7 @@ REASONS = {
     AlreadyHasTicket.code: AlreadyHasTicket.default_message,
     EventUnavailable.code: EventUnavailable.default_message,
     ClaimNotOpen.code: ClaimNotOpen.default_message,
-    "error": "We could not process your claim after several attempts. Please try again.",
+    "error": gettext_noop("We could not process your claim after several attempts. Please try again."),
 }
 
 

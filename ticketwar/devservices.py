@@ -629,6 +629,10 @@ def cmd_run(args) -> int:
         env["PORT"] = port
         # The Procfile says `python`: make it this virtualenv's interpreter.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        if env.get("TICKETWAR_ENV", "development") == "development" and not env.get("EMAIL_BACKEND"):
+            mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
+            mail_dir.mkdir(parents=True, exist_ok=True)
+            _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
         _say(f"starting web, worker and beat on http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
         honcho = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT

@@ -402,7 +402,12 @@ STORAGES = {
 EMAIL_BACKEND = "ticketwar.lib.mail.GuardedEmailBackend"
 EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+    # Development: one file per mail under EMAIL_FILE_PATH (printed by `make run`), not buried
+    # among the worker's logs on the console.
+    {
+        "production": "django.core.mail.backends.smtp.EmailBackend",
+        "development": "ticketwar.lib.mail.MailFilesBackend",
+    }.get(ENVIRONMENT, "django.core.mail.backends.console.EmailBackend"),
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))  # file backend only
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -501,6 +506,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        # python-barcode says "Pillow not found" at import: we draw SVG only and need no Pillow.
+        "pyBarcode": {"level": "WARNING"},
     },
 }
 

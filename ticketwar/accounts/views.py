@@ -66,13 +66,18 @@ def verify_sent(request):
 @require_GET
 def verify(request, token: str):
     try:
-        services.student_verify_email(token=token)
+        user = services.student_verify_email(token=token)
     except AccountError as exc:
         expired = isinstance(exc, VerificationLinkExpired)
         context = {"error": exc.message, "expired": expired, "token": token if expired else ""}
         return render(request, "accounts/verify_failed.html", context, status=exc.status)
-    messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
-    return redirect(settings.LOGIN_REDIRECT_URL)
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    # Opened in another browser (the phone's mail app) or by someone else logged in here: this
+    # browser cannot claim yet, so it is sent to the login page rather than told it can.
+    messages.success(request, _("Your e-mail address is verified. Log in to claim tickets."))
+    return redirect(reverse("accounts:login"))
 
 
 def _resend_key(group: str, request) -> str:

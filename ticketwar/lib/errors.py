@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger("ticketwar.errors")
 
@@ -21,7 +22,7 @@ class DomainError(Exception):
 
     status: int = 400
     code: str = "bad_request"
-    default_message: str = "The request could not be handled."
+    default_message: str = gettext_noop("The request could not be handled.")
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or _(self.default_message)
@@ -35,31 +36,31 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    default_message = "Not found."
+    default_message = gettext_noop("Not found.")
 
 
 class PermissionDenied(DomainError):
     status = 403
     code = "forbidden"
-    default_message = "You are not allowed to do this."
+    default_message = gettext_noop("You are not allowed to do this.")
 
 
 class ServiceUnavailable(DomainError):
     status = 503
     code = "unavailable"
-    default_message = "The service is briefly unavailable. Please try again in a moment."
+    default_message = gettext_noop("The service is briefly unavailable. Please try again in a moment.")
 
 
 _GENERIC_MESSAGES = {
-    400: "The request could not be understood.",
-    401: "Please log in first.",
-    403: "You are not allowed to do this.",
-    404: "There is nothing at this address.",
-    405: "This method is not allowed here.",
-    413: "The request is too large.",
-    429: "Too many requests. Please wait a moment.",
-    500: "Something went wrong on our side. It has been logged; please try again.",
-    503: "The service is briefly unavailable. Please try again in a moment.",
+    400: gettext_noop("The request could not be understood."),
+    401: gettext_noop("Please log in first."),
+    403: gettext_noop("You are not allowed to do this."),
+    404: gettext_noop("There is nothing at this address."),
+    405: gettext_noop("This method is not allowed here."),
+    413: gettext_noop("The request is too large."),
+    429: gettext_noop("Too many requests. Please wait a moment."),
+    500: gettext_noop("Something went wrong on our side. It has been logged; please try again."),
+    503: gettext_noop("The service is briefly unavailable. Please try again in a moment."),
 }
 
 
@@ -96,7 +97,7 @@ class JsonErrorMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             # Unknown /api/ paths, require_GET's empty 405s and the like: clients read JSON.
-            message = _(_GENERIC_MESSAGES.get(response.status_code, "The request could not be handled."))
+            message = _(_GENERIC_MESSAGES.get(response.status_code, DomainError.default_message))
             replacement = json_error(response.status_code, message)
             for header in ("Allow", "Retry-After"):
                 if header in response:
