@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from events.models import Event
+from events.views import render_event_page
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
 from ticketwar.lib.errors import DomainError, json_error
@@ -129,7 +130,10 @@ def waitlist_choice(request, slug: str):
     if event is None:
         raise Http404(_("This event does not exist."))
     joined = request.POST.get("join") == "1"
-    services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
+    try:
+        services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
+    except DomainError as refusal:
+        return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
     return redirect(_back_to(request, f"/events/{slug}/"))
 
 

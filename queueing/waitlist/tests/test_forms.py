@@ -72,7 +72,8 @@ def test_the_form_and_the_api_share_one_claim_budget(student, event, settings):
     assert me.post(f"/api/events/{event.slug}/claim/", content_type="application/json").status_code == 429
 
 
-def test_waitlist_choice_form(client, student, event):
+def test_waitlist_choice_form(client, student, sold_out):
+    event, _holders, _waiting = sold_out(capacity=1, waiting=0)
     url = f"/events/{event.slug}/waitlist/"
     assert client.post(url).status_code == 302  # to the login page
     me = as_user(student)
@@ -83,6 +84,15 @@ def test_waitlist_choice_form(client, student, event):
     response = me.post(url, {"join": "1", "next": "https://evil.example/"})
     assert response["Location"] == f"/events/{event.slug}/"  # never off-site
     assert WaitlistEntry.objects.get(event=event, user=student).status == "waiting"
+
+
+def test_waitlist_choice_form_refused_shows_the_event_page_with_the_reason(student, event):
+    """While seats are left the list is closed: the form answers the page in words, not JSON."""
+    response = as_user(student).post(f"/events/{event.slug}/waitlist/", {"join": "1"})
+    assert response.status_code == 409
+    assert response["Content-Type"].startswith("text/html")
+    assert "Daftar tunggu dibuka setelah tiket habis" in response.content.decode()
+    assert not WaitlistEntry.objects.filter(event=event, user=student, status="waiting").exists()
 
 
 @pytest.fixture
