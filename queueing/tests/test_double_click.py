@@ -23,6 +23,7 @@ from queueing.services import queue_enqueue
 from queueing.tests.conftest import bulk_students
 from tickets.exceptions import AlreadyHasTicket
 from tickets.models import Ticket
+from tickets.selectors import format_redeem_code
 from tickets.services import ticket_issue
 
 ROUNDS = 8
@@ -131,8 +132,8 @@ def test_a_ticket_holder_never_reads_no_ticket_on_an_entry_that_slipped_through(
     assert body["status"] == "completed" and body["reason"] is None
     assert body["ticket"]["redeem_code"] == ticket.redeem_code
     page = me.get(f"/queue/{second.public_id}/", headers={"Accept-Language": "en"}).content.decode()
-    assert 'id="queue-status">You got a ticket!</p>' in page and 'data-status="completed"' in page
-    assert f'id="queue-redeem">{ticket.redeem_code}</strong>' in page
+    assert 'id="queue-status" role="status">You got a ticket!</p>' in page and 'data-status="completed"' in page
+    assert f'id="queue-redeem">{format_redeem_code(ticket.redeem_code)}</strong>' in page
 
     # Someone who does not hold a ticket still reads the refusal.
     other = bulk_students(1)[0]

@@ -127,11 +127,13 @@ def test_seats_changed_callbacks_are_registered_once_per_call(
     event = make_event(capacity=5)
     hooks = len(services._after_change)
     assert hooks >= 2  # the remaining-seats cache and the waiting list
+    # Made before the capture: saving a user registers its cache invalidation at commit.
+    crowd, late = [make_user().id for _ in range(8)], make_user().id
     with django_capture_on_commit_callbacks() as callbacks:
-        ticket_issue_many(event_id=event.id, user_ids=[make_user().id for _ in range(8)])
+        ticket_issue_many(event_id=event.id, user_ids=crowd)
     assert len(callbacks) == hooks
     with django_capture_on_commit_callbacks() as callbacks:
-        ticket_issue_many(event_id=event.id, user_ids=[make_user().id])  # sold out: nothing changed
+        ticket_issue_many(event_id=event.id, user_ids=[late])  # sold out: nothing changed
     assert callbacks == []
 
 

@@ -94,8 +94,12 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from ticketwar.celery import app
 from ticketwar.lib import redis as redis_lib
+from ticketwar.lib.breaker import all_breakers
 
 def attempt(fn):
+    # Each role meets the server itself: a breaker opened by the role before stays out of it.
+    for breaker in all_breakers().values():
+        breaker.reset()
     try:
         fn()
         return "ok"
