@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Loads the session's user first, so a database outage answers 503, also with DEBUG on.
+    "ticketwar.lib.errors.DatabaseOutageMiddleware",
     # Request log per minute, DB queries per request, active students (after auth: needs the user).
     "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).

@@ -8,12 +8,17 @@ logging integration) and answered with a JSON 500 on the API, never an HTML page
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 logger = logging.getLogger("ticketwar.errors")
+
+# Seconds a client is asked to wait before trying again while the database is away.
+OUTAGE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -116,31 +121,96 @@ class JsonErrorMiddleware:
 
 
 def is_database_outage(exception: BaseException | None) -> bool:
+    """PostgreSQL unreachable: Django's or psycopg's OperationalError/InterfaceError (a pool
+    timeout is one), or another database error about the connection."""
+    import psycopg
     from django.db import DatabaseError, InterfaceError, OperationalError
 
-    return isinstance(exception, (OperationalError, InterfaceError)) or (
-        isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
+    outage = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+    return isinstance(exception, outage) or (
+        isinstance(exception, (DatabaseError, psycopg.DatabaseError)) and "connection" in str(exception).lower()
+    )
+
+
+# An outage fails every request for its whole length: one warning per interval and process says
+# so (with the count of requests refused since the last one), not a stack trace per request.
+OUTAGE_LOG_INTERVAL_SECONDS = 60.0
+_outage_log = {"last": float("-inf"), "refused": 0}
+_outage_log_lock = threading.Lock()
+
+
+def _log_outage(request: HttpRequest, exception: BaseException) -> None:
+    now = time.monotonic()
+    with _outage_log_lock:
+        _outage_log["refused"] += 1
+        if now - _outage_log["last"] < OUTAGE_LOG_INTERVAL_SECONDS:
+            return
+        refused, _outage_log["refused"], _outage_log["last"] = _outage_log["refused"], 0, now
+    logger.warning(
+        "database unavailable: answering 503 (%s: %s)",
+        type(exception).__name__,
+        str(exception).strip().splitlines()[0] if str(exception).strip() else "",
+        extra={"path": request.path, "refused": refused},
     )
 
 
 def database_unavailable(request: HttpRequest, exception: BaseException) -> HttpResponse:
     """The clear 503 (JSON for the API, the 503 page otherwise) of a database that is away."""
-    logger.error("database unavailable", exc_info=exception, extra={"path": request.path})
+    _log_outage(request, exception)
     message = _("The database is briefly unavailable. Please try again in a moment.")
     if is_api_request(request):
-        response = json_error(503, message, code="database_unavailable")
+        response = json_error(503, message, code=ServiceUnavailable.code)
     else:
+        from django.contrib.auth.models import AnonymousUser
         from django.shortcuts import render
 
+        user = getattr(request, "user", None)
+        if user is not None and not _loaded(user):
+            request.user = AnonymousUser()  # the page's header must not try to load it again
         response = render(request, "503.html", {"message": message}, status=503)
-    response["Retry-After"] = "5"
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+    # Logged above (a warning, at most once per interval): Django's request log must not add an
+    # error with the stack trace for every refused request.
+    response._has_been_logged = True
     return response
 
 
+def _loaded(user) -> bool:
+    from django.utils.functional import SimpleLazyObject, empty
+
+    return not isinstance(user, SimpleLazyObject) or user._wrapped is not empty
+
+
+class DatabaseOutageMiddleware:
+    """Loads the session and the user where an outage can still be answered 503.
+
+    Django turns an exception raised in a middleware into a response at that middleware's own
+    layer (``handler500``, or the debug page while DEBUG is on, which bypasses it): no outer
+    middleware and no ``process_exception`` ever sees it. The session and the user are loaded
+    lazily by whichever middleware first reads ``request.user`` (monitoring, rate limits), so
+    this one, placed right after AuthenticationMiddleware, reads it first. Exceptions raised in
+    views reach ``JsonErrorMiddleware.process_exception`` instead. Same answer with DEBUG on or off.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Per-request cost: none extra; it forces the lazy user a few microseconds earlier than
+        # MonitoringMiddleware would (anonymous without a cookie: no lookup at all).
+        try:
+            request.user.is_authenticated  # noqa: B018 - evaluated for its side effect (loading)
+        except Exception as exception:
+            if not is_database_outage(exception):
+                raise
+            return database_unavailable(request, exception)
+        return self.get_response(request)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500. A middleware that needs the database before the view runs (loading the
-    session's user for a rate limit or the activity count) fails outside ``process_exception``;
-    Django calls this inside its ``except`` block, so the outage still answers a 503, not a 500."""
+    """handler500, the last resort (DEBUG off only): an outage met outside the view and outside
+    ``DatabaseOutageMiddleware`` (saving a changed session on the way out) still answers 503.
+    Django calls this inside its ``except`` block."""
     import sys
 
     exception = sys.exc_info()[1]

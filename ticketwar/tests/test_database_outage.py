@@ -45,7 +45,7 @@ def test_api_answers_503_when_the_user_cannot_be_loaded(student, database_away):
     database_away()
     response = client.get("/api/events/")
     assert response.status_code == 503
-    assert response.json()["code"] == "database_unavailable"
+    assert response.json()["code"] == "unavailable"
     assert response.json()["error"]
     assert response["Retry-After"] == "5"
 
@@ -55,7 +55,7 @@ def test_claim_answers_503_not_500(student, database_away):
     database_away()
     response = client.post("/api/events/anything/claim/", HTTP_X_CSRFTOKEN="x")
     assert response.status_code == 503, response.content[:300]
-    assert response.json()["code"] == "database_unavailable"
+    assert response.json()["code"] == "unavailable"
 
 
 def test_page_answers_the_503_page(student, database_away):
