@@ -402,6 +402,9 @@ LOGGING = {
     "formatters": {
         "json": {"()": "ticketwar.lib.logging.JsonFormatter"},
     },
+    "filters": {
+        "client_error": {"()": "ticketwar.lib.logging.ClientErrorFilter"},
+    },
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": "json"},
         # ERROR records with their stack traces, kept in monitoring.ErrorLog for the dashboard.
@@ -411,6 +414,11 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # Bodies too large / too many fields: the client's mistake (a 400), logged as a warning.
+        **{
+            f"django.security.{name}": {"filters": ["client_error"]}
+            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
+        },
         "celery": {"level": "INFO"},
     },
 }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from events.models import Event
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
+from ticketwar.lib.body import json_object
 from ticketwar.lib.errors import json_error
 
 from . import confirmations, selectors, services
@@ -74,11 +73,8 @@ def api_waitlist(request, slug: str):
     if event is None:
         return json_error(404, _("This event does not exist."), code="not_found")
     if request.method == "POST":
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("join"), bool):
+        body = json_object(request, example='{"join": true}')
+        if not isinstance(body.get("join"), bool):
             return json_error(400, _('Send {"join": true} or {"join": false}.'), code="bad_request")
         entry = services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=body["join"])
     else:

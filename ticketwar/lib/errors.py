@@ -12,7 +12,9 @@ import threading
 import time
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 
 logger = logging.getLogger("ticketwar.errors")
@@ -76,7 +78,24 @@ def error_response(error: DomainError) -> JsonResponse:
     return response
 
 
+# The machine code of an error answered without a more specific one.
+_GENERIC_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "rate_limited",
+    500: "server_error",
+    503: "unavailable",
+}
+
+
 def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
+    """``{error, code, ...}``; ``code`` defaults to the status's generic one (e.g. bad_request)."""
+    extra.setdefault("code", _GENERIC_CODES.get(status, "error"))
     return JsonResponse({"error": message, **extra}, status=status)
 
 
@@ -94,6 +113,11 @@ class JsonErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Per-request cost: two substring tests; a POST's form body is parsed here instead of in
+        # CsrfViewMiddleware (once either way; a JSON body is not read).
+        refusal = unreadable_request(request)
+        if refusal is not None:
+            return refusal
         response = self.get_response(request)
         if (
             response.status_code >= 400
@@ -114,10 +138,46 @@ class JsonErrorMiddleware:
             return error_response(exception)
         if is_database_outage(exception):
             return database_unavailable(request, exception)
+        if is_api_request(request) and isinstance(exception, SuspiciousOperation):
+            # The client's doing (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields...):
+            # a 413/400 and a warning, not a 500 with a stack trace.
+            too_large = isinstance(exception, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent))
+            logger.warning("bad request: %s", type(exception).__name__, extra={"path": request.path})
+            if too_large:
+                return json_error(413, _("The request is too large."), code="too_large")
+            return json_error(400, _("The request could not be understood."), code="bad_request")
         if is_api_request(request):
             logger.exception("unhandled error", exc_info=exception, extra={"path": request.path})
             return json_error(500, _("Something went wrong on our side. It has been logged; please try again."))
         return None
+
+
+def unreadable_request(request: HttpRequest) -> HttpResponse | None:
+    """400/413 for input no view can use, before anything reads it.
+
+    A NUL character (``%00``) in the path or the query string cannot reach PostgreSQL (psycopg
+    refuses it with a ValueError). A form body over DATA_UPLOAD_MAX_MEMORY_SIZE, with too many
+    fields or a broken multipart boundary raises when first read, which is CsrfViewMiddleware's
+    ``process_view`` (or the CSRF-protected 404/400 pages): Django answers those with a 500 or
+    logs an error with a stack trace.
+    """
+    status = None
+    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+        status, kind = 400, "nul"
+    elif request.method == "POST":
+        try:
+            request.POST  # noqa: B018 - parsed now, where a failure can be answered
+        except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+            status, kind = 413, "too_large"
+        except (MultiPartParserError, SuspiciousOperation):
+            status, kind = 400, "unreadable"
+    if status is None:
+        return None
+    logger.warning("bad request: %s", kind, extra={"path": request.path[:200]})
+    message = _(_GENERIC_MESSAGES[status])
+    if is_api_request(request):
+        return json_error(status, message, code=_GENERIC_CODES[status])
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def is_database_outage(exception: BaseException | None) -> bool:
