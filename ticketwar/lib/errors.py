@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger("ticketwar.errors")
 
@@ -58,15 +59,15 @@ class ServiceUnavailable(DomainError):
 
 
 _GENERIC_MESSAGES = {
-    400: "The request could not be understood.",
-    401: "Please log in first.",
-    403: "You are not allowed to do this.",
-    404: "There is nothing at this address.",
-    405: "This method is not allowed here.",
-    413: "The request is too large.",
-    429: "Too many requests. Please wait a moment.",
-    500: "Something went wrong on our side. It has been logged; please try again.",
-    503: "The service is briefly unavailable. Please try again in a moment.",
+    400: gettext_noop("The request could not be understood."),
+    401: gettext_noop("Please log in first."),
+    403: gettext_noop("You are not allowed to do this."),
+    404: gettext_noop("There is nothing at this address."),
+    405: gettext_noop("This method is not allowed here."),
+    413: gettext_noop("The request is too large."),
+    429: gettext_noop("Too many requests. Please wait a moment."),
+    500: gettext_noop("Something went wrong on our side. It has been logged; please try again."),
+    503: gettext_noop("The service is briefly unavailable. Please try again in a moment."),
 }
 
 
