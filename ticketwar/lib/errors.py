@@ -154,7 +154,7 @@ class JsonErrorMiddleware:
 
 
 def unreadable_request(request: HttpRequest) -> HttpResponse | None:
-    """400/413 for input no view can use, before anything reads it.
+    """400/404/413 for input no view can use, before anything reads it.
 
     A NUL character (``%00``) in the path or the query string cannot reach PostgreSQL (psycopg
     refuses it with a ValueError). A form body over DATA_UPLOAD_MAX_MEMORY_SIZE, with too many
@@ -163,7 +163,9 @@ def unreadable_request(request: HttpRequest) -> HttpResponse | None:
     logs an error with a stack trace.
     """
     status = None
-    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+    if "\x00" in request.path:
+        status, kind = 404, "nul"  # nothing can live at such an address: as for any unknown slug
+    elif "%00" in request.META.get("QUERY_STRING", ""):
         status, kind = 400, "nul"
     elif request.method == "POST":
         try:
