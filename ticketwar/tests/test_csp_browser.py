@@ -51,20 +51,25 @@ def test_student_pages_load_without_violations(live_asgi_server, browser, make_e
     page = context.new_page()
     messages = _watch(page)
     try:
+        for name, path in {"login": "/accounts/login/", "signup": "/accounts/signup/"}.items():
+            _policy(page.goto(live_asgi_server + path))
+            assert _violations(page, messages) == [], name
         login_with_session(page, live_asgi_server, student)
         pages = {
             "event": f"/events/{open_.slug}/",
             "waiting": f"/queue/{entry.public_id}/",
             "ticket": f"/tickets/{ticket.id}/",
             "home": "/",
+            "draw": f"/events/{open_.slug}/draw/",
         }
         for name, path in pages.items():
             _policy(page.goto(live_asgi_server + path))
             assert _violations(page, messages) == [], name
-        # The waiting page's live updates came over the websocket (connect-src allows it).
+        # The waiting page's live updates come over the websocket (connect-src allows it): it
+        # does not fall back to polling.
         page.goto(live_asgi_server + pages["waiting"])
-        page.wait_for_function("performance.getEntriesByType('resource').length > 0")
         assert _violations(page, messages) == []
+        assert page.locator("#queue-mode").is_hidden(), page.locator("#queue-mode").inner_text()
     finally:
         context.close()
 
