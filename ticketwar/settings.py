@@ -111,7 +111,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Loads the session's user first, so a database outage answers 503, also with DEBUG on.
+    # Loads the session's user first, so a database outage answers 503, also with DEBUG on
+    # (per request: one call; the user is loaded anyway, a moment later, by the monitoring).
     "ticketwar.lib.errors.DatabaseOutageMiddleware",
     # Request log per minute, DB queries per request, active students (after auth: needs the user).
     "monitoring.middleware.MonitoringMiddleware",

@@ -78,3 +78,23 @@ def test_other_crashes_outside_views_stay_500(db):
         page = server_error(RequestFactory().get("/events/"))
     assert api.status_code == 500 and api["Content-Type"].startswith("application/json")
     assert page.status_code == 500
+
+
+def test_what_counts_as_an_outage():
+    import psycopg
+    from django.db import InterfaceError, OperationalError
+    from psycopg_pool import PoolTimeout
+
+    from ticketwar.lib.errors import is_database_outage
+
+    outages = [
+        OperationalError("down"),
+        InterfaceError("closed"),
+        PoolTimeout("no connection in 10 s"),
+        psycopg.OperationalError("refused"),
+        psycopg.InterfaceError("the connection is closed"),
+    ]
+    for outage in outages:
+        assert is_database_outage(outage), outage
+    for bug in (ValueError("x"), psycopg.errors.UniqueViolation("dup"), None):
+        assert not is_database_outage(bug), bug
