@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -107,7 +107,8 @@ def is_api_request(request: HttpRequest) -> bool:
 class JsonErrorMiddleware:
     """Turns DomainError into its JSON answer anywhere, and API crashes into JSON 500s.
 
-    A database that is down becomes a clear 503 rather than a stack trace.
+    A database that is down becomes a clear 503 rather than a stack trace; input no view can
+    read (``unreadable_request``) a 400/404/413 before any view or CSRF check runs.
     """
 
     def __init__(self, get_response):
@@ -142,9 +143,8 @@ class JsonErrorMiddleware:
         if is_api_request(request) and isinstance(exception, SuspiciousOperation):
             # The client's doing (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields...):
             # a 413/400 and a warning, not a 500 with a stack trace.
-            too_large = isinstance(exception, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent))
             logger.warning("bad request: %s", type(exception).__name__, extra={"path": request.path})
-            if too_large:
+            if isinstance(exception, RequestDataTooBig):
                 return json_error(413, _("The request is too large."), code="too_large")
             return json_error(400, _("The request could not be understood."), code="bad_request")
         if is_api_request(request):
@@ -170,9 +170,9 @@ def unreadable_request(request: HttpRequest) -> HttpResponse | None:
     elif request.method == "POST":
         try:
             request.POST  # noqa: B018 - parsed now, where a failure can be answered
-        except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+        except RequestDataTooBig:
             status, kind = 413, "too_large"
-        except (MultiPartParserError, SuspiciousOperation):
+        except (MultiPartParserError, SuspiciousOperation, UnreadablePostError):  # too many fields...
             status, kind = 400, "unreadable"
     if status is None:
         return None
