@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := $(PY) -m ticketwar.devservices
 
-.PHONY: install run test services stop loadtest lint format test-tools screenshots clean
+.PHONY: install run test test-fast services stop loadtest lint format test-tools screenshots clean messages
 
 $(VENV)/.installed: requirements.txt
 	@command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11 || PYTHON=python3; \
@@ -33,8 +33,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
-# docker-compose.yml without an engine) and promtool (checks the Prometheus alert rules).
-TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus
+# docker-compose.yml without an engine), promtool (checks the Prometheus alert rules), haproxy
+# (the load balancer of the cluster drill, loadtests/drills/cluster.py), stunnel4 and openssl
+# (Redis over TLS, as Upstash serves it), pgbouncer (Supabase's transaction pooler) and gettext
+# (the translation tests regenerate the catalogs; `make run` needs none: the .mo files are committed).
+TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus haproxy:haproxy \
+	stunnel4:stunnel4 openssl:openssl pgbouncer:pgbouncer msgfmt:gettext xgettext:gettext
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -47,6 +51,14 @@ test-tools:
 # servers started for this run only. pytest's exit 5 (no tests collected) fails the run.
 test: install test-tools lint
 	$(SERVICES) test -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: lint and every test that needs neither a browser nor seconds of racing.
+test-fast: install lint
+	$(SERVICES) test -- $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+# Refresh the Indonesian catalogs from the code, then compile them (commit the .po and .mo files).
+messages: install test-tools
+	$(PY) manage.py update_messages
 
 loadtest: install
 	$(PY) loadtests/run.py

@@ -32,6 +32,15 @@ class InvalidClaimWindow(EventError):
     )
 
 
+class OpeningModeLocked(EventError):
+    status = 409
+    code = "opening_mode_locked"
+    default_message = gettext_noop(
+        "The opening mode cannot change once students wait in the pre-queue: their claims would "
+        "never be drawn nor decided."
+    )
+
+
 class SlugTaken(EventError):
     status = 409
     code = "slug_taken"

@@ -49,3 +49,14 @@ def event_list_with_counts() -> QuerySet[Event]:
         issued_count=Count("tickets", filter=active),
         admitted_count=Count("tickets", filter=active & Q(tickets__admitted_at__isnull=False)),
     )
+
+
+def has_prequeue(event_id: int) -> bool:
+    """Whether claims of the event wait in its pre-queue (made before opening, not drawn yet).
+
+    While they do, the opening mode is fixed: a first-come event never draws, and the batch scan
+    never takes a pre-queue entry, so a mode change would strand them.
+    """
+    return Event.objects.filter(
+        pk=event_id, queue_entries__prequeue=True, queue_entries__status__in=("pending", "processing")
+    ).exists()

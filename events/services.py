@@ -16,8 +16,16 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .exceptions import CapacityBelowIssued, EventError, EventNotFound, InvalidClaimWindow, SlugTaken
+from .exceptions import (
+    CapacityBelowIssued,
+    EventError,
+    EventNotFound,
+    InvalidClaimWindow,
+    OpeningModeLocked,
+    SlugTaken,
+)
 from .models import Event
+from .selectors import has_prequeue
 
 # Fields an organiser may set directly. ``remaining`` and ``status`` are managed here.
 EDITABLE_FIELDS = (
@@ -137,6 +145,12 @@ def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -
                 for key in ("claim_opens_at", "claim_closes_at", "starts_at")
             }
             validate_event_window(**window)
+            if fields.get("opening_mode", current.opening_mode) != current.opening_mode:
+                # Locked first: claims whose INSERT is under way (they hold a key-share lock on
+                # the row) commit before the check below reads the pre-queue.
+                Event.objects.select_for_update().filter(pk=event_id).first()
+                if has_prequeue(event_id):
+                    raise OpeningModeLocked()
             if fields:
                 Event.objects.filter(pk=event_id).update(updated_at=now, **fields)
             if capacity is not None and capacity != current.capacity:

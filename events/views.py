@@ -60,6 +60,15 @@ def event_list(request):
 
 @require_GET
 def event_detail(request, slug: str):
+    return render_event_page(request, slug)
+
+
+def render_event_page(request, slug: str, *, refusal: str = "", status: int = 200):
+    """The event page; ``refusal`` is the sentence of a claim refused without JavaScript.
+
+    A student who holds a ticket for the event sees it linked instead of the claim button; an
+    unverified one sees why they cannot claim (and no button that would only fail).
+    """
     event = events_cache.cached_event(slug)
     if event is None:
         raise Http404(_("This event does not exist."))
@@ -67,6 +76,13 @@ def event_detail(request, slug: str):
     event.remaining = events_cache.cached_remaining(event.pk)  # a per-request copy of the cached row
     payload = event_public_dict(event, now=now)
     detail_path = reverse("events:detail", args=[event.slug])
+    user = request.user
+    my_ticket = None
+    if user.is_authenticated and user.is_student:
+        from tickets.selectors import active_ticket_of
+
+        my_ticket = active_ticket_of(event_id=event.pk, user_id=user.pk)
+    can_claim = not (user.is_authenticated and (not user.is_student or not user.is_verified)) and my_ticket is None
     config = {
         "slug": event.slug,
         "api_url": reverse("events:api-detail", args=[event.slug]),
@@ -76,6 +92,7 @@ def event_detail(request, slug: str):
         "server_now": now.isoformat(),
         # A shuffled opening takes claims before the window opens, into the pre-queue.
         "prequeue_open": event.is_shuffled and event.draw_revealed_at is None,
+        "can_claim": can_claim,
         "event": payload,
         "messages": {
             "opens_in": _("Claiming opens in"),
@@ -92,8 +109,12 @@ def event_detail(request, slug: str):
             "seconds": _("s"),
         },
     }
-    return render(
-        request,
-        "events/detail.html",
-        {"event": event, "state": payload["status"], "config": config},
-    )
+    context = {
+        "event": event,
+        "state": payload["status"],
+        "config": config,
+        "my_ticket": my_ticket,
+        "can_claim": can_claim,
+        "refusal": refusal,
+    }
+    return render(request, "events/detail.html", context, status=status)

@@ -58,6 +58,16 @@ def say(message: str) -> None:
     print(f"[loadtest] {message}", file=sys.stderr, flush=True)
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's command line of each process type (``make run`` and the benchmarks run these)."""
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.strip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
 class Stack:
     """The servers and processes of one benchmark run; ``stop()`` undoes all of it."""
 
@@ -109,20 +119,20 @@ class Stack:
         ``only`` starts just those processes (call again for the others).
         """
         overrides = overrides or {}
-        for line in (ROOT / "Procfile").read_text().splitlines():
-            name, sep, command = line.partition(":")
-            if not sep or not name.strip() or name.strip().startswith("#"):
-                continue
-            name = name.strip()
+        for name, command in procfile().items():
             if only is not None and name not in only:
                 continue
-            log = (self.work / f"{name}.log").open("w")
-            env = {**self.env, **overrides.get(name, {})}
-            self.processes[name] = subprocess.Popen(
-                ["bash", "-c", command.strip()], env=env, cwd=ROOT, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+            self.start_command(name, command, overrides.get(name))
         say(f"running {', '.join(self.processes)} (web on {self.base_url})")
+
+    def start_command(self, name: str, command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Run one shell command line as process ``name`` (its own process group, log in work/)."""
+        log = (self.work / f"{name}.log").open("w")
+        self.processes[name] = subprocess.Popen(
+            ["bash", "-c", command], env={**self.env, **(env or {})}, cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        return self.processes[name]
 
     def wait_healthy(self, timeout: float = 60, *, answering: bool = False) -> None:
         """Wait for ``/healthz`` to be green (or, with ``answering``, to answer at all)."""

@@ -63,8 +63,9 @@ def readings(rule: AlertRule, *, now: datetime) -> list[Reading]:
         return [Reading(rule.metric, value)]
     if rule.metric == AlertRule.Metric.CONCURRENT_USERS:
         return [Reading(rule.metric, float(activity.count(now.timestamp())[0]))]
-    # remaining_tickets: one key per event whose claim window is still open or to come.
-    remaining = selectors.remaining_per_event(now=now)
+    # remaining_tickets: one key per event whose claim window is open now. An event yet to open
+    # has all its seats; a small one (3 seats) would otherwise fire the moment it was created.
+    remaining = selectors.remaining_per_event(now=now, open_only=True)
     keys = [Reading(f"{rule.metric}:{slug}", float(n)) for slug, n in remaining.items()]
     # Events that left the list (closed, cancelled) clear their firing alerts.
     firing = Alert.objects.filter(rule=rule, state=Alert.State.FIRING).values_list("key", flat=True)

@@ -72,16 +72,19 @@ def percentile_from_buckets(buckets: list[int], quantile: float) -> float | None
 # --- business -------------------------------------------------------------------------
 
 
-def remaining_per_event(*, now: datetime | None = None) -> dict[str, int]:
-    """Seats left per published event whose claim window has not closed (live from the DB)."""
+def remaining_per_event(*, now: datetime | None = None, open_only: bool = False) -> dict[str, int]:
+    """Seats left per published event whose claim window has not closed (live from the DB).
+
+    ``open_only``: only events whose window has opened, too (a small event is not "running
+    out" before anyone could claim).
+    """
     from events.models import Event
 
     now = now or timezone.now()
-    return dict(
-        Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
-        .order_by("claim_opens_at", "slug")
-        .values_list("slug", "remaining")
-    )
+    events = Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
+    if open_only:
+        events = events.filter(claim_opens_at__lte=now)
+    return dict(events.order_by("claim_opens_at", "slug").values_list("slug", "remaining"))
 
 
 def claims_summary(*, now: datetime | None = None) -> dict:
@@ -222,6 +225,13 @@ def live_metrics(*, now: datetime | None = None, with_health: bool = True) -> di
 def requests_last_minute(*, now: datetime) -> int:
     minute = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
     return RequestStat.objects.filter(minute=minute).aggregate(n=Sum("count"))["n"] or 0
+
+
+def capacity_of(slugs) -> dict[str, int]:
+    """``{slug: capacity}`` of these events (one query)."""
+    from events.models import Event
+
+    return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "capacity"))
 
 
 def history(*, since: datetime, until: datetime) -> list[MetricSample]:

@@ -75,10 +75,13 @@ def history_api(request):
     """Metric samples of a time range (default: the last 24 hours) for the charts."""
     since, until = parse_range(request.GET)
     samples = selectors.history(since=since, until=until)
+    slugs = {slug for s in samples for slug in (s.remaining or {})}
     return JsonResponse(
         {
             "since": since.isoformat(),
             "until": until.isoformat(),
+            # Seats per event: the chart draws each event against its own capacity.
+            "capacity": selectors.capacity_of(slugs),
             "samples": [
                 {field: getattr(s, field) for field in exports.FIELDS["metrics"]} | {"taken_at": s.taken_at.isoformat()}
                 for s in samples

@@ -113,6 +113,15 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         position = max(1, self.start_position - passed)
         rate = message.get("drain_rate") or 0
         eta = math.ceil(position / rate) if rate else self.state.get("eta_seconds")
-        if (position, eta) != (self.state.get("position"), self.state.get("eta_seconds")):
-            self.state = {**self.state, "position": position, "eta_seconds": eta}
+        update = {"position": position, "eta_seconds": eta}
+        if message.get("seats_left") is not None:
+            # The page's sentence ("you are 812th for 500 seats") follows the seats and the place.
+            from queueing.waitlist.selectors import outlook_of  # the sub-app imports queueing's models
+
+            update["seats_left"] = message["seats_left"]
+            update["outlook"] = outlook_of(
+                position=position, seats_left=message["seats_left"], capacity=message.get("capacity") or 0
+            )
+        if any(self.state.get(key) != value for key, value in update.items()):
+            self.state = {**self.state, **update}
             await self.send_json(self.state)

@@ -96,13 +96,27 @@ def push_batch(decisions) -> None:
             messages.append((entry_group(entry.public_id), {"type": "queue.entry", "entry": entry_as_dict(entry)}))
     if due:
         rate = refresh_drain_rate()
+        seats = seats_of(due)
         for event_id in due:
-            messages.append((event_group(event_id), progress_message(event_id, totals.get(event_id), rate)))
+            message = progress_message(event_id, totals.get(event_id), rate, seats.get(event_id))
+            messages.append((event_group(event_id), message))
     send_all(messages)
 
 
-def progress_message(event_id: int, decided: int | None, rate: float | None) -> dict:
-    return {"type": "queue.progress", "event_id": event_id, "decided": decided, "drain_rate": rate}
+def seats_of(event_ids) -> dict[int, tuple[int, int]]:
+    """``{event id: (seats left, capacity)}``: one indexed read per progress message, not per page."""
+    from events.models import Event
+
+    rows = Event.objects.filter(id__in=list(event_ids)).values_list("id", "remaining", "capacity")
+    return {event_id: (remaining, capacity) for event_id, remaining, capacity in rows}
+
+
+def progress_message(event_id: int, decided: int | None, rate: float | None, seats=None) -> dict:
+    """The event's progress; with ``seats`` (left, capacity) each page can say its outlook anew."""
+    message = {"type": "queue.progress", "event_id": event_id, "decided": decided, "drain_rate": rate}
+    if seats is not None:
+        message["seats_left"], message["capacity"] = seats
+    return message
 
 
 def push_progress(event_ids) -> None:
@@ -113,7 +127,8 @@ def push_progress(event_ids) -> None:
     if not due:
         return
     rate = drain_rate()
-    send_all([(event_group(e), progress_message(e, decided_total(e), rate)) for e in due])
+    seats = seats_of(due)
+    send_all([(event_group(e), progress_message(e, decided_total(e), rate, seats.get(e))) for e in due])
     flush_pushes()
 
 

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, NotEligible, SoldOut
 
@@ -36,7 +37,7 @@ REASONS = {
     AlreadyHasTicket.code: AlreadyHasTicket.default_message,
     EventUnavailable.code: EventUnavailable.default_message,
     ClaimNotOpen.code: ClaimNotOpen.default_message,
-    "error": "We could not process your claim after several attempts. Please try again.",
+    "error": gettext_noop("We could not process your claim after several attempts. Please try again."),
 }
 
 
@@ -180,17 +181,35 @@ def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float
         position = None
     if live and rate is None:
         rate = drain_rate()
+    status, reason, ticket = entry.status, entry.reason, entry.ticket if entry.ticket_id else None
+    if status == QueueEntry.Status.FAILED and reason == AlreadyHasTicket.code:
+        held = _held_ticket(entry)
+        if held is not None:
+            # Defence in depth: a second entry that slipped in beside the student's ticket was
+            # refused "already has a ticket"; they hold one, so they see it, not "No ticket".
+            status, reason, ticket = QueueEntry.Status.COMPLETED, "", held
     return {
         "queue_id": str(entry.public_id),
-        "status": entry.status,
+        "status": status,
         "position": position,
         "eta_seconds": (eta_seconds(position, rate) if live else 0) if not entry.prequeue else None,
         "attempts": entry.attempts,
-        "reason": reason_sentence(entry.reason) if entry.status == QueueEntry.Status.FAILED else None,
-        "reason_code": entry.reason or None,
-        "ticket": ticket_dict(entry.ticket) if entry.ticket_id else None,
+        "reason": reason_sentence(reason) if status == QueueEntry.Status.FAILED else None,
+        "reason_code": reason or None,
+        "ticket": ticket_dict(ticket),
         "prequeue": entry.prequeue,
     }
+
+
+def _held_ticket(entry: QueueEntry):
+    """The active ticket of the entry's student for its event, if any (with its event)."""
+    from tickets.models import Ticket
+
+    return (
+        Ticket.objects.select_related("event")
+        .filter(event_id=entry.event_id, user_id=entry.user_id, status=Ticket.Status.ACTIVE)
+        .first()
+    )
 
 
 def queue_depth() -> int:

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
-from tickets.models import Ticket
-from tickets.services import check_eligible, claim_refusal
+from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
+from tickets.services import check_eligible, check_may_receive, claim_refusal
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of
@@ -31,6 +31,22 @@ KICK_KEY_TTL_SECONDS = 5
 # the new entry's place in the line. The CTE's INSERT is invisible to the count (same snapshot),
 # so the count is exactly the live entries ahead. ON CONFLICT: the student already has a live
 # entry (partial unique index ticket_queue_one_live_per_student_event).
+#
+# The double-click race, and why the recheck: `held` reads the statement's snapshot, taken when
+# the statement starts. Under READ COMMITTED the unique index check of the INSERT does not use
+# that snapshot: it looks at the latest row versions and, if a worker is deciding the student's
+# first entry right then, waits for that worker to commit. Once it has, the first entry is
+# `completed` (no longer live: no conflict) and its ticket is committed, but `held`, read
+# before, saw no ticket; a second entry went in and was later refused `already_has_ticket`.
+# So, once a row went in, ticket_queue_refuse_holder (migration 0004) looks again: a VOLATILE
+# function's query takes a fresh snapshot, later than the INSERT's wait, so it sees any ticket
+# whose entry stopped being live before the INSERT. It raises unique_violation
+# (ticket_queue_no_claim_for_holder), which rolls the whole statement back, entry included.
+# A ticket issued after that recheck cannot come from this student's previous entry (it was
+# not live any more), and an entry decided after such a ticket completes with it (idempotent
+# decide). Still one round trip: the function runs inside the statement.
+HOLDER_RECHECK = "ticket_queue_no_claim_for_holder"
+
 # The student's active ticket of the event, if any (the claim is refused with it).
 _HELD_SQL = """
 SELECT id FROM tickets_ticket
@@ -52,7 +68,8 @@ SELECT
     inserted.id,
     inserted.sort_key,
     (SELECT count(*) FROM ticket_queue AS q
-     WHERE q.event_id = %(event_id)s AND {ahead_sql("q", sort_key="inserted.sort_key", entry_id="inserted.id")})
+     WHERE q.event_id = %(event_id)s AND {ahead_sql("q", sort_key="inserted.sort_key", entry_id="inserted.id")}),
+    CASE WHEN inserted.id IS NOT NULL THEN ticket_queue_refuse_holder(%(event_id)s, %(user_id)s) END
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true
 """  # noqa: S608 - constant fragments, values are parameters
 
@@ -67,7 +84,9 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     student refused as sold out joins the event's waiting list unless they opted out (the 410
     then carries ``waitlist``). A student with a live entry gets that same entry back
     (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
-    the truth, the INSERT simply does nothing on conflict. After commit a worker is woken.
+    the truth, the INSERT simply does nothing on conflict; a click racing the decision of the
+    student's first entry is refused with its ticket, never queued twice (``_ENQUEUE_SQL``).
+    After commit a worker is woken.
     """
     now = now or timezone.now()
     event = _event_for_claim(event_slug)
@@ -101,9 +120,18 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     for _attempt in range(3):
         public_id = uuid.uuid4()
         params = {"public_id": public_id, "user_id": user.id, "event_id": event.id, "now": now, "prequeue": prequeue}
-        with connection.cursor() as cursor:
-            cursor.execute(_ENQUEUE_SQL, params)
-            held_id, entry_id, sort_key, ahead = cursor.fetchone()
+        try:
+            # Nested in a caller's transaction (tests, scripts), a savepoint keeps the recheck's
+            # refusal from breaking it; the claim view runs in autocommit and pays nothing.
+            savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(_ENQUEUE_SQL, params)
+                held_id, entry_id, sort_key, ahead, _rechecked = cursor.fetchone()
+        except IntegrityError as exc:
+            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
+                raise
+            _refuse_holder(event=event, user=user)
+            continue  # the ticket was given back in between: claim afresh
         if held_id is not None:
             _refuse_holder(event=event, user=user)
         if entry_id is not None:
@@ -170,12 +198,7 @@ def _standing(*, event: Event, user) -> tuple[object, int | None]:
 
 def _refuse_holder(*, event: Event, user) -> None:
     """Raise ``AlreadyHasTicket`` (409, with the ticket) if ``user`` holds a ticket of ``event``."""
-    ticket = Ticket.objects.filter(event_id=event.id, user_id=user.id, status=Ticket.Status.ACTIVE).first()
-    if ticket is not None:
-        from tickets.selectors import ticket_as_dict
-
-        ticket.event = event
-        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
+    check_may_receive(event_id=event.id, user=user)
 
 
 def _publish_kick() -> None:
@@ -183,9 +206,10 @@ def _publish_kick() -> None:
 
     from .tasks import process_queue
 
-    # SET NX with the cache's short socket timeout: a hung Redis costs at most that once,
-    # then the breaker answers at once.
-    if redis_lib.get_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
+    # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
+    # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
+    # once, then the "broker" breaker answers at once.
+    if redis_lib.broker_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
         process_queue.apply_async(retry=False, expires=30)
 
 

@@ -27,7 +27,7 @@ def process_queue() -> int:
     try:
         # Cleared before the first scan: a claim committed after this sends a new kick, one
         # committed before is seen by the scan below.
-        redis_lib.get_client().delete(KICK_KEY)
+        redis_lib.broker_client().delete(KICK_KEY)
     except Exception:
         logger.info("kick key not cleared", exc_info=True)
     decided, more, next_retry = queue_drain()

@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/events/<str:slug>/claim/", views.api_claim, name="api-claim"),
     path("api/queue/<str:queue_id>/", views.api_queue_status, name="api-status"),
     path("queue/<str:queue_id>/", views.waiting_page, name="waiting"),
+    path("events/<str:slug>/claim/", views.claim_form, name="claim"),
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from ticketwar.lib.errors import json_error
-from ticketwar.lib.ratelimit import rate_limited
+from events.views import render_event_page
+from ticketwar.lib.errors import DomainError, json_error
+from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
 
 from . import selectors, services
 
@@ -36,6 +39,28 @@ def api_claim(request, slug: str):
     return JsonResponse(body, status=202 if created else 200)
 
 
+def _claim_limited_page(request, retry_after: int, slug: str):
+    return render_event_page(request, slug, refusal=too_many_requests_message(retry_after))
+
+
+@never_cache
+@require_POST
+@rate_limited("claim", page=_claim_limited_page)
+def claim_form(request, slug: str):
+    """``POST /events/<slug>/claim/``: the claim button as a form, for a phone without JavaScript.
+
+    The same budget and the same service as the API: on to the waiting page, or back to the
+    event page with the refusal in words (and its status code).
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("events:detail", args=[slug]))
+    try:
+        entry, _created = services.queue_enqueue(user=request.user, event_slug=slug)
+    except DomainError as refusal:
+        return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
+    return redirect("queueing:waiting", queue_id=entry.public_id)
+
+
 @never_cache
 def api_queue_status(request, queue_id: str):
     """``GET /api/queue/<queue_id>/``: the entry as its owner sees it; 404 for anyone else."""
@@ -57,7 +82,8 @@ def _stock_fields(entry, payload: dict) -> dict:
     event = entry.event
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
     # A student whose claim got a ticket has no use for the waiting list: no query for it.
-    waiting = None if entry.status == "completed" else waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
+    completed = payload["status"] == "completed"
+    waiting = None if completed else waitlist_entry_of(event_id=entry.event_id, user_id=entry.user_id)
     fields["waitlist"] = waitlist_place(waiting) if waiting is not None else None
     fields["event"] = event.slug
     return fields
@@ -72,6 +98,8 @@ def waiting_page(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         raise Http404(_("This queue entry does not exist."))
+    from queueing.waitlist.selectors import outlook_sentences
+
     payload = selectors.entry_as_dict(entry)
     payload.update(_stock_fields(entry, payload))
     config = {
@@ -88,7 +116,11 @@ def waiting_page(request, queue_id: str):
             "seconds": _("about %(n)s s"),
             "polling": _("Live updates are unavailable; checking every few seconds."),
             "prequeue": _("In the pre-queue: your place is drawn when the window opens"),
-            "seats_left": _("%(n)s seats left"),
+            # Both plural forms, for the script to pick (Indonesian has one, English two).
+            "seats_left_one": ngettext("%(n)s seat left", "%(n)s seats left", 1),
+            "seats_left": ngettext("%(n)s seat left", "%(n)s seats left", 2),
+            # The outlook sentences, both plural forms, filled in by the script as pushes arrive.
+            "outlook": {"one": outlook_sentences(1), "other": outlook_sentences(2)},
         },
     }
     return render(request, "queueing/waiting.html", {"entry": entry, "payload": payload, "config": config})

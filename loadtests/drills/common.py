@@ -104,7 +104,7 @@ class DrillStack(harness.Stack):
 
     def start_services(self) -> None:
         # A drill breaks its own servers: never adopt a DATABASE_URL / REDIS_URL from outside.
-        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CACHE_REDIS_URL", "CHANNEL_REDIS_URL"):
             os.environ.pop(name, None)
         super().start_services()
         self.env.update(self.extra_env)

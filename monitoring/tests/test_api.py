@@ -157,8 +157,8 @@ def test_exports_filter_by_time_range(client, staff):
     [
         ({"since": "yesterday"}, "since"),
         ({"until": "2026-13-45T99:00"}, "until"),
-        ({"since": "2026-11-26T10:00:00+07:00", "until": "2026-11-26T09:00:00+07:00"}, "earlier"),
-        ({"since": "2026-01-01", "until": "2026-11-01"}, "31 days"),
+        ({"since": "2026-11-26T10:00:00+07:00", "until": "2026-11-26T09:00:00+07:00"}, "lebih awal"),
+        ({"since": "2026-01-01", "until": "2026-11-01"}, "31 hari"),
     ],
 )
 def test_bad_time_ranges_are_400(client, staff, params, needle):

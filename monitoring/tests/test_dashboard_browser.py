@@ -54,7 +54,7 @@ def test_dashboard_draws_live_tiles_and_charts(
     Alert.objects.create(rule=alert_rules["remaining_tickets"], key=f"remaining_tickets:{event.slug}", value=37,
                          last_value=37, threshold=50, started_at=timezone.now())  # fmt: skip
 
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="id-ID")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -72,6 +72,7 @@ def test_dashboard_draws_live_tiles_and_charts(
         assert page.get_attribute('[data-health="database"]', "data-colour") == "green"
         assert page.get_attribute('[data-health="worker"]', "data-colour") == "red"  # no worker in this test
         assert "remaining_tickets:kuliah-umum" in page.text_content("#mon-alerts-body")
+        assert "menyala" in page.text_content("#mon-alerts-body")  # the state in the page's language
         points = page.evaluate(
             """() => [...document.querySelectorAll('.mon-charts canvas')].map((canvas) => {
                 const chart = Chart.getChart(canvas);

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .models import WaitlistEntry
 
@@ -36,10 +37,14 @@ def notify_offer(entry_id: int) -> None:
         )
         send_mail(
             _("A seat is free for you: %(title)s") % {"title": entry.event.title},
-            _(
+            ngettext(
+                "A seat of %(title)s was given back and you are next on the waiting list.\n"
+                "Claim it within %(minutes)s minute: %(link)s\n"
+                "After that it passes to the next student.",
                 "A seat of %(title)s was given back and you are next on the waiting list.\n"
                 "Claim it within %(minutes)s minutes: %(link)s\n"
-                "After that it passes to the next student."
+                "After that it passes to the next student.",
+                settings.WAITLIST_OFFER_MINUTES,
             )
             % {"title": entry.event.title, "minutes": settings.WAITLIST_OFFER_MINUTES, "link": link},
             None,

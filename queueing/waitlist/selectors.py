@@ -60,32 +60,52 @@ def expected_give_backs(*, capacity: int) -> int:
     return math.ceil(capacity * settings.WAITLIST_EXPECTED_GIVEBACK_RATE)
 
 
-def seat_outlook(*, position: int | None, seats_left: int, capacity: int) -> dict[str, Any]:
-    """Seats left against a queue position, said honestly.
-
-    ``outlook`` is ``likely`` (position within the seats left), ``uncertain`` (within seats
-    left plus expected give-backs) or ``waiting_list`` (clearly beyond both).
-    """
-    from django.utils.translation import gettext as _
-
-    give_backs = expected_give_backs(capacity=capacity)
+def outlook_of(*, position: int | None, seats_left: int, capacity: int) -> str | None:
+    """``likely`` (position within the seats left), ``uncertain`` (within seats left plus the
+    expected give-backs) or ``waiting_list`` (clearly beyond both); None without a position."""
     if position is None:
-        outlook, message = None, None
-    elif position <= seats_left:
-        outlook = "likely"
-        message = _("You are number %(pos)s for %(seats)s seats left.") % {"pos": position, "seats": seats_left}
-    elif position <= seats_left + give_backs:
-        outlook = "uncertain"
-        message = _("You are number %(pos)s for %(seats)s seats left: a seat depends on others giving theirs back.") % {
-            "pos": position,
-            "seats": seats_left,
-        }
-    else:
-        outlook = "waiting_list"
-        message = _("You are number %(pos)s for %(seats)s seats: you will be on the waiting list.") % {
-            "pos": position,
-            "seats": seats_left,
-        }
+        return None
+    if position <= seats_left:
+        return "likely"
+    if position <= seats_left + expected_give_backs(capacity=capacity):
+        return "uncertain"
+    return "waiting_list"
+
+
+def outlook_sentences(seats_left: int) -> dict[str, str]:
+    """The sentence of each outlook for this number of seats, ``%(pos)s``/``%(seats)s`` unfilled.
+
+    The waiting page gets them for 1 and for 2 seats (the plural forms) and fills them in as the
+    position and the seats left arrive by websocket.
+    """
+    from django.utils.translation import ngettext
+
+    return {
+        "likely": ngettext(
+            "You are number %(pos)s for %(seats)s seat left.",
+            "You are number %(pos)s for %(seats)s seats left.",
+            seats_left,
+        ),
+        "uncertain": ngettext(
+            "You are number %(pos)s for %(seats)s seat left: a seat depends on others giving theirs back.",
+            "You are number %(pos)s for %(seats)s seats left: a seat depends on others giving theirs back.",
+            seats_left,
+        ),
+        "waiting_list": ngettext(
+            "You are number %(pos)s for %(seats)s seat: you will be on the waiting list.",
+            "You are number %(pos)s for %(seats)s seats: you will be on the waiting list.",
+            seats_left,
+        ),
+    }
+
+
+def seat_outlook(*, position: int | None, seats_left: int, capacity: int) -> dict[str, Any]:
+    """Seats left against a queue position, said honestly (``outlook_of`` and its sentence)."""
+    give_backs = expected_give_backs(capacity=capacity)
+    outlook = outlook_of(position=position, seats_left=seats_left, capacity=capacity)
+    message = None
+    if outlook is not None:
+        message = outlook_sentences(seats_left)[outlook] % {"pos": position, "seats": seats_left}
     return {
         "seats_left": seats_left,
         "expected_give_backs": give_backs,

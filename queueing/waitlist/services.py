@@ -16,15 +16,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import EventUnavailable
+from queueing.models import LIVE_STATUSES, QueueEntry
+from tickets.exceptions import EventUnavailable, NotEligible, TicketError
 from tickets.models import Ticket
-from tickets.services import _notify_seats_changed, ticket_issue_held
+from tickets.services import _notify_seats_changed, check_may_receive, ticket_issue_held
 
-from .exceptions import NoOffer, OfferExpired, OfferNotFound
+from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
 
 logger = logging.getLogger("ticketwar.waitlist")
@@ -108,37 +109,145 @@ def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | 
     return waitlist_place(entry, waiting_ahead=ahead)
 
 
-def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool) -> WaitlistEntry:
-    """Opt in or out of the event's waiting list (the checkbox). Joining again goes to the end."""
+def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
+    """Raise unless ``user`` may join ``event``'s waiting list now.
+
+    The list is a second chance after the queue, never a way around it: the student must be
+    allowed a seat at all (``tickets.services.check_may_receive``: verified, active, no ticket
+    of the event), have no claim of it still in the queue (``InQueue``), and the event must be
+    sold out through the queue or past its claim window, and not started (``WaitlistNotOpen``,
+    425 before claiming opens). Students refused as sold out by the queue meet all of this and
+    are enrolled without asking (``waitlist_enrol``, ``waitlist_enrol_many``).
+    """
+    from queueing.selectors import live_entry_of
+
+    now = now or timezone.now()
+    check_may_receive(event_id=event.id, user=user)
+    live = live_entry_of(user_id=user.pk, event_id=event.id)
+    if live is not None:
+        raise InQueue(queue_id=str(live.public_id), url=f"/queue/{live.public_id}/")
+    state = event.claim_state(now)
+    if state == Event.ClaimState.NOT_OPEN:
+        raise WaitlistNotOpen(too_early=True)
+    if state not in (Event.ClaimState.SOLD_OUT, Event.ClaimState.CLOSED) or now >= event.starts_at:
+        raise WaitlistNotOpen()
+
+
+_JOIN_SQL = """
+INSERT INTO waitlist_waitlistentry (public_id, event_id, user_id, status, queue_public_id, created_at)
+VALUES (%(public_id)s, %(event_id)s, %(user_id)s, %(status)s, %(queue_public_id)s, %(now)s)
+ON CONFLICT (event_id, user_id) DO NOTHING
+"""
+
+
+def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime | None = None) -> WaitlistEntry:
+    """Opt in or out of the event's waiting list (the checkbox). Joining again goes to the end.
+
+    Opting out is always possible (it only records the wish); joining, or joining again after
+    opting out, is refused unless ``check_may_join``. A place already held (waiting, offered,
+    claimed) is returned as is. Ticking the box again while the student's claim still waits in
+    the queue withdraws the opt-out (so a sold-out answer enrols them as usual) but gives no
+    place yet: ``InQueue``. Idempotent under concurrency: two joins at once give one row (the
+    INSERT does nothing on conflict, then both lock and read the same row).
+    """
+    now = now or timezone.now()
     with transaction.atomic():
-        entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
-        if entry is None:
-            status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
-            return WaitlistEntry.objects.create(event_id=event_id, user_id=user_id, status=status)
+        outcome = _set_joined(event_id=event_id, user_id=user_id, joined=joined, now=now)
+    if isinstance(outcome, InQueue):
+        raise outcome  # after commit: the withdrawn opt-out stays withdrawn
+    return outcome
+
+
+def _set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime) -> WaitlistEntry | InQueue:
+    """The body of ``waitlist_set_joined``, in its transaction (a refusal is returned, not raised,
+    when the transaction must still commit)."""
+    from django.contrib.auth import get_user_model
+
+    entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
+    if entry is not None and not (joined and entry.status == WaitlistEntry.Status.LEFT):
         if not joined and entry.status == WaitlistEntry.Status.WAITING:
             entry.status = WaitlistEntry.Status.LEFT
-            entry.decided_at = timezone.now()
+            entry.decided_at = now
             entry.save(update_fields=["status", "decided_at"])
-        elif joined and entry.status == WaitlistEntry.Status.LEFT:
-            # A new row (new id): joining again does not jump the list.
-            queue_public_id = entry.queue_public_id
-            entry.delete()
-            entry = WaitlistEntry.objects.create(event_id=event_id, user_id=user_id, queue_public_id=queue_public_id)
         return entry
+    if joined:
+        event = Event.objects.filter(pk=event_id).first()
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if event is None:
+            raise EventUnavailable()
+        if user is None:
+            raise NotEligible()
+        try:
+            check_may_join(event=event, user=user, now=now)
+        except InQueue as refusal:
+            if entry is None:
+                raise
+            entry.delete()
+            return refusal
+    queue_public_id = None
+    if entry is not None:
+        # Joining again after opting out: a new row (new id), so it does not jump the list.
+        queue_public_id = entry.queue_public_id
+        entry.delete()
+    status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _JOIN_SQL,
+            {
+                "public_id": uuid.uuid4(),
+                "event_id": event_id,
+                "user_id": user_id,
+                "status": status,
+                "queue_public_id": queue_public_id,
+                "now": now,
+            },
+        )
+    # Ours, or the row a concurrent join committed while our INSERT waited for it.
+    return WaitlistEntry.objects.select_for_update().get(event_id=event_id, user_id=user_id)
 
 
 def _offer_minutes() -> timedelta:
     return timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
 
 
-def _next_waiting(event_id: int) -> WaitlistEntry | None:
-    # SKIP LOCKED: two fills at once offer two different students, never one twice.
-    return (
-        WaitlistEntry.objects.select_for_update(skip_locked=True)
-        .filter(event_id=event_id, status=WaitlistEntry.Status.WAITING)
-        .order_by("id")
-        .first()
-    )
+def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
+    """Lock the next waiting entry whose student may still get a seat (``check_may_receive``).
+
+    One who may not any more (got a ticket meanwhile, account disabled) leaves the list
+    (``left``) instead of being offered a seat they cannot use. SKIP LOCKED: two fills at once
+    offer two different students, never one twice. Call inside a transaction.
+    """
+    from django.contrib.auth import get_user_model
+
+    while True:
+        entry = (
+            WaitlistEntry.objects.select_for_update(skip_locked=True)
+            .filter(event_id=event_id, status=WaitlistEntry.Status.WAITING)
+            .order_by("id")
+            .first()
+        )
+        if entry is None:
+            return None
+        user = get_user_model().objects.filter(pk=entry.user_id).first()
+        try:
+            if user is None:
+                raise NotEligible()
+            check_may_receive(event_id=event_id, user=user)
+        except TicketError:
+            entry.status = WaitlistEntry.Status.LEFT
+            entry.decided_at = now
+            entry.save(update_fields=["status", "decided_at"])
+            continue
+        return entry
+
+
+def _queue_waiting(event_id: int) -> Exists:
+    """SQL condition: a claim of the event is still pending or processing in the queue.
+
+    While it is, a freed seat belongs to the queue (its worker takes it within seconds), not
+    to the waiting list: the list is the second chance after the queue, never ahead of it.
+    """
+    return Exists(QueueEntry.objects.filter(event_id=event_id, status__in=LIVE_STATUSES))
 
 
 def _make_offer(entry: WaitlistEntry, now: datetime) -> None:
@@ -152,20 +261,32 @@ def _make_offer(entry: WaitlistEntry, now: datetime) -> None:
 def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
     """Offer every free seat of the event to the next students on its list; returns offers made.
 
-    Each offer is one transaction: lock the next waiting entry, take a seat with the
-    conditional UPDATE (the event must be published and not started), mark the entry offered.
-    No seat left, nobody waiting or event started: nothing happens.
+    Each offer is one transaction: lock the next waiting entry (of a student who may still get
+    a seat), take a seat with the conditional UPDATE (the event must be published, its claim
+    window opened, not started, and no claim of it pending or processing in the queue), mark
+    the entry offered. No seat left, nobody waiting, claims still queued, or event started:
+    nothing happens (the beat's sweep tries again once the queue has drained).
     """
     now = now or timezone.now()
     made = 0
     while True:
         with transaction.atomic():
-            entry = _next_waiting(event_id)
+            entry = _next_waiting(event_id, now)
             if entry is None:
                 return made
-            taken = Event.objects.filter(
-                pk=event_id, status=Event.Status.PUBLISHED, remaining__gt=0, starts_at__gt=now
-            ).update(remaining=F("remaining") - 1, updated_at=now)
+            # The queue first: no offer before claiming opens nor while claims of the event
+            # wait in the queue (checked in the same statement that takes the seat).
+            taken = (
+                Event.objects.filter(
+                    pk=event_id,
+                    status=Event.Status.PUBLISHED,
+                    remaining__gt=0,
+                    claim_opens_at__lte=now,
+                    starts_at__gt=now,
+                )
+                .exclude(_queue_waiting(event_id))
+                .update(remaining=F("remaining") - 1, updated_at=now)
+            )
             if taken != 1:
                 return made
             _make_offer(entry, now)
@@ -178,8 +299,10 @@ def _pass_on(event_id: int, now: datetime) -> None:
 
     Call inside the transaction that locked and closed the previous offer.
     """
-    starts_at = Event.objects.filter(pk=event_id).values_list("starts_at", flat=True).first()
-    nxt = _next_waiting(event_id) if starts_at is not None and now < starts_at else None
+    # The queue first (as in waitlist_fill): with claims of the event waiting there, the seat
+    # goes back to the pool, where the worker takes it for the next claim.
+    open_to_list = Event.objects.filter(pk=event_id, starts_at__gt=now).exclude(_queue_waiting(event_id)).exists()
+    nxt = _next_waiting(event_id, now) if open_to_list else None
     if nxt is not None:
         _make_offer(nxt, now)
         return

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.utils.translation import gettext as _
 
+from ticketwar.lib.timefmt import long_local
+
 logger = logging.getLogger("ticketwar.waitlist")
 
 
@@ -44,7 +46,7 @@ def mail_confirmation_request(request_id: int) -> int:
             "a student on the waiting list: %(link)s"
         ) % {
             "title": request.event.title,
-            "deadline": request.deadline.isoformat(),
+            "deadline": long_local(request.deadline),
             "link": f"{site}/waitlist/confirm/{confirmation.ticket_id}/",
         }
         messages.append((_("Confirm your seat: %(title)s") % {"title": request.event.title}, body, None, [user.email]))

@@ -5,15 +5,18 @@ from __future__ import annotations
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from events.models import Event
+from events.views import render_event_page
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
 from ticketwar.lib.body import json_object
-from ticketwar.lib.errors import json_error
+from ticketwar.lib.errors import DomainError, json_error
+from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
 
 from . import confirmations, selectors, services
 
@@ -97,9 +100,60 @@ def api_offer_claim(request, offer_id: str):
     )
 
 
+def _too_many_page(request, retry_after: int, *args, **kwargs):
+    return render(request, "429.html", {"message": too_many_requests_message(retry_after)})
+
+
+def _back_to(request, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+# The forms below are the pages' buttons for a phone without JavaScript: the same services as
+# the API beside them, and the budget the API middleware gives a logged-in student's requests.
+
+
+@never_cache
+@require_POST
+@rate_limited("api_user", page=_too_many_page)
+def waitlist_choice(request, slug: str):
+    """``POST /events/<slug>/waitlist/`` ``join=1`` (the checkbox ticked) or nothing: in or out."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.POST.get("next") or f"/events/{slug}/")
+    event = _event_or_none(slug)
+    if event is None:
+        raise Http404(_("This event does not exist."))
+    joined = request.POST.get("join") == "1"
+    try:
+        services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
+    except DomainError as refusal:
+        return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
+    return redirect(_back_to(request, f"/events/{slug}/"))
+
+
+@never_cache
+@require_POST
+@rate_limited("api_user", page=_too_many_page)
+def offer_claim(request, offer_id: str):
+    """``POST /waitlist/<id>/claim/``: the offered seat, claimed from the offer page's form."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(f"/waitlist/{offer_id}/")
+    try:
+        ticket = services.waitlist_claim(public_id=offer_id, user_id=request.user.id)
+    except DomainError as refusal:
+        return offer_page_response(request, offer_id, refusal=refusal.message, status=refusal.status)
+    return redirect("tickets:detail", ticket_id=ticket.id)
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def offer_page(request, offer_id: str):
+    return offer_page_response(request, offer_id)
+
+
+def offer_page_response(request, offer_id: str, *, refusal: str = "", status: int = 200):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     entry = selectors.waitlist_offer_of_owner(public_id=offer_id, user_id=request.user.id)
@@ -117,7 +171,8 @@ def offer_page(request, offer_id: str):
     return render(
         request,
         "waitlist/offer.html",
-        {"entry": entry, "place": selectors.waitlist_place(entry), "config": config},
+        {"entry": entry, "place": selectors.waitlist_place(entry), "config": config, "refusal": refusal},
+        status=status,
     )
 
 

@@ -45,6 +45,9 @@
       if (!item) return;
       item.dataset.colour = colour;
       item.querySelector(".mon-dot").className = "mon-dot " + colour;
+      // The state in words too: colour alone says nothing to a colour-blind operator.
+      const state = item.querySelector(".mon-health-state");
+      if (state) state.textContent = label("health" + colour.charAt(0).toUpperCase() + colour.slice(1));
       const detail = (data.health_detail || {})[part];
       item.title = colour + (detail && detail.detail ? ": " + detail.detail : "");
     });
@@ -65,7 +68,8 @@
     alerts.slice(0, 20).forEach((alert) => {
       const row = body.insertRow();
       row.className = alert.state;
-      [alert.rule, alert.state, show(alert.value), show(alert.threshold),
+      const state = alert.state === "firing" || alert.state === "resolved" ? label("state" + alert.state.charAt(0).toUpperCase() + alert.state.slice(1)) : alert.state;
+      [alert.rule, state, show(alert.value), show(alert.threshold),
         new Date(alert.started_at).toLocaleString(),
         alert.resolved_at ? new Date(alert.resolved_at).toLocaleString() : ""].forEach((text) => {
         row.insertCell().textContent = text;
@@ -111,9 +115,13 @@
     });
     const col = (name) => samples.map((s) => s[name]);
     const slugs = [...new Set(samples.flatMap((s) => Object.keys(s.remaining || {})))];
+    // Each event against its own capacity (a 30-seat workshop beside a 500-seat lecture).
+    const capacity = history.capacity || {};
+    const share = (count, slug) => (count == null || !capacity[slug] ? null : Math.round((1000 * count) / capacity[slug]) / 10);
     lineChart("chart-remaining", labels, slugs.map((slug) => ({
-      label: slug, data: samples.map((s) => (s.remaining || {})[slug] ?? null),
+      label: slug, data: samples.map((s) => share((s.remaining || {})[slug], slug)),
     })));
+    root.dataset.remainingScale = "percent";
     lineChart("chart-traffic", labels, [
       { label: label("active"), data: col("active_users") },
       { label: label("claims"), data: col("claims_per_minute"), axis: "y2" },

@@ -11,11 +11,18 @@
   var remainingNode = document.getElementById("remaining");
   var stateLine = document.getElementById("state-line");
   var countdownNode = document.getElementById("countdown");
-  var button = document.getElementById("claim-button");
+  var form = document.getElementById("claim-form");
+  // No button for a ticket holder or an unverified student: the page says why instead.
+  var button = document.getElementById("claim-button") || document.createElement("button");
   var messageNode = document.getElementById("claim-message");
 
   // Server clock minus browser clock, so a wrong phone clock does not shift the countdown.
-  var clockOffset = Date.parse(config.server_now) - Date.now();
+  // server_now was taken while the page was rendered, i.e. about when its first byte left the
+  // server: compare it with the browser's clock at that moment, not when this script runs
+  // (a slow phone parses the page for hundreds of milliseconds first).
+  var timing = window.performance && window.performance.timing;
+  var receivedAt = timing && timing.responseStart ? timing.responseStart : Date.now();
+  var clockOffset = Date.parse(config.server_now) - receivedAt;
   var event = config.event;
   var opensAt = Date.parse(event.claim_opens_at);
   var pollTimer = null;
@@ -164,7 +171,9 @@
     showMessage(data.error || msg.network + " (" + status + ")");
   }
 
-  button.addEventListener("click", function () {
+  // The button is a real form (it works without JavaScript); this claims without leaving the page.
+  if (form) { form.addEventListener("submit", function (submitEvent) {
+    submitEvent.preventDefault();
     if (button.disabled) { return; }
     claiming = true;
     button.disabled = true;
@@ -191,9 +200,20 @@
         showMessage(msg.network);
         render();
       });
-  });
+  }); }
+
+  // Tick on the countdown's own whole seconds, and exactly at the opening: a free-running
+  // one-second interval enabled the button up to a second after the announced time.
+  function scheduleTick() {
+    var delay = 1000;
+    if (event.status === "not_open" && retryUntil <= serverNow()) {
+      var left = opensAt - serverNow();
+      if (left > 0) { delay = left % 1000 || 1000; }
+    }
+    window.setTimeout(function () { tick(); scheduleTick(); }, delay);
+  }
 
   render();
-  window.setInterval(tick, 1000);
+  scheduleTick();
   if (!document.hidden) { startPolling(); }
 })();

@@ -2,10 +2,11 @@
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("offer-config").textContent);
+  var form = document.getElementById("offer-form");
   var button = document.getElementById("offer-claim");
   var countdown = document.getElementById("offer-countdown");
   var message = document.getElementById("offer-message");
-  if (!button) { return; }
+  if (!button || !form) { return; }
   var endsAt = Date.now() + config.seconds_left * 1000;
 
   function csrfToken() {
@@ -19,7 +20,9 @@
     if (left === 0) { clearInterval(timer); button.disabled = true; message.hidden = false; message.textContent = config.messages.expired; }
   }, 1000);
 
-  button.addEventListener("click", function () {
+  // A real form (it works without JavaScript); here it claims without a page load.
+  form.addEventListener("submit", function (submitEvent) {
+    submitEvent.preventDefault();
     button.disabled = true;
     message.hidden = false;
     message.textContent = config.messages.claiming;

@@ -15,6 +15,15 @@
   var lastHeard = Date.now();
   var terminal = function (s) { return s === "completed" || s === "failed"; };
 
+  // "You are number 812 for 500 seats": rebuilt from the place and the seats left that the
+  // pushes carry, so it never keeps the numbers of the page load.
+  function outlookSentence() {
+    var forms = msgs.outlook && (state.seats_left === 1 ? msgs.outlook.one : msgs.outlook.other);
+    var text = forms && state.outlook && forms[state.outlook];
+    if (!text || state.position == null || state.seats_left == null) { return state.outlook_message || ""; }
+    return text.replace("%(pos)s", String(state.position)).replace("%(seats)s", String(state.seats_left));
+  }
+
   function render() {
     root.setAttribute("data-status", state.status);
     el("queue-status").textContent = msgs[state.status] || state.status;
@@ -27,18 +36,21 @@
     el("queue-eta").textContent = eta == null ? "" : msgs.seconds.replace("%(n)s", String(eta));
     if (state.ticket) {
       el("queue-ticket").hidden = false;
-      el("queue-redeem").textContent = state.ticket.redeem_code;
+      el("queue-redeem").textContent = state.ticket.redeem_display || state.ticket.redeem_code;
       el("queue-ticket-link").setAttribute("href", state.ticket.url);
     }
     var outlook = el("queue-outlook");
     if (outlook) {
-      outlook.hidden = !state.outlook_message || terminal(state.status);
-      outlook.textContent = state.outlook_message || "";
+      var sentence = outlookSentence();
+      outlook.hidden = !sentence || terminal(state.status);
+      outlook.textContent = sentence;
       outlook.setAttribute("data-outlook", state.outlook || "");
     }
     var seats = el("queue-seats");
     if (seats && state.seats_left != null && msgs.seats_left) {
-      seats.textContent = msgs.seats_left.replace("%(n)s", String(state.seats_left));
+      // Both plural forms come from the server (ngettext for 1 and for 2): Indonesian has one.
+      var form = state.seats_left === 1 ? msgs.seats_left_one : msgs.seats_left;
+      seats.textContent = form.replace("%(n)s", String(state.seats_left));
     }
     if (state.prequeue && !terminal(state.status)) {
       el("queue-status").textContent = msgs.prequeue;

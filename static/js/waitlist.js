@@ -11,6 +11,18 @@
   var position = document.getElementById("waitlist-position");
   var offer = document.getElementById("waitlist-offer");
   var offerLink = document.getElementById("waitlist-offer-link");
+  var queue = document.getElementById("queue");
+  // The checkbox saves itself as soon as it changes: the form's button is for pages without scripts.
+  document.getElementById("waitlist-save").hidden = true;
+
+  // A claim that got a ticket needs no waiting list: hide it and stop asking.
+  function won() {
+    if (queue && queue.getAttribute("data-status") === "completed") {
+      box.hidden = true;
+      return true;
+    }
+    return false;
+  }
 
   function csrfToken() {
     var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -32,6 +44,7 @@
   }
 
   function poll() {
+    if (won()) { return; }
     fetch(config.waitlist_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(show)
@@ -61,5 +74,8 @@
   }
 
   listen();
-  setInterval(poll, 5000);
+  var pollTimer = setInterval(function () {
+    if (won()) { clearInterval(pollTimer); return; }
+    poll();
+  }, 5000);
 })();

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from . import services
+from .forms import StaffLoginForm
+from .models import LoginThrottle, User
+
+# /admin/login/ under the same guessing limits as the students' login page (staff: strictest).
+admin.site.login_form = StaffLoginForm
 
 
 @admin.register(User)
@@ -25,9 +29,34 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "full_name", "email", "password1", "password2")}),
     )
-    actions = ("mark_verified",)
+    actions = ("mark_verified", "unlock_login")
 
     @admin.action(description=_("Mark e-mail as verified"))
     def mark_verified(self, request, queryset):
-        count = queryset.filter(email_verified_at__isnull=True).update(email_verified_at=timezone.now())
+        count = services.students_mark_verified(user_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, _("%(count)d accounts marked verified.") % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Unlock login (forget failed attempts)"))
+    def unlock_login(self, request, queryset):
+        count = services.login_unlock(user_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, _("%(count)d accounts unlocked.") % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(LoginThrottle)
+class LoginThrottleAdmin(admin.ModelAdmin):
+    """Accounts with recent failed logins; the action unlocks them at once."""
+
+    list_display = ("user", "failures", "last_failure_at")
+    list_select_related = ("user",)
+    search_fields = ("user__nim", "user__email", "user__username")
+    ordering = ("-last_failure_at",)
+    readonly_fields = ("user", "failures", "last_failure_at")
+    actions = ("unlock",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description=_("Unlock login (forget failed attempts)"))
+    def unlock(self, request, queryset):
+        count = services.login_unlock(user_ids=queryset.values_list("user_id", flat=True))
+        self.message_user(request, _("%(count)d accounts unlocked.") % {"count": count}, messages.SUCCESS)

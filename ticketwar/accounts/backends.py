@@ -7,16 +7,24 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
 
+def login_account_lookup(identifier: str) -> Q:
+    """Which account a login name means: an address (any case), else a NIM or a username.
+
+    One home for the rule: the backend checks the password of this account and the login
+    limits count failures against it, whichever of its names was typed.
+    """
+    identifier = identifier.strip()
+    return Q(email__iexact=identifier) if "@" in identifier else Q(nim=identifier) | Q(username=identifier)
+
+
 class NimOrEmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if not username or password is None:
             return None
-        username = username.strip()
         user_model = get_user_model()
-        lookup = Q(email__iexact=username) if "@" in username else Q(nim=username) | Q(username=username)
-        user = user_model._default_manager.filter(lookup).order_by("id").first()
+        user = user_model._default_manager.filter(login_account_lookup(username)).order_by("id").first()
         if user is None:
             # Same cost as a real check, so timing does not reveal which accounts exist.
             user_model().set_password(password)

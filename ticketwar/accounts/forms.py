@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from . import selectors, services
+from .exceptions import TooManyAttempts
 from .models import nim_validator
 
 User = get_user_model()
@@ -23,12 +26,14 @@ def email_domain_allowed(email: str) -> bool:
 
 class SignUpForm(forms.Form):
     full_name = forms.CharField(label=_("Full name"), max_length=150, strip=True)
+    # No min/max_length: the validator says everything about the shape of a NIM, in one error
+    # (with them an 8-digit NIM showed two overlapping errors).
     nim = forms.CharField(
         label=_("NIM"),
-        min_length=9,
-        max_length=9,
         validators=[nim_validator],
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "username", "pattern": "[0-9]{9}"}),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "username", "pattern": "[0-9]{9}", "maxlength": 9}
+        ),
         help_text=_("Your 9-digit student number."),
     )
     email = forms.EmailField(
@@ -61,9 +66,16 @@ class SignUpForm(forms.Form):
             raise forms.ValidationError(_("Please enter your full name."))
         return name
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        # One error per field, the first found: a field's checks overlap (a 300-character
+        # address is both too long and not an address) and a list of them hides the point.
+        for errors in (self._errors or {}).values():
+            del errors.data[1:]
+
     def clean_nim(self) -> str:
-        nim = self.cleaned_data["nim"].strip()
-        if User.objects.filter(nim=nim).exists() or User.objects.filter(username=nim).exists():
+        nim = self.cleaned_data["nim"]
+        if selectors.signup_nim_taken(nim):
             raise forms.ValidationError(_("An account with this NIM already exists."))
         return nim
 
@@ -74,7 +86,7 @@ class SignUpForm(forms.Form):
             raise forms.ValidationError(
                 _("Please use your campus e-mail address (@%(domains)s).") % {"domains": domains}
             )
-        if User.objects.filter(email__iexact=email).exists():
+        if selectors.signup_email_taken(email):
             raise forms.ValidationError(_("An account with this e-mail address already exists."))
         return email
 
@@ -97,7 +109,34 @@ class SignUpForm(forms.Form):
         return data
 
 
-class LoginForm(AuthenticationForm):
+class LimitedLoginMixin:
+    """``AuthenticationForm.clean`` with the login limits around the password check.
+
+    ``retry_after`` is set (seconds) when the attempt was refused by a limit, so the view can
+    answer 429 with a ``Retry-After`` header.
+    """
+
+    retry_after: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                attempt = services.login_attempt_begin(request=self.request, identifier=username)
+            except TooManyAttempts as refusal:
+                self.retry_after = refusal.retry_after
+                raise forms.ValidationError(refusal.message, code=refusal.code) from None
+            self.user_cache = authenticate(self.request, username=username, password=password)
+            if self.user_cache is None:
+                services.login_attempt_failed(request=self.request, attempt=attempt)
+                raise self.get_invalid_login_error()
+            services.login_attempt_succeeded(attempt=attempt)
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class LoginForm(LimitedLoginMixin, AuthenticationForm):
     """``username`` is a NIM or a campus e-mail (staff: their username)."""
 
     username = forms.CharField(
@@ -115,3 +154,7 @@ class LoginForm(AuthenticationForm):
         "invalid_login": _("The NIM/e-mail or password is wrong. Please try again."),
         "inactive": _("This account is inactive."),
     }
+
+
+class StaffLoginForm(LimitedLoginMixin, AdminAuthenticationForm):
+    """The admin's login form (``admin.site.login_form``), under the same limits."""

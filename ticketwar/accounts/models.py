@@ -8,7 +8,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-nim_validator = RegexValidator(r"^\d{9}$", _("A NIM is exactly 9 digits."))
+# ASCII digits only: ``\d`` would also match Arabic-Indic or fullwidth digits, which the
+# database's check constraint (``[0-9]``) then refused as if the NIM were taken.
+nim_validator = RegexValidator(r"^[0-9]{9}\Z", _("A NIM is exactly 9 digits (0-9)."))
 
 
 class User(AbstractUser):
@@ -49,3 +51,26 @@ class User(AbstractUser):
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
+
+
+class LoginThrottle(models.Model):
+    """Recent failed logins of one account: the per-account guessing limit.
+
+    Kept in PostgreSQL, not Redis: the strict limit must hold when Redis is down, and the
+    admin lists and unlocks locked accounts here. ``failures`` counts attempts since the last
+    successful login; an attempt is counted *before* its password is checked, so guesses sent
+    in parallel cannot all slip in before the first one is counted. The account is locked
+    while ``failures`` has reached the limit and ``last_failure_at`` is less than
+    ``LOGIN_LOCK_SECONDS`` ago (see services.login_attempt_begin).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="login_throttle")
+    failures = models.PositiveIntegerField(_("failed logins"), default=0)
+    last_failure_at = models.DateTimeField(_("last failed login"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login lock")
+        verbose_name_plural = _("login locks")
+
+    def __str__(self) -> str:
+        return str(self.user)

@@ -15,7 +15,7 @@ from django_ratelimit.core import get_usage
 from ticketwar.lib.ratelimit import retry_after_seconds
 
 from . import services
-from .exceptions import AccountError, VerificationLinkExpired
+from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
 from .forms import LoginForm, SignUpForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
@@ -34,6 +34,13 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        try:
+            services.signup_attempt_count(request=request)
+        except TooManyAttempts as exc:
+            form.add_error(None, exc.message)
+            response = render(request, "accounts/signup.html", {"form": form}, status=exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         try:
             user = services.student_sign_up(
                 full_name=data["full_name"],
@@ -59,13 +66,18 @@ def verify_sent(request):
 @require_GET
 def verify(request, token: str):
     try:
-        services.student_verify_email(token=token)
+        user = services.student_verify_email(token=token)
     except AccountError as exc:
         expired = isinstance(exc, VerificationLinkExpired)
         context = {"error": exc.message, "expired": expired, "token": token if expired else ""}
         return render(request, "accounts/verify_failed.html", context, status=exc.status)
-    messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
-    return redirect(settings.LOGIN_REDIRECT_URL)
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    # Opened in another browser (the phone's mail app) or by someone else logged in here: this
+    # browser cannot claim yet, so it is sent to the login page rather than told it can.
+    messages.success(request, _("Your e-mail address is verified. Log in to claim tickets."))
+    return redirect(reverse("accounts:login"))
 
 
 def _resend_key(group: str, request) -> str:
@@ -101,6 +113,14 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            # Refused by a login limit: the page says for how long, and so does the header.
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

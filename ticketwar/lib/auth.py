@@ -1,15 +1,19 @@
 """The logged-in user, loaded from the cache: a page view needs no query for it.
 
 ``get_user`` is what ``AuthenticationMiddleware`` calls on every request with a session. The
-user row is cached by id; any save of a user (password change, e-mail verification, last
-login, admin edit) drops the entry, so the session hash check in ``django.contrib.auth``
-always sees the current password. When Redis is unavailable the row comes from PostgreSQL.
+user row is cached by id; any change of a user (password change, e-mail verification, last
+login, admin edit, deactivation) drops the entry through ``user_cache_invalidate``, so the
+session hash check in ``django.contrib.auth`` always sees the current password and a student
+verified a minute before the opening can claim at once. ``save()`` and ``delete()`` call it
+through signals; a queryset ``update()`` bypasses them, so the service doing one must call it.
+When Redis is unavailable the row comes from PostgreSQL.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from ticketwar.accounts.backends import NimOrEmailBackend
@@ -40,8 +44,23 @@ class CachedNimOrEmailBackend(NimOrEmailBackend):
         return None if user == _MISSING_USER else user
 
 
+def user_cache_invalidate(*user_ids: object) -> None:
+    """Drop the cached rows of these users: the one place that does it, for every change.
+
+    Drops them now and again once the current transaction commits: a request that loads the
+    user between the change and the commit reads the old row and caches it; without the second
+    drop that old row would be served for CACHE_TTL_USER.
+    """
+    keys = [user_cache_key(user_id) for user_id in user_ids]
+    if not keys:
+        return
+    cache_delete("user", *keys)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: cache_delete("user", *keys))
+
+
 def _drop_cached_user(sender, instance, **kwargs) -> None:
-    cache_delete("user", user_cache_key(instance.pk))
+    user_cache_invalidate(instance.pk)
 
 
 def connect_signals() -> None:

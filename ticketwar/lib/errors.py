@@ -29,7 +29,7 @@ class DomainError(Exception):
 
     status: int = 400
     code: str = "bad_request"
-    default_message: str = "The request could not be handled."
+    default_message: str = gettext_noop("The request could not be handled.")
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or _(self.default_message)
@@ -43,19 +43,19 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    default_message = "Not found."
+    default_message = gettext_noop("Not found.")
 
 
 class PermissionDenied(DomainError):
     status = 403
     code = "forbidden"
-    default_message = "You are not allowed to do this."
+    default_message = gettext_noop("You are not allowed to do this.")
 
 
 class ServiceUnavailable(DomainError):
     status = 503
     code = "unavailable"
-    default_message = "The service is briefly unavailable. Please try again in a moment."
+    default_message = gettext_noop("The service is briefly unavailable. Please try again in a moment.")
 
 
 _GENERIC_MESSAGES = {
@@ -127,7 +127,7 @@ class JsonErrorMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             # Unknown /api/ paths, require_GET's empty 405s and the like: clients read JSON.
-            message = _(_GENERIC_MESSAGES.get(response.status_code, "The request could not be handled."))
+            message = _(_GENERIC_MESSAGES.get(response.status_code, DomainError.default_message))
             replacement = json_error(response.status_code, message)
             for header in ("Allow", "Retry-After"):
                 if header in response:

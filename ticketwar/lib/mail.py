@@ -10,10 +10,14 @@ for a while. ``send_mail`` then returns 0 instead of raising.
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.filebased import EmailBackend as FileEmailBackend
+from django.utils import timezone
 from prometheus_client import Counter
 
 from .breaker import get_breaker
@@ -53,3 +57,17 @@ class GuardedEmailBackend(BaseEmailBackend):
         breaker.record_success()
         MAIL_MESSAGES.labels(outcome="sent").inc(sent)
         return sent
+
+
+class MailFilesBackend(FileEmailBackend):
+    """Development delivery: each mail in a file of its own under ``EMAIL_FILE_PATH``.
+
+    Django's file backend writes all the mails of one connection (a mass mail, a second's worth)
+    into one file; one file per mail is easier to find and open.
+    """
+
+    def _get_filename(self) -> str:
+        return os.path.join(self.file_path, f"{timezone.localtime():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.log")
+
+    def send_messages(self, email_messages) -> int:
+        return sum(super(MailFilesBackend, self).send_messages([message]) for message in email_messages or [])

@@ -179,11 +179,16 @@ def check(request: HttpRequest, budget: str) -> Verdict | None:
     return verdict
 
 
+def too_many_requests_message(retry_after: int) -> str:
+    """The sentence of a 429, for the JSON answer and the pages alike."""
+    return _("Too many requests. Please wait %(seconds)s s before trying again.") % {"seconds": retry_after}
+
+
 def too_many_requests(retry_after: int) -> JsonResponse:
     """``429 {error, retry_after}`` with the same number of seconds in ``Retry-After``."""
     response = JsonResponse(
         {
-            "error": _("Too many requests. Please wait %(seconds)s s before trying again.") % {"seconds": retry_after},
+            "error": too_many_requests_message(retry_after),
             "code": "rate_limited",
             "retry_after": retry_after,
         },
@@ -193,8 +198,13 @@ def too_many_requests(retry_after: int) -> JsonResponse:
     return response
 
 
-def rate_limited(budget: str) -> Callable:
-    """View decorator: count each request against ``budget``; 429 once it is used up."""
+def rate_limited(budget: str, *, page: Callable | None = None) -> Callable:
+    """View decorator: count each request against ``budget``; 429 once it is used up.
+
+    The answer is JSON, or for a form posted without JavaScript the page that
+    ``page(request, retry_after, *args, **kwargs)`` renders (with its 429 status and
+    ``Retry-After``): the form and the API count against the same budget.
+    """
     if budget not in BUDGET_SETTINGS:
         raise ValueError(f"unknown rate-limit budget {budget!r}")
 
@@ -203,7 +213,12 @@ def rate_limited(budget: str) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             verdict = check(request, budget)
             if verdict is not None and verdict.limited:
-                return too_many_requests(verdict.retry_after)
+                if page is None:
+                    return too_many_requests(verdict.retry_after)
+                response = page(request, verdict.retry_after, *args, **kwargs)
+                response.status_code = 429
+                response["Retry-After"] = str(verdict.retry_after)
+                return response
             return view(request, *args, **kwargs)
 
         wrapper.rate_limit_budget = budget  # the API middleware leaves such views alone

@@ -222,6 +222,9 @@ FORMS = {
     "ticket-return": ("/tickets/{ticket_id}/return/", {}),
     "waitlist-confirm": ("/waitlist/confirm/{ticket_id}/", {}),
     "offer": ("/waitlist/{offer_id}/", {}),
+    "offer-claim": ("/waitlist/{offer_id}/claim/", {}),
+    "waitlist-choice": ("/events/{slug}/waitlist/", {"join": "1", "next": "/"}),
+    "claim": ("/events/{slug}/claim/", {}),
 }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ticketwar.tests.envvars import settings_variables
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_setting_from_the_environment_is_in_the_readme():
-    settings_source = (ROOT / "ticketwar" / "settings.py").read_text()
-    names = set(re.findall(r'env_(?:str|bool|int|float|list)\(\s*"([A-Z0-9_]+)"', settings_source))
+    names = settings_variables()
     assert len(names) > 30, "the settings should read their values from the environment"
     readme = (ROOT / "README.md").read_text()
     missing = sorted(name for name in names if f"`{name}`" not in readme)

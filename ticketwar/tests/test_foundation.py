@@ -70,6 +70,16 @@ def test_bad_boolean_fails_loudly():
     assert "DEBUG must be true or false" in result.stderr
 
 
+def test_a_blank_redis_role_url_shares_redis_url():
+    """A ConfigMap key left blank (deploy/kubernetes/secret.yaml) means "the shared server"."""
+    blank = {"CACHE_REDIS_URL": "", "CELERY_BROKER_URL": "", "CHANNEL_REDIS_URL": ""}
+    result = _settings_process(**blank)
+    assert result.returncode == 0, result.stderr
+    result = _settings_process(**{**blank, "CHANNEL_REDIS_URL": "http://wrong"})
+    assert result.returncode != 0
+    assert "CHANNEL_REDIS_URL must be a redis:// or rediss:// URL" in result.stderr
+
+
 def test_time_zone_and_languages(settings):
     assert settings.TIME_ZONE == "Asia/Jakarta"
     assert settings.LANGUAGE_CODE == "id"

@@ -69,7 +69,7 @@ def test_prequeue_reveal_and_a_freed_seat_claimed_in_the_browser(
     first.click("#claim-button")
     first.wait_for_url("**/queue/*/")
     first.wait_for_selector("#queue-status")
-    assert "pre-queue" in first.inner_text("#queue-status")
+    assert "pra-antrean" in first.inner_text("#queue-status")
     assert first.inner_text("#queue-position") == "–"
     first.screenshot(path=str(screenshot_dir / "fair-prequeue.png"))
     for user in students[1:]:

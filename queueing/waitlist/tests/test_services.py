@@ -189,6 +189,9 @@ def test_confirmation_request_mails_every_holder(sold_out):
     assert mail_confirmation_request(request.pk) == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted(h.email for h in holders)
     assert "/waitlist/confirm/" in mail.outbox[0].body
+    # In Indonesian, the deadline in WIB (not a UTC timestamp).
+    assert mail.outbox[0].body.startswith("Mohon konfirmasi bahwa Anda akan menghadiri")
+    assert " WIB" in mail.outbox[0].body and "+00:00" not in mail.outbox[0].body
 
 
 def test_enrolling_one_student_answers_as_the_row_reads(sold_out, django_assert_num_queries):

@@ -30,7 +30,8 @@ def offered(sold_out):
     return event, users, WaitlistEntry.objects.get(user=users[0])
 
 
-def test_waitlist_api_reads_and_toggles(client, student, event):
+def test_waitlist_api_reads_and_toggles(client, student, make_event):
+    event = make_event(capacity=0)  # sold out: the list is open
     url = f"/api/events/{event.slug}/waitlist/"
     assert client.get(url).status_code == 401
     me = as_user(student)
@@ -42,6 +43,14 @@ def test_waitlist_api_reads_and_toggles(client, student, event):
     body = me.post(url, {"join": True}, content_type="application/json").json()
     assert body["status"] == "waiting" and body["position"] == 1
     assert me.get("/api/events/unknown/waitlist/").status_code == 404
+
+
+def test_joining_an_open_event_with_free_seats_is_refused(student, event):
+    response = as_user(student).post(
+        f"/api/events/{event.slug}/waitlist/", {"join": True}, content_type="application/json"
+    )
+    assert response.status_code == 409 and response.json()["code"] == "waitlist_not_open"
+    assert not WaitlistEntry.objects.filter(user=student).exists()
 
 
 def test_offer_claim_api(client, offered):
@@ -61,7 +70,7 @@ def test_expired_offer_answers_410(offered):
     _event, users, offer = offered
     WaitlistEntry.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
     response = as_user(users[0]).post(f"/api/waitlist/{offer.public_id}/claim/")
-    assert response.status_code == 410 and "expired" in response.json()["error"]
+    assert response.status_code == 410 and "kedaluwarsa" in response.json()["error"]
 
 
 def test_offer_page(client, offered):
@@ -99,9 +108,9 @@ def test_status_api_tells_seats_left_against_the_position_honestly(make_event, e
     assert edge["position"] == 11 and edge["outlook"] == "uncertain"
     last = as_user(users[13]).get(f"/api/queue/{entries[13].public_id}/").json()
     assert last["outlook"] == "waiting_list"
-    assert last["outlook_message"] == "You are number 14 for 10 seats: you will be on the waiting list."
+    assert last["outlook_message"] == "Anda nomor 14 untuk 10 kursi: Anda akan masuk daftar tunggu."
     page = as_user(users[13]).get(f"/queue/{entries[13].public_id}/").content.decode()
-    assert "you will be on the waiting list" in page and 'id="waitlist-join"' in page
+    assert "Anda akan masuk daftar tunggu" in page and 'id="waitlist-join"' in page
 
 
 def test_admin_pages(admin_client, offered):
@@ -121,7 +130,7 @@ def test_admin_pages(admin_client, offered):
         {**inline, "event": event.pk, "deadline_0": past.strftime("%Y-%m-%d"), "deadline_1": past.strftime("%H:%M:%S")},
     )
     assert bad.status_code == 200 and not event.confirmation_requests.exists()
-    assert b"deadline must be in the future" in bad.content
+    assert "Batas waktu harus di masa depan" in bad.content.decode()
     soon = timezone.localtime(timezone.now() + timedelta(hours=3))
     ok = admin_client.post(
         add,

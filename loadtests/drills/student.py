@@ -1,0 +1,79 @@
+"""A logged-in student speaking to a running stack over HTTP and a websocket (drills, tests).
+
+The session is made as the login form would leave it (a test client's ``force_login`` or the
+drills' ``make_sessions``); the CSRF secret is the student's own, sent as cookie and header.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Student:
+    """A logged-in student (a session made by Django's test client) talking to ``base_url``."""
+
+    base_url: str
+    session: str
+    csrf: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @classmethod
+    def login(cls, base_url: str, user) -> Student:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return cls(base_url, client.cookies["sessionid"].value)
+
+    @property
+    def cookie(self) -> str:
+        return f"sessionid={self.session}; csrftoken={self.csrf}"
+
+    def request(self, method: str, path: str, *, timeout: float = 10) -> tuple[int, dict]:
+        headers = {"Cookie": self.cookie, "Accept": "application/json"}
+        data = None
+        if method != "GET":
+            headers.update({"X-CSRFToken": self.csrf, "Content-Type": "application/json"})
+            data = b"{}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            try:
+                return exc.code, json.loads(body or b"{}")
+            except ValueError:
+                return exc.code, {"body": body[:300].decode(errors="replace")}
+        except OSError as exc:  # refused, reset, timed out: no answer (status 0, as the load client counts it)
+            return 0, {"error": f"{type(exc).__name__}: {exc}"}
+
+    def claim(self, slug: str, *, timeout: float = 10) -> tuple[int, dict]:
+        return self.request("POST", f"/api/events/{slug}/claim/", timeout=timeout)
+
+    def websocket(self, queue_id: str, *, timeout: float = 20):
+        import websocket  # websocket-client
+
+        url = self.base_url.replace("http://", "ws://") + f"/ws/queue/{queue_id}/"
+        return websocket.create_connection(url, timeout=timeout, cookie=self.cookie, origin=self.base_url)
+
+
+def read_until(ws, predicate, *, timeout: float) -> dict:
+    """Websocket messages until one satisfies ``predicate`` (returned); AssertionError at timeout."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            message = json.loads(ws.recv())
+        except Exception as exc:  # websocket timeout: report what was seen
+            raise AssertionError(f"no matching websocket message; saw {seen}") from exc
+        seen.append(message)
+        if predicate(message):
+            return message
+    raise AssertionError(f"no matching websocket message within {timeout} s; saw {seen}")
