@@ -517,10 +517,11 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
-        # Bodies too large / too many fields: the client's mistake (a 400), logged as a warning.
+        # Bodies too large, too many fields, a huge redirect target: the client's doing (a 400),
+        # logged as a warning.
         **{
             f"django.security.{name}": {"filters": ["client_error"]}
-            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
+            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent", "DisallowedRedirect")
         },
         "celery": {"level": "INFO"},
         # python-barcode says "Pillow not found" at import: we draw SVG only and need no Pillow.

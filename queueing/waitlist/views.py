@@ -106,7 +106,10 @@ def _too_many_page(request, retry_after: int, *args, **kwargs):
 
 def _back_to(request, fallback: str) -> str:
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path of this site only: redirect() takes any other word for a view name (NoReverseMatch,
+    # a 500), and a redirect over 16 KiB is refused (DisallowedRedirect).
+    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
+    if safe and target.startswith("/") and len(target) <= 2048:
         return target
     return fallback
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, RawPostDataException
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .errors import DomainError
 
@@ -28,13 +29,13 @@ DEFAULT_MAX_BYTES = 16 * 1024
 class BadJson(DomainError):
     status = 400
     code = "bad_json"
-    default_message = "Send a JSON object."
+    default_message = gettext_noop("Send a JSON object.")
 
 
 class BodyTooLarge(DomainError):
     status = 413
     code = "too_large"
-    default_message = "The request is too large."
+    default_message = gettext_noop("The request is too large.")
 
 
 def json_object(request: HttpRequest, *, max_bytes: int = DEFAULT_MAX_BYTES, example: str = "") -> dict[str, Any]:

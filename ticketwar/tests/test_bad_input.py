@@ -287,4 +287,4 @@ def test_bad_bodies_are_answered_in_indonesian_by_default(client, staff):
     assert response.json() == {"error": 'Kirim objek JSON seperti {"code": "ABCD-EFGH"}.', "code": "bad_json"}
     response = client.post("/api/checkin/", b"x" * 3000, content_type="application/json")
     assert response.status_code == 413
-    assert response.json() == {"error": "Permintaan ini terlalu besar.", "code": "too_large"}
+    assert response.json() == {"error": "Permintaan terlalu besar.", "code": "too_large"}
