@@ -13,7 +13,7 @@ RUN pip install -r requirements.txt
 COPY . .
 # Static files are collected at build time and served by WhiteNoise.
 RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret \
-    ALLOWED_HOSTS=build python manage.py collectstatic --noinput -v 0 \
+    ALLOWED_HOSTS=build SITE_URL=https://build.invalid python manage.py collectstatic --noinput -v 0 \
     && mkdir -p /tmp/prometheus && chown ticketwar /tmp/prometheus
 USER ticketwar
 EXPOSE 8000

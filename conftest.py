@@ -270,7 +270,11 @@ def browser():
 @pytest.fixture
 def phone_page(browser):
     """A fresh browser context with a phone-sized viewport."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="id-ID")
+    # bypass_csp: Playwright's wait_for_function evaluates its expression with eval(), which the
+    # Content-Security-Policy refuses. The policy itself is tested in ticketwar/tests/test_csp_browser.py.
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="id-ID", bypass_csp=True
+    )
     page = context.new_page()
     yield page
     context.close()

@@ -1,4 +1,4 @@
-"""The public JSON shape of an event (CONTRACT.md: GET /api/events/)."""
+"""The public JSON shape of an event (docs/API.md: GET /api/events/)."""
 
 from __future__ import annotations
 

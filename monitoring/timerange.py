@@ -36,8 +36,13 @@ def _parse(name: str, raw: str) -> datetime:
             _("“%(name)s” must be an ISO 8601 date or datetime, e.g. 2026-11-26T10:00:00+07:00.") % {"name": name},
             field=name,
         )
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
+    try:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        # A window around it must fit between years 1 and 9999 (?until=0001-01-01 overflowed).
+        value - MAX_RANGE, value + MAX_RANGE
+    except OverflowError:
+        raise BadTimeRange(_("“%(name)s” is out of range.") % {"name": name}, field=name) from None
     return value
 
 

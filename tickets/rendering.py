@@ -68,13 +68,13 @@ def barcode_svg(redeem_code: str) -> str:
         x = QUIET_ZONE_MM + run.start() * BAR_MM
         bars.append(
             f'<rect x="{x:.3f}mm" y="{MARGIN_MM:.3f}mm" width="{len(run.group()) * BAR_MM:.3f}mm" '
-            f'height="{BAR_HEIGHT_MM:.3f}mm" style="fill:black;"/>'
+            f'height="{BAR_HEIGHT_MM:.3f}mm" fill="black"/>'
         )
     width = 2 * QUIET_ZONE_MM + len(modules) * BAR_MM
     height = BAR_HEIGHT_MM + 2 * MARGIN_MM
     return (
         f'<svg class="ticket-barcode" role="img" aria-hidden="true" version="1.1" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width:.3f}mm" height="{height:.3f}mm"><g><rect width="100%" height="100%" style="fill:white"/>'
+        f'width="{width:.3f}mm" height="{height:.3f}mm"><g><rect width="100%" height="100%" fill="white"/>'
         + "".join(bars)
         + "</g></svg>"
     )

@@ -289,7 +289,7 @@ class CheckInResult:
         return self.ticket.admitted_at if self.ticket is not None else None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON answer of ``POST /api/checkin/`` (see CONTRACT.md)."""
+        """The JSON answer of ``POST /api/checkin/`` (see docs/API.md)."""
         ticket = self.ticket
         admitted_at = self.admitted_at.isoformat() if self.admitted_at else None
         if ticket is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -17,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from ticketwar.lib.body import json_object
 from ticketwar.lib.errors import json_error
 
 from . import selectors, services
@@ -191,15 +191,9 @@ def _scan_messages() -> dict[str, str]:
 
 
 def _parse_checkin_body(request: HttpRequest) -> tuple[str, str | None]:
-    """``(code, event_slug)`` from the JSON body, or raise ValueError with a human sentence."""
-    if len(request.body) > CHECKIN_MAX_BODY_BYTES:
-        raise ValueError(_("The request is too large to be a ticket code."))
-    try:
-        data = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(_('Send a JSON object like {"code": "ABCD-EFGH"}.')) from None
-    if not isinstance(data, dict):
-        raise ValueError(_('Send a JSON object like {"code": "ABCD-EFGH"}.'))
+    """``(code, event_slug)`` from the JSON body, or raise ValueError with a human sentence
+    (BadJson/BodyTooLarge for a body that is no small JSON object)."""
+    data = json_object(request, max_bytes=CHECKIN_MAX_BODY_BYTES, example='{"code": "ABCD-EFGH"}')
     code, event = data.get("code"), data.get("event")
     if not isinstance(code, str) or not code.strip():
         raise ValueError(_("The ticket code is missing."))

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -119,12 +120,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Loads the session's user first, so a database outage answers 503, also with DEBUG on
+    # (per request: one call; the user is loaded anyway, a moment later, by the monitoring).
+    "ticketwar.lib.errors.DatabaseOutageMiddleware",
     # Request log per minute, DB queries per request, active students (after auth: needs the user).
     "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy header: a few microseconds per response (joins the policy string).
+    "csp.middleware.CSPMiddleware",
     "ticketwar.lib.errors.JsonErrorMiddleware",
     # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
     "django_ratelimit.middleware.RatelimitMiddleware",
@@ -464,8 +470,11 @@ QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)
 # Share of the capacity expected back before the event: the waiting page's honest outlook.
 WAITLIST_EXPECTED_GIVEBACK_RATE = env_float("WAITLIST_EXPECTED_GIVEBACK_RATE", 0.05)
-# Absolute links in e-mails (e.g. https://tickets.example.ac.id); relative when empty.
-SITE_URL = env_str("SITE_URL", "")
+# Absolute links in e-mails (e.g. https://tickets.example.ac.id); relative when empty, which
+# only development may have: a relative link in an e-mail leads nowhere.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+if PRODUCTION and not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("Set SITE_URL to the site's https:// address in production (e-mail links use it).")
 
 # --- observability -----------------------------------------------------------------------
 
@@ -496,6 +505,9 @@ LOGGING = {
     "formatters": {
         "json": {"()": "ticketwar.lib.logging.JsonFormatter"},
     },
+    "filters": {
+        "client_error": {"()": "ticketwar.lib.logging.ClientErrorFilter"},
+    },
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": "json"},
         # ERROR records with their stack traces, kept in monitoring.ErrorLog for the dashboard.
@@ -505,6 +517,12 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # Bodies too large, too many fields, a huge redirect target: the client's doing (a 400),
+        # logged as a warning.
+        **{
+            f"django.security.{name}": {"filters": ["client_error"]}
+            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent", "DisallowedRedirect")
+        },
         "celery": {"level": "INFO"},
         # python-barcode says "Pillow not found" at import: we draw SVG only and need no Pillow.
         "pyBarcode": {"level": "WARNING"},
@@ -518,9 +536,47 @@ init_sentry(SENTRY_DSN, environment=ENVIRONMENT, release=env_str("SENTRY_RELEASE
             traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0))  # fmt: skip
 
 # --- security headers (production) ------------------------------------------------------
+# Production runs behind TLS (docs/DEPLOYMENT.md, "Production checklist"). `manage.py check
+# --deploy` passes with these defaults; each can be loosened through its variable.
 
+# Only behind a proxy that always sets (or overwrites) X-Forwarded-Proto: any client could send
+# the header itself, and Django would then take plain HTTP for HTTPS.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO") else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Probes and Prometheus scrape over plain HTTP inside the cluster: no redirect for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# One year once the site is known to work over HTTPS; 0 turns HSTS off (e.g. for a first trial).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): every script and style is a vendored static file, no
+# inline code or handlers (templates pass data with json_script). The queue page's websocket is
+# same-origin ('self' covers ws:/wss: to this host) unless WEBSOCKET_ORIGIN names another
+# origin (e.g. wss://ws.tickets.example.ac.id or ws://127.0.0.1:8001 in development).
+WEBSOCKET_ORIGIN = env_str("WEBSOCKET_ORIGIN", "").rstrip("/")
+if WEBSOCKET_ORIGIN and not WEBSOCKET_ORIGIN.startswith(("ws://", "wss://")):
+    raise ImproperlyConfigured("WEBSOCKET_ORIGIN must be a ws:// or wss:// origin, e.g. wss://ws.example.org.")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # data: for images drawn by scripts (chart exports); QR codes and barcodes are inline SVG.
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, *([WEBSOCKET_ORIGIN] if WEBSOCKET_ORIGIN else [])],
+        # The door scanner's decoder runs in a worker built from a blob: URL (vendored qr-scanner).
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 # Proxies whose X-Forwarded-For is trusted (comma-separated IPs); empty trusts none.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")

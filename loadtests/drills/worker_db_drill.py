@@ -224,7 +224,7 @@ def markdown(f: dict) -> str:
         *tables.requests_table(f["windows"]),
         "",
         f"While the database was away: {away['statuses'].get(503, 0)} answers 503 (JSON "
-        '`{"error": ..., "code": "database_unavailable"}` for the API), '
+        '`{"error": ..., "code": "unavailable"}` for the API), '
         f"{away['statuses'].get(500, 0)} answers 500, {away['statuses'].get(0, 0)} requests without an answer. "
         "`/healthz`: " + ", ".join(f"{state} at {tables.clock(at, origin)}" for at, state in f["healthz"]) + ".",
         "",

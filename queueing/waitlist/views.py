@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,6 +14,7 @@ from events.models import Event
 from events.views import render_event_page
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
+from ticketwar.lib.body import json_object
 from ticketwar.lib.errors import DomainError, json_error
 from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
 
@@ -77,11 +76,8 @@ def api_waitlist(request, slug: str):
     if event is None:
         return json_error(404, _("This event does not exist."), code="not_found")
     if request.method == "POST":
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("join"), bool):
+        body = json_object(request, example='{"join": true}')
+        if not isinstance(body.get("join"), bool):
             return json_error(400, _('Send {"join": true} or {"join": false}.'), code="bad_request")
         entry = services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=body["join"])
     else:
@@ -110,7 +106,10 @@ def _too_many_page(request, retry_after: int, *args, **kwargs):
 
 def _back_to(request, fallback: str) -> str:
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path of this site only: redirect() takes any other word for a view name (NoReverseMatch,
+    # a 500), and a redirect over 16 KiB is refused (DisallowedRedirect).
+    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
+    if safe and target.startswith("/") and len(target) <= 2048:
         return target
     return fallback
 

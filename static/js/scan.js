@@ -130,7 +130,9 @@ async function startCamera() {
     if (!(await QrScanner.hasCamera())) throw new Error("no camera");
     scanner = new QrScanner(video, (result) => checkIn(result.data), {
       returnDetailedScanResult: true,
-      highlightScanRegion: true,
+      // Its highlight is SVG with inline styles, which the Content-Security-Policy refuses:
+      // scan.css frames the video instead.
+      highlightScanRegion: false,
       maxScansPerSecond: 5,
     });
     await scanner.start();

@@ -23,3 +23,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(payload, ensure_ascii=False)
+
+
+class ClientErrorFilter(logging.Filter):
+    """Turns a record about the client's mistake into a warning without a stack trace.
+
+    Django logs an oversized or over-long form body (RequestDataTooBig, TooManyFieldsSent) as
+    an ERROR with a traceback on ``django.security.*`` and answers 400: the error log and Sentry
+    would fill with what any client can send. Attached to those loggers in settings.LOGGING.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True

@@ -45,7 +45,7 @@ def test_api_answers_503_when_the_user_cannot_be_loaded(student, database_away):
     database_away()
     response = client.get("/api/events/")
     assert response.status_code == 503
-    assert response.json()["code"] == "database_unavailable"
+    assert response.json()["code"] == "unavailable"
     assert response.json()["error"]
     assert response["Retry-After"] == "5"
 
@@ -55,7 +55,7 @@ def test_claim_answers_503_not_500(student, database_away):
     database_away()
     response = client.post("/api/events/anything/claim/", HTTP_X_CSRFTOKEN="x")
     assert response.status_code == 503, response.content[:300]
-    assert response.json()["code"] == "database_unavailable"
+    assert response.json()["code"] == "unavailable"
 
 
 def test_page_answers_the_503_page(student, database_away):
@@ -78,3 +78,23 @@ def test_other_crashes_outside_views_stay_500(db):
         page = server_error(RequestFactory().get("/events/"))
     assert api.status_code == 500 and api["Content-Type"].startswith("application/json")
     assert page.status_code == 500
+
+
+def test_what_counts_as_an_outage():
+    import psycopg
+    from django.db import InterfaceError, OperationalError
+    from psycopg_pool import PoolTimeout
+
+    from ticketwar.lib.errors import is_database_outage
+
+    outages = [
+        OperationalError("down"),
+        InterfaceError("closed"),
+        PoolTimeout("no connection in 10 s"),
+        psycopg.OperationalError("refused"),
+        psycopg.InterfaceError("the connection is closed"),
+    ]
+    for outage in outages:
+        assert is_database_outage(outage), outage
+    for bug in (ValueError("x"), psycopg.errors.UniqueViolation("dup"), None):
+        assert not is_database_outage(bug), bug

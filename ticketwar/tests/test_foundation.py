@@ -54,7 +54,12 @@ def test_production_refuses_debug():
 
 
 def test_production_starts_with_safe_settings():
-    result = _settings_process(TICKETWAR_ENV="production", SECRET_KEY="k" * 50, ALLOWED_HOSTS="tickets.example.org")
+    result = _settings_process(
+        TICKETWAR_ENV="production",
+        SECRET_KEY="k" * 50,
+        ALLOWED_HOSTS="tickets.example.org",
+        SITE_URL="https://t.example.org",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

@@ -58,5 +58,11 @@ def test_the_workers_root_warning_is_silenced_in_development_only():
     quiet = run(check, TICKETWAR_ENV="development")
     assert "superuser privileges" not in quiet.stderr
     if os.geteuid() == 0:  # the warning exists only for root: where it can be seen, production keeps it
-        loud = run(check, TICKETWAR_ENV="production", SECRET_KEY="x" * 40, ALLOWED_HOSTS="example.org")
+        loud = run(
+            check,
+            TICKETWAR_ENV="production",
+            SECRET_KEY="x" * 40,
+            ALLOWED_HOSTS="example.org",
+            SITE_URL="https://example.org",
+        )
         assert "superuser privileges" in loud.stderr
