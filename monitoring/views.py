@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from datetime import timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
@@ -136,10 +138,45 @@ def dashboard(request):
     return render(request, "monitoring/dashboard.html", context)
 
 
+def _bearer_token(request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None without one."""
+    scheme, _sep, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def scrape_refusal(request) -> HttpResponse | None:
+    """Why ``request`` may not read /metrics (a 401 or 403 answer), or None if it may.
+
+    Prometheus presents ``Authorization: Bearer <METRICS_TOKEN>`` (compared in constant time;
+    no token configured means no token is accepted); people use their staff session. A wrong
+    token is refused even with a session, so a broken scrape config shows up at once.
+    """
+    presented = _bearer_token(request)
+    if presented is not None:
+        expected = settings.METRICS_TOKEN
+        if expected and hmac.compare_digest(presented.encode(), expected.encode()):
+            return None
+        response = json_error(401, _("This metrics token is not valid."), code="invalid_token")
+        response["WWW-Authenticate"] = 'Bearer realm="ticketwar", error="invalid_token"'
+        return response
+    if not request.user.is_authenticated:
+        response = json_error(
+            401, _("Log in as staff or send the metrics token to read the metrics."), code="unauthenticated"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="ticketwar"'
+        return response
+    if not request.user.is_staff:
+        return json_error(403, _("Only staff can read the metrics."), code="forbidden")
+    return None
+
+
 @never_cache
 @require_GET
 def prometheus_metrics(request):
     """Prometheus text format: every process's metrics (multiprocess mode) plus business gauges."""
+    refusal = scrape_refusal(request)
+    if refusal is not None:
+        return refusal
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 

@@ -389,6 +389,13 @@ ALERT_WEBHOOK_MAX_RETRIES = env_int("ALERT_WEBHOOK_MAX_RETRIES", 5)
 if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET and PRODUCTION:
     raise ImproperlyConfigured("Set ALERT_WEBHOOK_SECRET to sign the alert webhook (ALERT_WEBHOOK_URL is set).")
 METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 8)
+# /metrics answers operators' sessions and `Authorization: Bearer <METRICS_TOKEN>` (Prometheus);
+# empty turns the token off (sessions only). The business gauges are computed at most once per
+# METRICS_CACHE_SECONDS per process: a scrape storm costs no more queries than one scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32 and PRODUCTION:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 random characters in production.")
+METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 10.0)
 ERROR_LOG_RETENTION_DAYS = env_int("ERROR_LOG_RETENTION_DAYS", 7)
 ERROR_LOG_MAX_ROWS = env_int("ERROR_LOG_MAX_ROWS", 5000)
 # Tests flush the request/error buffers themselves, inside their own transaction.

@@ -261,8 +261,7 @@ class HealthSampler(threading.Thread):
             breaker = checks.get("redis", {}).get("breakers", {}).get("redis", {})
             sample["healthz_breaker"] = breaker.get("state")
             try:
-                with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=3) as response:  # noqa: S310
-                    text = response.read().decode()
+                text = harness.scrape_metrics(self.base_url, timeout=3)
                 sample["metrics_breakers"] = {
                     m["name"]: BREAKER_STATES.get(int(float(m["value"])), m["value"]) for m in _SAMPLE.finditer(text)
                 }
