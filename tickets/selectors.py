@@ -15,6 +15,14 @@ from events.models import Event
 from .codes import qr_payload_for
 from .models import Ticket
 
+# The door role's permission (ticketwar/roles.py); superusers hold it too.
+CHECK_IN_PERMISSION = "tickets.can_check_in"
+
+
+def may_check_in(user) -> bool:
+    """Whether ``user`` may use the scan page and check tickets in: the one home of this rule."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.has_perm(CHECK_IN_PERMISSION))
+
 
 def ticket_status(ticket: Ticket) -> str:
     """``active``, ``admitted`` or ``returned``: what the holder and the door need to know."""

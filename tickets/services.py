@@ -326,13 +326,15 @@ def ticket_check_in(
     ``already_admitted`` (with when and by whom). It also waits for a concurrent
     ``ticket_return`` holding the row lock and then finds the ticket returned (``invalid``).
     With ``event_slug`` a ticket of another event is ``wrong_event`` and is not admitted.
-    Raises ``PermissionDenied`` unless ``staff_user`` is active staff. Runs in autocommit:
-    no outer transaction needed.
+    Raises ``PermissionDenied`` unless ``staff_user`` holds ``tickets.can_check_in`` (door
+    staff, superusers). Runs in autocommit: no outer transaction needed.
     """
     from ticketwar.lib.errors import PermissionDenied
 
-    if not getattr(staff_user, "is_authenticated", False) or not staff_user.is_active or not staff_user.is_staff:
-        raise PermissionDenied("Only staff can check tickets in at the door.")
+    from .selectors import may_check_in
+
+    if not may_check_in(staff_user):
+        raise PermissionDenied("Only door staff can check tickets in.")
     now = now or timezone.now()
     ticket = _lookup_for_check_in(code, now)
     if ticket is None or ticket.status != Ticket.Status.ACTIVE:

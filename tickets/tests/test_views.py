@@ -13,6 +13,7 @@ from events.models import Event
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
 from tickets.services import ticket_check_in, ticket_return
+from ticketwar.roles import DOOR_STAFF
 
 pytestmark = pytest.mark.django_db
 
@@ -248,7 +249,7 @@ def test_checkin_api_limits_guessing_per_staff_user(client, ticket, staff, make_
     assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
 
     # Another staff member at another door is not affected.
-    client.force_login(make_user(staff=True))
+    client.force_login(make_user(roles=(DOOR_STAFF,)))
     assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
 
 
@@ -276,19 +277,20 @@ def test_scan_page_for_staff_lists_published_events(client, staff, make_event):
     assert 'type="module"' in html and "<script>" not in html
 
 
-def test_scan_page_anonymous_goes_to_admin_login(client):
+def test_scan_page_anonymous_goes_to_the_login_page_door_staff_can_use(client):
+    # Door staff have no admin access (not is_staff): the admin's login would refuse them.
     response = client.get("/scan/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/scan/"
+    assert response["Location"] == "/accounts/login/?next=/scan/"
 
 
 def test_scan_page_refuses_students_with_a_sentence(client, student):
     client.force_login(student)
     response = client.get("/scan/", headers={"Accept-Language": "en"})
     assert response.status_code == 403
-    assert "for event staff only" in response.content.decode()
+    assert "for door staff only" in response.content.decode()
     indonesian = client.get("/scan/", headers={"Accept-Language": "id"})
-    assert "hanya untuk panitia" in indonesian.content.decode()
+    assert "hanya untuk panitia pintu" in indonesian.content.decode()
 
 
 def test_scan_page_wrong_method(client, staff):
