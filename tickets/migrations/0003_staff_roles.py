@@ -16,10 +16,14 @@ def forwards(apps, schema_editor):
     from ticketwar.roles import DOOR_STAFF, roles_ensure
 
     # Permissions are normally created after all migrations (post_migrate): create them now.
+    # create_permissions skips app configs without a models module, which historical ones lack.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = models_module
     groups = roles_ensure(apps=apps)
     user_model = apps.get_model("accounts", "User")
     for user in user_model.objects.filter(is_staff=True, is_superuser=False, is_active=True, groups=None):
