@@ -187,6 +187,23 @@ def event(make_event):
     return make_event()
 
 
+def door_open_times() -> dict:
+    """Event times for a claim window open now and a door open now (it starts within the hour),
+    so a test can issue a ticket the real way and check it in."""
+    now = timezone.now()
+    return {
+        "claim_opens_at": now - timedelta(minutes=1),
+        "claim_closes_at": now + timedelta(minutes=30),
+        "starts_at": now + timedelta(hours=1),
+    }
+
+
+@pytest.fixture
+def door_event(make_event):
+    """A published event whose claim window and door are both open now."""
+    return make_event(**door_open_times())
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings):
     """A real Celery worker process on the test database; yields a handle to stop or kill it."""

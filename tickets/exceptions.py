@@ -73,3 +73,26 @@ class CheckInRateLimited(TicketError):
     status = 429
     code = "rate_limited"
     default_message = "Too many invalid codes in a short time. Please wait before scanning again."
+
+
+class CheckInEventUnknown(TicketError):
+    status = 404
+    code = "unknown_event"
+    default_message = "There is no published event with this slug: choose the event at this door again."
+
+
+class OutsideDoorWindow(TicketError):
+    status = 409
+    code = "outside_door_window"
+    default_message = "The door of this event is not open now."
+
+
+class CheckInBadRequest(TicketError):
+    status = 400
+    code = "bad_request"
+    default_message = 'Send a JSON object like {"code": "ABCD-EFGH", "event": "<event slug>"}.'
+
+
+class CheckInEventRequired(CheckInBadRequest):
+    code = "event_required"
+    default_message = "Choose the event at this door: the check-in needs the event's slug."

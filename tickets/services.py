@@ -18,10 +18,12 @@ from events.models import Event
 from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
     AlreadyHasTicket,
+    CheckInEventUnknown,
     ClaimClosed,
     ClaimNotOpen,
     EventUnavailable,
     NotEligible,
+    OutsideDoorWindow,
     ReturnClosed,
     SoldOut,
     TicketAlreadyReturned,
@@ -249,6 +251,20 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
 
 # --- door check-in ---------------------------------------------------------------------
 
+
+def _door_closed_message(event: Event, opens: datetime, closes: datetime, now: datetime) -> str:
+    from django.utils.translation import gettext as _
+
+    values = {
+        "title": event.title,
+        "opens": timezone.localtime(opens).strftime("%d.%m. %H:%M"),
+        "closes": timezone.localtime(closes).strftime("%d.%m. %H:%M"),
+    }
+    if now < opens:
+        return _("The door of %(title)s opens at %(opens)s (until %(closes)s).") % values
+    return _("The door of %(title)s closed at %(closes)s.") % values
+
+
 # Longest input worth looking at: a QR payload is ~80 characters, a redeem code 8 (+ dashes).
 CHECK_IN_MAX_CODE_LENGTH = 200
 
@@ -272,7 +288,7 @@ class CheckInResult:
         return self.ticket.admitted_at if self.ticket is not None else None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON answer of ``POST /api/checkin/`` (see CONTRACT.md)."""
+        """The JSON answer of ``POST /api/checkin/`` (docs/TICKETS.md)."""
         ticket = self.ticket
         admitted_at = self.admitted_at.isoformat() if self.admitted_at else None
         if ticket is None:
@@ -315,31 +331,45 @@ def _lookup_for_check_in(code: str, now: datetime) -> Ticket | None:
     return tickets.filter(redeem_code=redeem_code).first() if redeem_code is not None else None
 
 
-def ticket_check_in(
-    *, code: str, staff_user, event_slug: str | None = None, now: datetime | None = None
-) -> CheckInResult:
-    """Admit the holder of ``code`` (QR payload or redeem code) at the door, exactly once.
+def ticket_check_in(*, code: str, staff_user, event_slug: str, now: datetime | None = None) -> CheckInResult:
+    """Admit the holder of ``code`` (QR payload or redeem code) at the door of ``event_slug``, exactly once.
+
+    The door is bound to one event: a ticket of another event is ``wrong_event`` and is not
+    admitted. Raises ``CheckInEventUnknown`` (no published event with that slug) or
+    ``OutsideDoorWindow`` (``now`` outside ``selectors.door_window``: a ticket for next week's
+    talk is not let in today, even at the right door) before looking at the code.
 
     Admission is one conditional ``UPDATE ... SET admitted_at, admitted_by WHERE id = ? AND
     status = 'active' AND admitted_at IS NULL`` whose row count decides: of any number of
     scanners racing on the same ticket exactly one gets ``admitted``, the others
     ``already_admitted`` (with when and by whom). It also waits for a concurrent
     ``ticket_return`` holding the row lock and then finds the ticket returned (``invalid``).
-    With ``event_slug`` a ticket of another event is ``wrong_event`` and is not admitted.
     Raises ``PermissionDenied`` unless ``staff_user`` holds ``tickets.can_check_in`` (door
     staff, superusers). Runs in autocommit: no outer transaction needed.
     """
     from ticketwar.lib.errors import PermissionDenied
 
-    from .selectors import may_check_in
+    from .selectors import door_window, may_check_in
 
     if not may_check_in(staff_user):
         raise PermissionDenied("Only door staff can check tickets in.")
     now = now or timezone.now()
+    event = (
+        Event.objects.filter(slug=event_slug, status=Event.Status.PUBLISHED).only("slug", "title", "starts_at").first()
+    )
+    if event is None:
+        raise CheckInEventUnknown()
+    opens, closes = door_window(event)
+    if not opens <= now < closes:
+        raise OutsideDoorWindow(
+            _door_closed_message(event, opens, closes, now),
+            door_opens_at=opens.isoformat(),
+            door_closes_at=closes.isoformat(),
+        )
     ticket = _lookup_for_check_in(code, now)
     if ticket is None or ticket.status != Ticket.Status.ACTIVE:
         return CheckInResult(CheckIn.INVALID)
-    if event_slug and ticket.event.slug != event_slug:
+    if ticket.event_id != event.pk:
         return CheckInResult(CheckIn.WRONG_EVENT, ticket)
     admitted = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.ACTIVE, admitted_at__isnull=True).update(
         admitted_at=now, admitted_by=staff_user

@@ -21,7 +21,7 @@ from ticketwar.lib.errors import json_error
 from ticketwar.lib.ratelimit import rate_limit_exempt
 
 from . import selectors, services
-from .exceptions import CheckInRateLimited, TicketError
+from .exceptions import CheckInBadRequest, CheckInEventRequired, CheckInRateLimited, TicketError
 from .ratelimits import checkin_count_invalid, checkin_retry_after
 from .rendering import barcode_svg, qr_svg
 from .rotating import rotating_payload, rotating_qr_svg, seconds_to_next_window
@@ -178,8 +178,9 @@ def door_staff_required(view: Callable) -> Callable:
 @door_staff_required
 def scan_page(request: HttpRequest) -> HttpResponse:
     events = list(selectors.events_for_door())
+    doors = [{"event": event, "window": selectors.door_window(event)} for event in events]
     context = {
-        "events": events,
+        "doors": doors,
         "default_event": selectors.door_default_event(events),
         "scan_messages": _scan_messages(),
     }
@@ -203,29 +204,47 @@ def _scan_messages() -> dict[str, str]:
         "rate_limited": _("Too many invalid codes. Wait %(seconds)s s."),
         "camera_start": _("Start camera"),
         "camera_stop": _("Stop camera"),
-        "no_camera": _("No camera available here (a camera needs HTTPS or localhost). Type the redeem code instead."),
+        "camera_insecure": _(
+            "The camera needs a secure connection: open this page over HTTPS. Type the redeem code meanwhile."
+        ),
+        "camera_unsupported": _(
+            "This browser cannot use a camera here. Use a current Chrome, Firefox or Safari, or type the redeem code."
+        ),
+        "camera_denied": _(
+            "Camera access was refused. Allow the camera for this site in the browser's settings, then try again."
+        ),
+        "camera_none": _("No camera was found on this device. Type the redeem code instead."),
+        "camera_busy": _("The camera is in use by another app. Close it and try again."),
+        "camera_failed": _("The camera could not start (%(reason)s). Type the redeem code instead."),
         "empty": _("Type a redeem code first."),
+        "choose_event": _("Choose the event at this door first."),
+        "door_closed": _("Door not open"),
+        "door_open_note": _("Door open %(opens)s – %(closes)s"),
+        "door_closed_note": _("Door closed now: open %(opens)s – %(closes)s"),
+        "scan_meta": _("Scan #%(n)s at %(time)s"),
     }
 
 
-def _parse_checkin_body(request: HttpRequest) -> tuple[str, str | None]:
-    """``(code, event_slug)`` from the JSON body, or raise ValueError with a human sentence."""
+def _parse_checkin_body(request: HttpRequest) -> tuple[str, str]:
+    """``(code, event_slug)`` from the JSON body, or raise ``CheckInBadRequest`` (400, with a code)."""
     if len(request.body) > CHECKIN_MAX_BODY_BYTES:
-        raise ValueError(_("The request is too large to be a ticket code."))
+        raise CheckInBadRequest(_("The request is too large to be a ticket code."))
     try:
         data = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
-        raise ValueError(_('Send a JSON object like {"code": "ABCD-EFGH"}.')) from None
+        raise CheckInBadRequest() from None
     if not isinstance(data, dict):
-        raise ValueError(_('Send a JSON object like {"code": "ABCD-EFGH"}.'))
+        raise CheckInBadRequest()
     code, event = data.get("code"), data.get("event")
     if not isinstance(code, str) or not code.strip():
-        raise ValueError(_("The ticket code is missing."))
+        raise CheckInBadRequest(_("The ticket code is missing."))
     if len(code) > services.CHECK_IN_MAX_CODE_LENGTH:
-        raise ValueError(_("This is too long to be a ticket code."))
-    if event is not None and (not isinstance(event, str) or len(event) > 80):
-        raise ValueError(_("The event must be an event's slug."))
-    return code, (event or None)
+        raise CheckInBadRequest(_("This is too long to be a ticket code."))
+    if event is None or event == "":
+        raise CheckInEventRequired()
+    if not isinstance(event, str) or len(event) > 80:
+        raise CheckInBadRequest(_("The event must be an event's slug."))
+    return code, event
 
 
 # A busy door scans far more than the general API budget allows; guessing is held by the
@@ -237,10 +256,7 @@ def api_checkin(request: HttpRequest) -> HttpResponse:
     retry_after = checkin_retry_after(request)
     if retry_after is not None:
         raise CheckInRateLimited(retry_after=retry_after)
-    try:
-        code, event_slug = _parse_checkin_body(request)
-    except ValueError as error:
-        return json_error(400, str(error))
+    code, event_slug = _parse_checkin_body(request)
     outcome = services.ticket_check_in(code=code, staff_user=request.user, event_slug=event_slug)
     if outcome.result == services.CheckIn.INVALID:
         checkin_count_invalid(request)

@@ -363,6 +363,12 @@ QUEUE_DRAIN_BUDGET_SECONDS = env_float("QUEUE_DRAIN_BUDGET_SECONDS", 20)
 # Decided entries are kept this long for the waiting page, then folded into ClaimStat.
 QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
 
+# --- the door (tickets/, docs/TICKETS.md) ----------------------------------------------------
+# Check-in for an event is accepted from this long before it starts until this long after it
+# started (events have no end time; 6 h covers a long evening). Outside it: 409 outside_door_window.
+DOOR_OPENS_BEFORE_START_MINUTES = env_int("DOOR_OPENS_BEFORE_START_MINUTES", 120)
+DOOR_CLOSES_AFTER_START_MINUTES = env_int("DOOR_CLOSES_AFTER_START_MINUTES", 360)
+
 # --- waiting list and confirmations (queueing/waitlist/, docs/OPERATIONS.md) -----------------
 # How long a student offered a freed seat has to claim it before it passes to the next.
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from conftest import door_open_times
 from tickets.codes import qr_payload_for
 from tickets.rotating import WINDOW_SECONDS, rotating_payload, ticket_id_from_rotating
 from tickets.services import ticket_check_in
@@ -16,7 +17,7 @@ from tickets.services import ticket_check_in
 
 @pytest.fixture
 def rotating_ticket(make_ticket, make_event, student):
-    return make_ticket(user=student, event=make_event(rotating_qr=True))
+    return make_ticket(user=student, event=make_event(rotating_qr=True, **door_open_times()))
 
 
 def test_payload_changes_every_window_and_is_bound_to_the_ticket(rotating_ticket, ticket):
@@ -37,21 +38,47 @@ def test_payload_changes_every_window_and_is_bound_to_the_ticket(rotating_ticket
 def test_door_accepts_current_and_previous_window_only(rotating_ticket, staff):
     now = timezone.now()
     old = rotating_payload(rotating_ticket.id, now - timedelta(seconds=2 * WINDOW_SECONDS))
-    assert ticket_check_in(code=old, staff_user=staff, now=now).result == "invalid"
+    assert (
+        ticket_check_in(code=old, staff_user=staff, event_slug=rotating_ticket.event.slug, now=now).result == "invalid"
+    )
     previous = rotating_payload(rotating_ticket.id, now - timedelta(seconds=WINDOW_SECONDS))
-    assert ticket_check_in(code=previous, staff_user=staff, now=now).result == "admitted"
+    assert (
+        ticket_check_in(code=previous, staff_user=staff, event_slug=rotating_ticket.event.slug, now=now).result
+        == "admitted"
+    )
     current = rotating_payload(rotating_ticket.id, now)
-    assert ticket_check_in(code=current, staff_user=staff, now=now).result == "already_admitted"
+    assert (
+        ticket_check_in(code=current, staff_user=staff, event_slug=rotating_ticket.event.slug, now=now).result
+        == "already_admitted"
+    )
 
 
 def test_fixed_qr_is_refused_for_a_rotating_event_but_the_redeem_code_works(rotating_ticket, staff):
-    assert ticket_check_in(code=qr_payload_for(rotating_ticket.id), staff_user=staff).result == "invalid"
-    assert ticket_check_in(code=rotating_ticket.redeem_code, staff_user=staff).result == "admitted"
+    assert (
+        ticket_check_in(
+            code=qr_payload_for(rotating_ticket.id), staff_user=staff, event_slug=rotating_ticket.event.slug
+        ).result
+        == "invalid"
+    )
+    assert (
+        ticket_check_in(
+            code=rotating_ticket.redeem_code, staff_user=staff, event_slug=rotating_ticket.event.slug
+        ).result
+        == "admitted"
+    )
 
 
 def test_rotating_payload_is_refused_for_a_fixed_event(ticket, staff):
-    assert ticket_check_in(code=rotating_payload(ticket.id, timezone.now()), staff_user=staff).result == "invalid"
-    assert ticket_check_in(code=qr_payload_for(ticket.id), staff_user=staff).result == "admitted"
+    assert (
+        ticket_check_in(
+            code=rotating_payload(ticket.id, timezone.now()), staff_user=staff, event_slug=ticket.event.slug
+        ).result
+        == "invalid"
+    )
+    assert (
+        ticket_check_in(code=qr_payload_for(ticket.id), staff_user=staff, event_slug=ticket.event.slug).result
+        == "admitted"
+    )
 
 
 def test_qr_endpoint_is_owner_only(client, rotating_ticket, ticket, student, other_student):

@@ -104,7 +104,7 @@ ADMIN_PAGES = {"error log in the admin", "events admin", "add an event", "admin 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("what", sorted(CASES))
-def test_each_persona_reaches_exactly_its_own_pages(persona_client, event, persona, what):
+def test_each_persona_reaches_exactly_its_own_pages(persona_client, door_event, persona, what):
     send, allowed, refused = CASES[what]
     client = persona_client(persona)
     if persona == "anonymous":
@@ -115,7 +115,7 @@ def test_each_persona_reaches_exactly_its_own_pages(persona_client, event, perso
         expected = 302
     else:
         expected = refused
-    response = send(client, event)
+    response = send(client, door_event)
     assert response.status_code == expected, (persona, what, response.status_code)
     if expected == 302 and what in ADMIN_PAGES | {"monitoring dashboard"}:
         assert response["Location"].startswith("/admin/login/")
