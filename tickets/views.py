@@ -197,6 +197,9 @@ def _scan_messages() -> dict[str, str]:
         "invalid_detail": _("This code is not a valid ticket (unknown, forged, or given back)."),
         "wrong_event": _("Wrong event"),
         "wrong_detail": _("This ticket is for: %(event)s"),
+        "identity": _("Check the student ID card"),
+        "identity_detail": _("Admit only if the card shows this name and NIM: %(holder)s"),
+        "identity_confirm": _("ID card matches: admit"),
         "ready": _("Ready to scan"),
         "checking": _("Checking…"),
         "error": _("Could not check this code"),
@@ -225,8 +228,9 @@ def _scan_messages() -> dict[str, str]:
     }
 
 
-def _parse_checkin_body(request: HttpRequest) -> tuple[str, str]:
-    """``(code, event_slug)`` from the JSON body, or raise ``CheckInBadRequest`` (400, with a code)."""
+def _parse_checkin_body(request: HttpRequest) -> tuple[str, str, bool]:
+    """``(code, event_slug, identity_checked)`` from the JSON body, or raise ``CheckInBadRequest``
+    (400, with a code)."""
     if len(request.body) > CHECKIN_MAX_BODY_BYTES:
         raise CheckInBadRequest(_("The request is too large to be a ticket code."))
     try:
@@ -244,7 +248,10 @@ def _parse_checkin_body(request: HttpRequest) -> tuple[str, str]:
         raise CheckInEventRequired()
     if not isinstance(event, str) or len(event) > 80:
         raise CheckInBadRequest(_("The event must be an event's slug."))
-    return code, event
+    identity_checked = data.get("identity_checked", False)
+    if not isinstance(identity_checked, bool):
+        raise CheckInBadRequest(_("identity_checked must be true or false."))
+    return code, event, identity_checked
 
 
 # A busy door scans far more than the general API budget allows; guessing is held by the
@@ -256,8 +263,10 @@ def api_checkin(request: HttpRequest) -> HttpResponse:
     retry_after = checkin_retry_after(request)
     if retry_after is not None:
         raise CheckInRateLimited(retry_after=retry_after)
-    code, event_slug = _parse_checkin_body(request)
-    outcome = services.ticket_check_in(code=code, staff_user=request.user, event_slug=event_slug)
+    code, event_slug, identity_checked = _parse_checkin_body(request)
+    outcome = services.ticket_check_in(
+        code=code, staff_user=request.user, event_slug=event_slug, identity_checked=identity_checked
+    )
     if outcome.result == services.CheckIn.INVALID:
         checkin_count_invalid(request)
     return JsonResponse(outcome.as_dict())

@@ -16,6 +16,7 @@ const doorNote = document.getElementById("scan-door");
 const video = document.getElementById("scan-video");
 const cameraToggle = document.getElementById("scan-camera-toggle");
 const cameraNote = document.getElementById("scan-camera-note");
+const identityConfirm = document.getElementById("scan-identity-confirm");
 const text = JSON.parse(document.getElementById("scan-messages").textContent);
 const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 
@@ -28,6 +29,7 @@ let lastCodeAt = 0;
 let resetTimer = null;
 let scanner = null;
 let scanCount = 0;
+let identityCode = ""; // the fixed code waiting for staff to compare the student ID card
 
 function fill(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => (values[key] ?? ""));
@@ -75,7 +77,10 @@ function show(state, title, detail) {
     resultBox.classList.add("scan-flash");
   }
   clearTimeout(resetTimer);
-  if (state !== "idle" && state !== "checking") {
+  identityConfirm.hidden = state !== "identity";
+  if (state !== "identity") identityCode = "";
+  // An identity check waits for the staff's decision; every other answer clears itself.
+  if (state !== "idle" && state !== "checking" && state !== "identity") {
     resetTimer = setTimeout(() => {
       resultBox.className = "scan-result scan-idle";
       resultBox.dataset.result = "idle";
@@ -112,6 +117,9 @@ function render(status, data) {
         holder,
       );
       break;
+    case "needs_identity_check":
+      show("identity", text.identity, fill(text.identity_detail, { holder }));
+      break;
     case "wrong_event":
       show("wrong", text.wrong_event, `${fill(text.wrong_detail, { event: ticket.event_title || ticket.event })} — ${holder}`);
       break;
@@ -120,7 +128,7 @@ function render(status, data) {
   }
 }
 
-async function checkIn(code) {
+async function checkIn(code, identityChecked = false) {
   code = code.trim();
   const now = Date.now();
   if (!code) {
@@ -141,7 +149,7 @@ async function checkIn(code) {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken, Accept: "application/json" },
-      body: JSON.stringify({ code, event: eventSelect.value }),
+      body: JSON.stringify({ code, event: eventSelect.value, identity_checked: identityChecked }),
     });
     let data = {};
     try {
@@ -150,6 +158,7 @@ async function checkIn(code) {
       data = {};
     }
     render(response.status, data);
+    if (data.result === "needs_identity_check") identityCode = code;
   } catch {
     show("invalid", text.error, text.network);
     lastCode = ""; // a network failure must not block a retry of the same code
@@ -237,6 +246,12 @@ function stopCamera() {
   cameraToggle.textContent = text.camera_start;
   app.classList.remove("camera-on");
 }
+
+identityConfirm.addEventListener("click", () => {
+  const code = identityCode;
+  lastCode = ""; // the same code again, on purpose
+  if (code) checkIn(code, true);
+});
 
 cameraToggle.addEventListener("click", () => (scanner ? stopCamera() : startCamera()));
 eventSelect.addEventListener("change", () => {

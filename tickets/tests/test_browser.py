@@ -203,3 +203,25 @@ def test_a_refused_camera_permission_says_so(live_asgi_server, browser, staff, d
         ).inner_text()
     finally:
         chromium.close()
+
+
+def test_a_rotating_events_redeem_code_asks_for_the_student_id_then_admits(
+    live_asgi_server, phone_page, door_staff, student, make_event, make_ticket
+):
+    from conftest import door_open_times
+
+    ticket = make_ticket(user=student, event=make_event(rotating_qr=True, **door_open_times()))
+    login_with_session(phone_page, live_asgi_server, door_staff)
+    phone_page.goto(f"{live_asgi_server}/scan/")
+    phone_page.select_option("#scan-event", ticket.event.slug)
+    phone_page.fill("#scan-code", ticket.redeem_code)
+    phone_page.click("#scan-submit")
+    phone_page.wait_for_selector("#scan-result[data-result=identity]", timeout=10_000)
+    assert student.nim in phone_page.locator("#scan-result").inner_text()
+    phone_page.wait_for_timeout(2_500)  # it waits for the decision instead of clearing itself
+    assert phone_page.locator("#scan-result").get_attribute("data-result") == "identity"
+    assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
+    phone_page.click("#scan-identity-confirm")
+    phone_page.wait_for_selector("#scan-result[data-result=admitted]", timeout=10_000)
+    assert phone_page.locator("#scan-identity-confirm").is_hidden()
+    assert Ticket.objects.get(pk=ticket.pk).admitted_by_id == door_staff.id
