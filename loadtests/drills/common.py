@@ -58,7 +58,10 @@ class AlertReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                # Signed over "<timestamp>.<body>" (docs/MONITORING.md, "Channels").
+                timestamp = self.headers.get("X-Ticketwar-Timestamp", "")
+                message = timestamp.encode() + b"." + body
+                expected = "sha256=" + hmac.new(receiver.secret.encode(), message, hashlib.sha256).hexdigest()
                 signature = self.headers.get("X-Ticketwar-Signature", "")
                 try:
                     payload = json.loads(body)
