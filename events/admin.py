@@ -10,20 +10,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ticketwar.lib.errors import DomainError
+from ticketwar.lib.spreadsheet import csv_safe
 
 from . import selectors, services
 from .forms import EventAdminForm
 from .models import Event
 
-# Cells starting with these are run as formulas by spreadsheet programs.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _csv_cell(value) -> str:
     if value is None:
         return ""
-    text = timezone.localtime(value).isoformat() if hasattr(value, "tzinfo") else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    return csv_safe(timezone.localtime(value).isoformat() if hasattr(value, "tzinfo") else str(value))
 
 
 @admin.register(Event)
