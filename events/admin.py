@@ -96,7 +96,6 @@ class EventAdmin(admin.ModelAdmin):
             services.event_cancel(event_id=event_id)
         self.message_user(request, _("Events cancelled."), level=messages.SUCCESS)
 
-    @admin.action(description=_("Export attendee list (CSV)"))
     @admin.action(description=_("Ask ticket holders to confirm attendance"))
     def ask_ticket_holders_to_confirm(self, request, queryset):
         # The deadline is chosen on the confirmation request's form (waitlist admin).
@@ -107,6 +106,7 @@ class EventAdmin(admin.ModelAdmin):
         url = reverse("admin:waitlist_confirmationrequest_add")
         return redirect(f"{url}?event={event.pk}" if event is not None else url)
 
+    @admin.action(description=_("Export attendee list (CSV)"))
     def export_attendees_csv(self, request, queryset):
         from tickets.models import Ticket
 

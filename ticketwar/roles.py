@@ -42,6 +42,10 @@ ROLES: dict[str, tuple[str, ...]] = {
         "events.delete_event",
         # The tickets of their events (read-only in the admin) and the attendee export.
         "tickets.view_ticket",
+        # The event admin's action "Ask ticket holders to confirm attendance" leads here.
+        "waitlist.view_confirmationrequest",
+        "waitlist.add_confirmationrequest",
+        "waitlist.view_waitlistentry",
     ),
 }
 

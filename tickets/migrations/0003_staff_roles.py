@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
         ("events", "0002_fair_opening"),
         ("monitoring", "0004_dashboard_export_permissions"),
         ("tickets", "0002_can_check_in_permission"),
+        ("waitlist", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
