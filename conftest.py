@@ -62,11 +62,20 @@ def make_user(db):
 
     counter = iter(range(10**6))
 
-    def make(*, nim: str | None = None, verified: bool = True, staff: bool = False, password: str = "s3cret-pass!"):
+    def make(
+        *,
+        nim: str | None = None,
+        verified: bool = True,
+        staff: bool = False,
+        roles: tuple[str, ...] = (),
+        password: str = "s3cret-pass!",
+    ):
+        """A student, or with ``staff`` / ``roles`` a staff account (``is_staff`` = ``staff``) in
+        the role groups named (ticketwar/roles.py)."""
         n = next(counter)
         user_model = get_user_model()
-        if staff:
-            user = user_model(username=f"staff{n}_{time.monotonic_ns()}", is_staff=True, full_name=f"Staff {n}")
+        if staff or roles:
+            user = user_model(username=f"staff{n}_{time.monotonic_ns()}", is_staff=staff, full_name=f"Staff {n}")
         else:
             nim = nim or f"{(time.monotonic_ns() + n) % 10**9:09d}"
             user = user_model(
@@ -78,6 +87,12 @@ def make_user(db):
             )
         user.set_password(password)
         user.save()
+        if roles:
+            from ticketwar.roles import roles_ensure
+
+            # Ensured here: a transactional test's flush empties the groups the migration made.
+            groups = roles_ensure()
+            user.groups.add(*(groups[role] for role in roles))
         return user
 
     return make
@@ -95,6 +110,37 @@ def other_student(make_user):
 
 @pytest.fixture
 def staff(make_user):
+    """A staff member who works the door and watches the monitoring (is_staff, two roles)."""
+    from ticketwar.roles import DOOR_STAFF, OPERATORS
+
+    return make_user(staff=True, roles=(DOOR_STAFF, OPERATORS))
+
+
+@pytest.fixture
+def door_staff(make_user):
+    """A door volunteer: the scan page and the check-in API only, no admin (not is_staff)."""
+    from ticketwar.roles import DOOR_STAFF
+
+    return make_user(roles=(DOOR_STAFF,))
+
+
+@pytest.fixture
+def operator(make_user):
+    from ticketwar.roles import OPERATORS
+
+    return make_user(staff=True, roles=(OPERATORS,))
+
+
+@pytest.fixture
+def organiser(make_user):
+    from ticketwar.roles import ORGANISERS
+
+    return make_user(staff=True, roles=(ORGANISERS,))
+
+
+@pytest.fixture
+def plain_staff(make_user):
+    """An is_staff account in no group: since the roles, it holds none of their rights."""
     return make_user(staff=True)
 
 
@@ -139,6 +185,23 @@ def make_event(db):
 @pytest.fixture
 def event(make_event):
     return make_event()
+
+
+def door_open_times() -> dict:
+    """Event times for a claim window open now and a door open now (it starts within the hour),
+    so a test can issue a ticket the real way and check it in."""
+    now = timezone.now()
+    return {
+        "claim_opens_at": now - timedelta(minutes=1),
+        "claim_closes_at": now + timedelta(minutes=30),
+        "starts_at": now + timedelta(hours=1),
+    }
+
+
+@pytest.fixture
+def door_event(make_event):
+    """A published event whose claim window and door are both open now."""
+    return make_event(**door_open_times())
 
 
 @pytest.fixture

@@ -10,21 +10,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ticketwar.lib.errors import DomainError
+from ticketwar.lib.spreadsheet import csv_safe
 from ticketwar.lib.timefmt import short_local
 
 from . import selectors, services
 from .forms import EventAdminForm
 from .models import Event
 
-# Cells starting with these are run as formulas by spreadsheet programs.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _csv_cell(value) -> str:
     if value is None:
         return ""
-    text = timezone.localtime(value).isoformat() if hasattr(value, "tzinfo") else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    return csv_safe(timezone.localtime(value).isoformat() if hasattr(value, "tzinfo") else str(value))
 
 
 @admin.register(Event)
@@ -109,7 +106,6 @@ class EventAdmin(admin.ModelAdmin):
             services.event_cancel(event_id=event_id)
         self.message_user(request, _("Events cancelled."), level=messages.SUCCESS)
 
-    @admin.action(description=_("Export attendee list (CSV)"))
     @admin.action(description=_("Ask ticket holders to confirm attendance"))
     def ask_ticket_holders_to_confirm(self, request, queryset):
         # The deadline is chosen on the confirmation request's form (waitlist admin).
@@ -120,6 +116,7 @@ class EventAdmin(admin.ModelAdmin):
         url = reverse("admin:waitlist_confirmationrequest_add")
         return redirect(f"{url}?event={event.pk}" if event is not None else url)
 
+    @admin.action(description=_("Export attendee list (CSV)"))
     def export_attendees_csv(self, request, queryset):
         from tickets.models import Ticket
 

@@ -33,6 +33,7 @@ import math
 import os
 import platform
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -92,6 +93,7 @@ class Stack:
             **os.environ,
             **self.services.env(),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "METRICS_TOKEN": METRICS_TOKEN,
             "CELERY_BEAT_SCHEDULE_FILE": str(self.work / "celerybeat-schedule"),
             "PORT": str(self.port),
             # Measured like production: no debug bookkeeping of every query, quiet logs.
@@ -331,10 +333,21 @@ def queue_live(database_url: str, slug: str) -> int:
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>[-+\deE.naNinf]+)")
 
 
+# /metrics needs a bearer token (docs/MONITORING.md): one per run, given to the stack's processes.
+METRICS_TOKEN = secrets.token_urlsafe(32)
+
+
+def scrape_metrics(base_url: str, *, timeout: float) -> str:
+    """The Prometheus text of ``base_url``/metrics, read with this run's token."""
+    url = f"{base_url}/metrics"  # our own stack's http://127.0.0.1 URL
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return response.read().decode()
+
+
 def metrics_figures(base_url: str) -> dict:
     """Cache hits and misses per key family from the Prometheus exposition."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:  # noqa: S310
-        text = response.read().decode()
+    text = scrape_metrics(base_url, timeout=10)
     families: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         match = _SAMPLE.match(line)

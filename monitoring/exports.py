@@ -1,6 +1,7 @@
 """Exports of the request log, the error log, the claim log and the metric history.
 
-Each kind yields plain dict rows in time order; views render them as CSV or JSON Lines.
+Each kind yields plain dict rows in time order; views render them as CSV (text cells made safe
+for spreadsheets, ticketwar/lib/spreadsheet.py) or JSON Lines (as logged).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
+
+from ticketwar.lib.spreadsheet import csv_safe
 
 from .models import ErrorLog, MetricSample, RequestStat
 
@@ -94,7 +97,8 @@ def as_csv(kind: str, items: Iterator[dict]) -> Iterator[str]:
     for item in items:
         if kind == "metrics":
             item = {**item, "remaining": json.dumps(item["remaining"], sort_keys=True)}
-        writer.writerow(item)
+        # Logged messages, paths and tracebacks come from requests: never formulas in a spreadsheet.
+        writer.writerow({key: csv_safe(value) if isinstance(value, str) else value for key, value in item.items()})
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -129,6 +129,12 @@ class MetricSample(models.Model):
         verbose_name = _("metric sample")
         verbose_name_plural = _("metric samples")
         ordering = ["-taken_at"]
+        # The operator role (ticketwar/roles.py). Exports are separate: they hold tracebacks and
+        # which student claimed when, more than the live figures.
+        permissions = [
+            ("view_dashboard", _("Can see the monitoring dashboard, live metrics, alerts and /metrics")),
+            ("export_logs", _("Can export the request, error and claim logs")),
+        ]
 
     def __str__(self) -> str:
         return self.taken_at.isoformat()

@@ -6,7 +6,9 @@ task with exponential backoff. Both go through circuit breakers ("smtp", "webhoo
 endpoint costs nothing while it stays dead.
 
 Webhook body: JSON ``{event, rule, state, value, threshold, started_at, resolved_at, message}``;
-header ``X-Ticketwar-Signature: sha256=<hex HMAC-SHA256 of the raw body with ALERT_WEBHOOK_SECRET>``.
+headers ``X-Ticketwar-Timestamp: <unix seconds>`` and ``X-Ticketwar-Signature: sha256=<hex
+HMAC-SHA256 of "<timestamp>.<raw body>" with ALERT_WEBHOOK_SECRET>``. The timestamp is signed so a
+receiver can refuse a captured request replayed later (``verify_webhook``, docs/MONITORING.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 
@@ -29,14 +32,42 @@ from .models import Alert
 logger = logging.getLogger("ticketwar.alerts")
 
 SIGNATURE_HEADER = "X-Ticketwar-Signature"
+TIMESTAMP_HEADER = "X-Ticketwar-Timestamp"
+# How old a signed request a receiver should still accept (seconds): clock skew plus delivery.
+REPLAY_TOLERANCE_SECONDS = 300
 
 
 class WebhookFailed(Exception):
     """The webhook endpoint did not accept the alert (network error or non-2xx)."""
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The signature header's value: HMAC-SHA256 over ``b"<timestamp>." + body``."""
+    message = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_webhook(
+    *,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    secret: str,
+    tolerance: int = REPLAY_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: the signature matches and the timestamp is within ``tolerance``.
+
+    A captured request replayed later fails the time check, and changing its timestamp breaks
+    the signature. (A receiver that must refuse even a replay within the window also remembers
+    the signatures it has seen for ``tolerance`` seconds.)
+    """
+    if not timestamp.isdigit():
+        return False
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > tolerance:
+        return False
+    return hmac.compare_digest(sign(body, secret, int(timestamp)), signature)
 
 
 def alert_payload(alert: Alert, transition: str) -> dict:
@@ -94,6 +125,8 @@ def deliver_webhook(payload: dict) -> None:
         ALERT_NOTIFICATIONS.labels(channel="webhook", outcome="failed").inc()
         raise WebhookFailed("circuit breaker open")
     body = json.dumps(payload, sort_keys=True).encode()
+    # Signed at each attempt: a retry minutes later carries its own, current timestamp.
+    timestamp = int(time.time())
     request = urllib.request.Request(  # noqa: S310 - an operator-configured http(s) URL
         settings.ALERT_WEBHOOK_URL,
         data=body,
@@ -101,7 +134,8 @@ def deliver_webhook(payload: dict) -> None:
         headers={
             "Content-Type": "application/json",
             "User-Agent": "ticketwar-alerts",
-            SIGNATURE_HEADER: sign(body, settings.ALERT_WEBHOOK_SECRET),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(body, settings.ALERT_WEBHOOK_SECRET, timestamp),
         },
     )
     try:

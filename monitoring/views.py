@@ -1,11 +1,13 @@
-"""Staff-only monitoring interfaces: the admin dashboard, its JSON feeds, the exports, /metrics."""
+"""Operators' monitoring interfaces: the admin dashboard, its JSON feeds, the exports, /metrics."""
 
 from __future__ import annotations
 
+import hmac
 import os
 from datetime import timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
@@ -25,29 +27,42 @@ from .timerange import parse_range
 ALERTS_LIMIT = 200
 
 
-def staff_api(view):
-    """JSON 401 for anonymous visitors, 403 for non-staff users."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return json_error(401, _("Log in as staff to see monitoring data."))
-        if not request.user.is_staff:
-            return json_error(403, _("Only staff can see monitoring data."))
-        return view(request, *args, **kwargs)
-
-    return wrapper
+# The operator role's permissions (ticketwar/roles.py); superusers hold both.
+VIEW_DASHBOARD = "monitoring.view_dashboard"
+EXPORT_LOGS = "monitoring.export_logs"
 
 
-def staff_page(view):
-    """Anonymous visitors go to the admin login; logged-in non-staff get a 403."""
+def may(user, permission: str) -> bool:
+    """Whether ``user`` holds ``permission`` (active accounts only): the one check of this module."""
+    return bool(user.is_authenticated and user.is_active and user.has_perm(permission))
+
+
+def permission_api(permission: str):
+    """JSON 401 for anonymous visitors, 403 for users without ``permission``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return json_error(401, _("Log in as an operator to see monitoring data."), code="unauthenticated")
+            if not may(request.user, permission):
+                return json_error(403, _("Only operators can see monitoring data."), code="forbidden")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def operator_page(view):
+    """Anonymous visitors go to the admin login; users without ``view_dashboard`` get a 403."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "admin:login")
-        if not request.user.is_staff:
-            return HttpResponse(_("Only staff can see the monitoring dashboard."), status=403)
+        if not (request.user.is_staff and may(request.user, VIEW_DASHBOARD)):
+            return HttpResponse(_("Only operators can see the monitoring dashboard."), status=403)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -55,14 +70,14 @@ def staff_page(view):
 
 @never_cache
 @require_GET
-@staff_api
+@permission_api(VIEW_DASHBOARD)
 def metrics_api(request):
     return JsonResponse(selectors.live_metrics())
 
 
 @never_cache
 @require_GET
-@staff_api
+@permission_api(VIEW_DASHBOARD)
 def alerts_api(request):
     alerts = Alert.objects.select_related("rule").order_by("-started_at", "-id")[:ALERTS_LIMIT]
     return JsonResponse([alert_as_dict(alert) for alert in alerts], safe=False)
@@ -70,7 +85,7 @@ def alerts_api(request):
 
 @never_cache
 @require_GET
-@staff_api
+@permission_api(VIEW_DASHBOARD)
 def history_api(request):
     """Metric samples of a time range (default: the last 24 hours) for the charts."""
     since, until = parse_range(request.GET)
@@ -95,7 +110,7 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson
 
 @never_cache
 @require_GET
-@staff_api
+@permission_api(EXPORT_LOGS)
 def export(request, kind: str, fmt: str):
     if kind not in exports.FIELDS:
         return json_error(404, _("Unknown export: choose requests, errors, claims, claimstats or metrics."))
@@ -112,7 +127,7 @@ def export(request, kind: str, fmt: str):
 
 @never_cache
 @require_GET
-@staff_page
+@operator_page
 def dashboard(request):
     now = timezone.localtime()  # the form's datetime-local fields are read in the server's time zone
     context = {
@@ -139,10 +154,45 @@ def dashboard(request):
     return render(request, "monitoring/dashboard.html", context)
 
 
+def _bearer_token(request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None without one."""
+    scheme, _sep, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def scrape_refusal(request) -> HttpResponse | None:
+    """Why ``request`` may not read /metrics (a 401 or 403 answer), or None if it may.
+
+    Prometheus presents ``Authorization: Bearer <METRICS_TOKEN>`` (compared in constant time;
+    no token configured means no token is accepted); people use an operator's session. A wrong
+    token is refused even with a session, so a broken scrape config shows up at once.
+    """
+    presented = _bearer_token(request)
+    if presented is not None:
+        expected = settings.METRICS_TOKEN
+        if expected and hmac.compare_digest(presented.encode(), expected.encode()):
+            return None
+        response = json_error(401, _("This metrics token is not valid."), code="invalid_token")
+        response["WWW-Authenticate"] = 'Bearer realm="ticketwar", error="invalid_token"'
+        return response
+    if not request.user.is_authenticated:
+        response = json_error(
+            401, _("Log in as an operator or send the metrics token to read the metrics."), code="unauthenticated"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="ticketwar"'
+        return response
+    if not may(request.user, VIEW_DASHBOARD):
+        return json_error(403, _("Only operators can read the metrics."), code="forbidden")
+    return None
+
+
 @never_cache
 @require_GET
 def prometheus_metrics(request):
     """Prometheus text format: every process's metrics (multiprocess mode) plus business gauges."""
+    refusal = scrape_refusal(request)
+    if refusal is not None:
+        return refusal
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 

@@ -75,3 +75,26 @@ class CheckInRateLimited(TicketError):
     status = 429
     code = "rate_limited"
     default_message = gettext_noop("Too many invalid codes in a short time. Please wait before scanning again.")
+
+
+class CheckInEventUnknown(TicketError):
+    status = 404
+    code = "unknown_event"
+    default_message = gettext_noop("There is no published event with this slug: choose the event at this door again.")
+
+
+class OutsideDoorWindow(TicketError):
+    status = 409
+    code = "outside_door_window"
+    default_message = gettext_noop("The door of this event is not open now.")
+
+
+class CheckInBadRequest(TicketError):
+    status = 400
+    code = "bad_request"
+    default_message = gettext_noop('Send a JSON object like {"code": "ABCD-EFGH", "event": "<event slug>"}.')
+
+
+class CheckInEventRequired(CheckInBadRequest):
+    code = "event_required"
+    default_message = gettext_noop("Choose the event at this door: the check-in needs the event's slug.")

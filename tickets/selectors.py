@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +15,14 @@ from events.models import Event
 
 from .codes import qr_payload_for
 from .models import Ticket
+
+# The door role's permission (ticketwar/roles.py); superusers hold it too.
+CHECK_IN_PERMISSION = "tickets.can_check_in"
+
+
+def may_check_in(user) -> bool:
+    """Whether ``user`` may use the scan page and check tickets in: the one home of this rule."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.has_perm(CHECK_IN_PERMISSION))
 
 
 def ticket_status(ticket: Ticket) -> str:
@@ -66,20 +75,31 @@ def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:
     return Ticket.objects.select_related("event", "admitted_by").filter(pk=ticket_id, user_id=user_id).first()
 
 
-def events_for_door() -> QuerySet[Event]:
-    """Published events the scan page offers in its event selector, soonest first."""
+def door_window(event: Event) -> tuple[datetime, datetime]:
+    """``(opens, closes)``: when the door of ``event`` admits tickets (settings DOOR_*)."""
+    opens = event.starts_at - timedelta(minutes=settings.DOOR_OPENS_BEFORE_START_MINUTES)
+    closes = event.starts_at + timedelta(minutes=settings.DOOR_CLOSES_AFTER_START_MINUTES)
+    return opens, closes
+
+
+def events_for_door(now: datetime | None = None) -> QuerySet[Event]:
+    """Published events whose door has not closed yet, soonest first: the scan page's choices."""
+    now = now or timezone.now()
+    started_since = now - timedelta(minutes=settings.DOOR_CLOSES_AFTER_START_MINUTES)
     return (
-        Event.objects.filter(status=Event.Status.PUBLISHED)
+        Event.objects.filter(status=Event.Status.PUBLISHED, starts_at__gt=started_since)
         .order_by("starts_at", "id")
         .only("slug", "title", "starts_at")
     )
 
 
-# An event is "at the door" from well before it starts until a few hours after.
-DOOR_OPEN_AFTER_START = timedelta(hours=6)
-
-
 def door_default_event(events: list[Event], now: datetime | None = None) -> Event | None:
-    """The event the scan page preselects: the first one not long over, else the last one."""
+    """The event the scan page preselects: of those whose door is open now, the one starting
+    closest to now (a morning talk still within its hours loses to the afternoon one that
+    starts in ten minutes); else the next one to open; else none."""
     now = now or timezone.now()
-    return next((e for e in events if e.starts_at + DOOR_OPEN_AFTER_START > now), events[-1] if events else None)
+    open_now = [e for e in events if door_window(e)[0] <= now < door_window(e)[1]]
+    if open_now:
+        return min(open_now, key=lambda e: abs((e.starts_at - now).total_seconds()))
+    upcoming = [e for e in events if door_window(e)[0] > now]
+    return upcoming[0] if upcoming else None

@@ -465,6 +465,12 @@ QUEUE_DRAIN_BUDGET_SECONDS = env_float("QUEUE_DRAIN_BUDGET_SECONDS", 20)
 # Decided entries are kept this long for the waiting page, then folded into ClaimStat.
 QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
 
+# --- the door (tickets/, docs/TICKETS.md) ----------------------------------------------------
+# Check-in for an event is accepted from this long before it starts until this long after it
+# started (events have no end time; 6 h covers a long evening). Outside it: 409 outside_door_window.
+DOOR_OPENS_BEFORE_START_MINUTES = env_int("DOOR_OPENS_BEFORE_START_MINUTES", 120)
+DOOR_CLOSES_AFTER_START_MINUTES = env_int("DOOR_CLOSES_AFTER_START_MINUTES", 360)
+
 # --- waiting list and confirmations (queueing/waitlist/, docs/OPERATIONS.md) -----------------
 # How long a student offered a freed seat has to claim it before it passes to the next.
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)
@@ -494,6 +500,13 @@ ALERT_WEBHOOK_MAX_RETRIES = env_int("ALERT_WEBHOOK_MAX_RETRIES", 5)
 if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET and PRODUCTION:
     raise ImproperlyConfigured("Set ALERT_WEBHOOK_SECRET to sign the alert webhook (ALERT_WEBHOOK_URL is set).")
 METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 8)
+# /metrics answers operators' sessions and `Authorization: Bearer <METRICS_TOKEN>` (Prometheus);
+# empty turns the token off (sessions only). The business gauges are computed at most once per
+# METRICS_CACHE_SECONDS per process: a scrape storm costs no more queries than one scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32 and PRODUCTION:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 random characters in production.")
+METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 10.0)
 ERROR_LOG_RETENTION_DAYS = env_int("ERROR_LOG_RETENTION_DAYS", 7)
 ERROR_LOG_MAX_ROWS = env_int("ERROR_LOG_MAX_ROWS", 5000)
 # Tests flush the request/error buffers themselves, inside their own transaction.

@@ -94,3 +94,39 @@ def test_event_and_signup_page_screenshots(live_asgi_server, phone_page, make_ev
     phone_page.goto(f"{live_asgi_server}/accounts/signup/")
     assert phone_page.is_visible("text=Buat akun mahasiswa Anda")
     phone_page.screenshot(path=str(screenshots / "signup.png"), full_page=True)
+
+
+def test_admin_actions_run_what_their_labels_say(live_asgi_server, browser, organiser, student, make_event, tmp_path):
+    """An organiser picks each action by its visible label in the changelist and gets that action."""
+    from tickets.tests.browser import admin_login
+
+    event = make_event(title="Kuliah Umum")
+    ticket_issue(event_id=event.id, user_id=student.id)
+    context = browser.new_context(accept_downloads=True, locale="en-US")
+    try:
+        page = context.new_page()
+        admin_login(page, live_asgi_server, organiser.username)
+
+        def run(label: str) -> None:
+            page.goto(f"{live_asgi_server}/admin/events/event/")
+            page.check(f"input.action-select[value='{event.pk}']")
+            page.select_option("select[name=action]", label=label)
+
+        run("Export attendee list (CSV)")
+        with page.expect_download() as download_info:
+            page.click("button[name=index]")
+        download = download_info.value
+        assert download.suggested_filename.startswith("attendees-") and download.suggested_filename.endswith(".csv")
+        path = tmp_path / "attendees.csv"
+        download.save_as(path)
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith("event,nim,full_name")
+        assert any(student.nim in line and event.slug in line for line in lines[1:])
+
+        run("Ask ticket holders to confirm attendance")
+        page.click("button[name=index]")
+        page.wait_for_load_state()
+        assert "/admin/waitlist/confirmationrequest/add/" in page.url and f"event={event.pk}" in page.url
+        assert page.locator("#confirmationrequest_form").count() == 1  # organisers may fill it in
+    finally:
+        context.close()

@@ -85,3 +85,33 @@ def test_seed_demo_still_works():
     call_command("seed_demo")
     call_command("seed_demo")
     assert Event.objects.get(slug="kuliah-umum").claim_state() == "open"
+
+
+@pytest.mark.django_db
+def test_create_students_is_refused_in_production(settings):
+    from django.contrib.auth import get_user_model
+
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="refused in production"):
+        call_command("create_students", "--count", "5", "--prefix", "66")
+    assert not get_user_model().objects.filter(nim__startswith="66").exists()
+
+
+def test_create_students_is_refused_by_a_production_process(tmp_path):
+    """The real command line with TICKETWAR_ENV=production exits with the refusal, before any database work."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(TICKETWAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="tickets.example.org", DEBUG="false",
+               DATABASE_URL="postgres://nobody@127.0.0.1:1/none")  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_students", "--count", "3", "--out", str(tmp_path / "s.csv")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "refused in production" in result.stderr
+    assert not (tmp_path / "s.csv").exists()

@@ -58,7 +58,10 @@ class AlertReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                # Signed over "<timestamp>.<body>" (docs/MONITORING.md, "Channels").
+                timestamp = self.headers.get("X-Ticketwar-Timestamp", "")
+                message = timestamp.encode() + b"." + body
+                expected = "sha256=" + hmac.new(receiver.secret.encode(), message, hashlib.sha256).hexdigest()
                 signature = self.headers.get("X-Ticketwar-Signature", "")
                 try:
                     payload = json.loads(body)
@@ -261,8 +264,7 @@ class HealthSampler(threading.Thread):
             breaker = checks.get("redis", {}).get("breakers", {}).get("redis", {})
             sample["healthz_breaker"] = breaker.get("state")
             try:
-                with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=3) as response:  # noqa: S310
-                    text = response.read().decode()
+                text = harness.scrape_metrics(self.base_url, timeout=3)
                 sample["metrics_breakers"] = {
                     m["name"]: BREAKER_STATES.get(int(float(m["value"])), m["value"]) for m in _SAMPLE.finditer(text)
                 }

@@ -90,7 +90,7 @@ def alert_rules(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_monitoring_state():
-    from monitoring import activity, recorder
+    from monitoring import activity, collectors, recorder
     from ticketwar.lib.breaker import all_breakers
 
     with recorder._lock:
@@ -100,4 +100,5 @@ def _fresh_monitoring_state():
         activity._last_touch.clear()
     for breaker in all_breakers().values():
         breaker.reset()
+    collectors.forget_cached()
     yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from monitoring import activity
 from monitoring.alerts import evaluate_alerts
 from monitoring.models import Alert, RequestStat
+from monitoring.notify import REPLAY_TOLERANCE_SECONDS, deliver_webhook, verify_webhook
 from monitoring.recorder import LATENCY_BUCKETS_MS, bucket_index
 
 SECRET = "test-webhook-secret"
@@ -43,9 +45,15 @@ def evaluate(capture, now):
 
 
 def assert_signed(received):
-    expected = "sha256=" + hmac.new(SECRET.encode(), received.body, hashlib.sha256).hexdigest()
+    timestamp = received.headers["x-ticketwar-timestamp"]
+    assert abs(int(timestamp) - time.time()) < 60
+    message = timestamp.encode() + b"." + received.body
+    expected = "sha256=" + hmac.new(SECRET.encode(), message, hashlib.sha256).hexdigest()
     assert received.headers["x-ticketwar-signature"] == expected
     assert received.headers["content-type"] == "application/json"
+    assert verify_webhook(
+        body=received.body, timestamp=timestamp, signature=received.headers["x-ticketwar-signature"], secret=SECRET
+    )
 
 
 def run_cycle(capture, channels, *, key, cross, clear, start):
@@ -209,3 +217,26 @@ def test_webhook_breaker_opens_after_failures(settings):
     assert breaker.state == OPEN
     with pytest.raises(WebhookFailed, match="circuit breaker open"):
         deliver_webhook({"message": "x"})
+
+
+def test_a_receiver_refuses_a_replayed_or_retimed_webhook(channels, alert_rules):
+    """The loopback receiver gets a signed alert; replaying it after the tolerance window, or
+    with a fresh timestamp pasted in, fails the check a receiver makes (verify_webhook)."""
+    receiver, _outbox = channels
+    deliver_webhook({"event": "alert", "rule": "error_rate", "state": "firing"})
+    (hook,) = receiver.wait_for(1)
+    assert_signed(hook)
+    timestamp, signature = hook.headers["x-ticketwar-timestamp"], hook.headers["x-ticketwar-signature"]
+    sent = int(timestamp)
+    ok = {"body": hook.body, "signature": signature, "secret": SECRET}
+    assert verify_webhook(timestamp=timestamp, now=sent + REPLAY_TOLERANCE_SECONDS, **ok)
+    # Replayed six minutes later: too old.
+    assert not verify_webhook(timestamp=timestamp, now=sent + REPLAY_TOLERANCE_SECONDS + 60, **ok)
+    # The attacker puts a current timestamp on it: the signature no longer matches.
+    later = sent + REPLAY_TOLERANCE_SECONDS + 60
+    assert not verify_webhook(timestamp=str(later), now=later, **ok)
+    # The body changed, or the old body-only signature: refused.
+    assert not verify_webhook(body=hook.body + b" ", timestamp=timestamp, signature=signature, secret=SECRET)
+    body_only = "sha256=" + hmac.new(SECRET.encode(), hook.body, hashlib.sha256).hexdigest()
+    assert not verify_webhook(body=hook.body, timestamp=timestamp, signature=body_only, secret=SECRET)
+    assert not verify_webhook(body=hook.body, timestamp="-1", signature=signature, secret=SECRET)

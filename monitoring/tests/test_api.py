@@ -207,3 +207,33 @@ def test_claim_statistics_export_survives_queue_cleanup(client, staff, event):
         (event.slug, "completed", "42"),
         (event.slug, "sold_out", "7"),
     ]
+
+
+def test_csv_exports_escape_spreadsheet_formulas_like_the_attendee_list(client, staff, make_user, event):
+    """Logged text comes from requests (paths, messages): in CSV it must never run as a formula."""
+    from queueing.models import QueueEntry
+
+    now = timezone.now()
+    ErrorLog.objects.create(logged_at=now - timedelta(minutes=1), logger="@evil", level="ERROR",
+                            message='=HYPERLINK("http://evil.example","click")', exception_type="+x",
+                            path="-2+3", process="\tp", traceback="\rtrace")  # fmt: skip
+    RequestStat.objects.create(minute=now.replace(second=0, microsecond=0), endpoint="=cmd|' /C calc'!A0",
+                               method="GET", count=1, total_ms=5, max_ms=5, buckets=[1] + [0] * 10)  # fmt: skip
+    QueueEntry.objects.create(user=make_user(), event=event, status="failed", reason="=1+1")
+    client.force_login(staff)
+    since = (now - timedelta(hours=1)).isoformat()
+
+    def cells(kind):
+        response = client.get(f"/api/monitoring/export/{kind}.csv", {"since": since})
+        return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    (error,) = cells("errors")
+    assert error["message"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert (error["logger"], error["exception_type"], error["path"]) == ("'@evil", "'+x", "'-2+3")
+    assert error["process"] == "'\tp" and error["traceback"] == "'\rtrace"
+    assert cells("requests")[0]["endpoint"] == "'=cmd|' /C calc'!A0"
+    assert cells("claims")[0]["reason"] == "'=1+1"
+    # Numbers and times stay as they are; JSON Lines keep the text as logged.
+    assert error["logged_at"][0].isdigit()
+    jsonl = client.get("/api/monitoring/export/errors.jsonl", {"since": since})
+    assert json.loads(b"".join(jsonl.streaming_content))["message"].startswith("=HYPERLINK")

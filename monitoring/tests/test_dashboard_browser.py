@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from monitoring.models import Alert, MetricSample, RequestStat
 from monitoring.recorder import LATENCY_BUCKETS_MS
+from ticketwar.roles import OPERATORS
 
 
 def day_of_samples(slug: str) -> None:
@@ -44,7 +45,7 @@ def day_of_samples(slug: str) -> None:
 def test_dashboard_draws_live_tiles_and_charts(
     live_asgi_server, browser, make_user, make_event, alert_rules, screenshot_dir
 ):
-    staff = make_user(staff=True)
+    staff = make_user(staff=True, roles=(OPERATORS,))
     event = make_event(capacity=500, slug="kuliah-umum", remaining=37)
     day_of_samples(event.slug)
     buckets = [0] * len(LATENCY_BUCKETS_MS)

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -39,9 +41,10 @@ def test_alert_rules_cover_the_four_in_app_rules():
     assert "> 0.10" in text and "> 3" in text and "< 50" in text and "> 1000" in text
 
 
-def test_grafana_dashboard_is_valid_and_uses_exported_metrics(client, event):
+def test_grafana_dashboard_is_valid_and_uses_exported_metrics(client, event, staff):
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "ticketwar.json").read_text())
     assert dashboard["uid"] and dashboard["panels"]
+    client.force_login(staff)
     exported = client.get("/metrics").content.decode()
     names = set()
     for panel in dashboard["panels"]:
@@ -52,3 +55,74 @@ def test_grafana_dashboard_is_valid_and_uses_exported_metrics(client, event):
     lazily_created = {"ticketwar_cache_requests_total", "ticketwar_breaker_state"}
     missing = {name for name in names - lazily_created if re.sub(r"_(bucket|total)$", "", name) not in exported}
     assert not missing, missing
+
+
+def test_scrape_config_passes_promtool_and_sends_the_token_from_a_file(tmp_path):
+    config = (PROMETHEUS / "prometheus.yml").read_text()
+    assert "credentials_file: ticketwar_metrics_token" in config
+    (tmp_path / "prometheus.yml").write_text(config)
+    (tmp_path / "alerts.yml").write_text((PROMETHEUS / "alerts.yml").read_text())
+    (tmp_path / "ticketwar_metrics_token").write_text("a-token\n")
+    result = subprocess.run([promtool(), "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _prometheus_scraping(tmp_path, base_url: str, token: str) -> dict:
+    """Run the real Prometheus with deploy/prometheus/prometheus.yml aimed at ``base_url``;
+    the scrape target's health once it has been scraped (``up`` or ``down`` with its error)."""
+    import time
+    import urllib.request
+
+    import yaml
+
+    from conftest import _free_port
+
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = "1s"
+    job = config["scrape_configs"][0]
+    job["scheme"] = "http"
+    job["static_configs"] = [{"targets": [base_url.removeprefix("http://")]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "alerts.yml").write_text((PROMETHEUS / "alerts.yml").read_text())
+    (tmp_path / "ticketwar_metrics_token").write_text(token + "\n")
+    port = _free_port()
+    process = subprocess.Popen(
+        [shutil.which("prometheus") or "prometheus", "--config.file=prometheus.yml",
+         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=2) as response:
+                    targets = json.loads(response.read())["data"]["activeTargets"]
+            except OSError:
+                targets = []
+            if targets and targets[0]["health"] != "unknown":
+                return targets[0]
+            time.sleep(0.3)
+        raise AssertionError("Prometheus did not scrape within 60 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+LIVE_METRICS_TOKEN = "live-scrape-token-0123456789abcdefghij"
+
+
+@pytest.fixture
+def token_server(monkeypatch, request):
+    """The live ASGI server, started with METRICS_TOKEN set."""
+    monkeypatch.setenv("METRICS_TOKEN", LIVE_METRICS_TOKEN)
+    return request.getfixturevalue("live_asgi_server")
+
+
+def test_prometheus_scrapes_metrics_with_the_token_and_is_refused_without_it(tmp_path, token_server):
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    target = _prometheus_scraping(tmp_path / "good", token_server, LIVE_METRICS_TOKEN)
+    assert target["health"] == "up", target
+    target = _prometheus_scraping(tmp_path / "bad", token_server, "not-the-token")
+    assert target["health"] == "down" and "401" in target["lastError"], target

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import ROOT, _free_port, subprocess_env
 
+TOKEN = "prometheus-scrape-token-0123456789abcdef"
+
 
 def sample(text: str, name: str, **labels: str) -> float:
     """Sum of the samples called ``name`` whose labels include ``labels``."""
@@ -31,12 +33,15 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def test_metrics_show_latency_and_db_histograms_after_requests(client, event, student):
+def test_metrics_show_latency_and_db_histograms_after_requests(client, event, student, staff, settings):
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # single-process mode here
-    client.force_login(student)
+    settings.METRICS_CACHE_SECONDS = 0  # business gauges recomputed at each scrape
+    client.force_login(staff)
     before = client.get("/metrics").content.decode()
+    client.force_login(student)
     for _ in range(3):
         assert client.get("/api/events/").status_code == 200
+    client.force_login(staff)
     text = client.get("/metrics").content.decode()
     count = 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="events:api-list"}'
     assert re.search(re.escape(count) + r" [0-9.]+", text)
@@ -96,7 +101,7 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
     web = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "2", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=subprocess_env(connection.settings_dict),
+        cwd=ROOT, env=subprocess_env(connection.settings_dict, METRICS_TOKEN=TOKEN),
     )  # fmt: skip
     try:
         _wait_port(port, web)
@@ -116,7 +121,10 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
             time.sleep(0.3)
         assert Alert.objects.filter(key="concurrent_users").exists(), "the worker did not evaluate the rules"
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        scrape = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(scrape, timeout=10) as response:  # noqa: S310 - http://127.0.0.1 above
             text = response.read().decode()
     finally:
         web.terminate()

@@ -95,13 +95,21 @@ class TicketCommittedMeanwhile:
 
 
 @pytest.fixture
+def event(door_event):
+    """In the tickets tests the event is on now: its claim window and its door are open."""
+    return door_event
+
+
+@pytest.fixture
 def make_ticket(make_event, make_user):
-    """``make_ticket(user=None, event=None)``: a ticket issued the real way (``ticket_issue``)."""
+    """``make_ticket(user=None, event=None)``: a ticket issued the real way (``ticket_issue``);
+    without ``event``, of a new event whose door is open now."""
+    from conftest import door_open_times
     from tickets.services import ticket_issue
 
     def make(*, user=None, event=None):
         user = user or make_user()
-        event = event or make_event()
+        event = event or make_event(**door_open_times())
         return ticket_issue(event_id=event.id, user_id=user.id)
 
     return make

@@ -21,7 +21,7 @@ def test_search_by_redeem_code_and_nim(admin_client, make_ticket, student):
 
 def test_filter_by_admission(admin_client, make_ticket, staff):
     admitted, waiting = make_ticket(), make_ticket()
-    ticket_check_in(code=admitted.redeem_code, staff_user=staff)
+    ticket_check_in(code=admitted.redeem_code, staff_user=staff, event_slug=admitted.event.slug)
     html = admin_client.get("/admin/tickets/ticket/", {"admitted": "yes"}).content.decode()
     assert f"/admin/tickets/ticket/{admitted.id}/" in html and f"/admin/tickets/ticket/{waiting.id}/" not in html
     html = admin_client.get("/admin/tickets/ticket/", {"admitted": "no", "event__id__exact": waiting.event_id})

@@ -10,6 +10,7 @@ from events.models import Event
 from tickets.exceptions import AlreadyHasTicket, SoldOut, TicketAlreadyUsed
 from tickets.models import Ticket
 from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
+from ticketwar.roles import DOOR_STAFF
 
 from .conftest import run_race
 
@@ -69,9 +70,9 @@ def test_one_student_racing_twenty_threads_gets_exactly_one_ticket(student, make
 
 def test_scanners_racing_on_one_ticket_admit_it_exactly_once(make_ticket, make_user):
     ticket = make_ticket()
-    scanners = [make_user(staff=True) for _ in range(6)]
+    scanners = [make_user(roles=(DOOR_STAFF,)) for _ in range(6)]
     jobs = [
-        (lambda staff=staff, code=code: ticket_check_in(code=code, staff_user=staff))
+        (lambda staff=staff, code=code: ticket_check_in(code=code, staff_user=staff, event_slug=ticket.event.slug))
         for staff, code in zip(scanners, [ticket.redeem_code, f"{ticket.redeem_code.lower()}"] * 3, strict=True)
     ]
     outcomes = run_race(jobs)
@@ -98,7 +99,7 @@ def test_return_and_check_in_of_one_ticket_racing_exactly_one_wins(round_, make_
         return ticket_return(ticket_id=ticket.id, user_id=ticket.user_id)
 
     def check_in():
-        return ticket_check_in(code=ticket.redeem_code, staff_user=staff)
+        return ticket_check_in(code=ticket.redeem_code, staff_user=staff, event_slug=ticket.event.slug)
 
     # Alternate which thread starts first; the barrier releases them together anyway.
     if round_ % 2:

@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conftest import door_open_times
 from events.models import Event
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
-from tickets.services import ticket_check_in, ticket_return
+from tickets.services import ticket_check_in, ticket_issue, ticket_return
+from ticketwar.roles import DOOR_STAFF
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +44,7 @@ def test_ticket_page_shows_codes_event_and_status_to_its_owner(client, ticket, s
 
 def test_ticket_page_shows_admission_and_return(client, ticket, student, staff, make_ticket, event):
     client.force_login(student)
-    ticket_check_in(code=ticket.redeem_code, staff_user=staff)
+    ticket_check_in(code=ticket.redeem_code, staff_user=staff, event_slug=ticket.event.slug)
     html = client.get(f"/tickets/{ticket.id}/").content.decode()
     assert 'data-ticket-status="admitted"' in html
     assert f"/tickets/{ticket.id}/return/" not in html
@@ -113,7 +115,7 @@ def test_give_back_asks_first_then_returns_the_seat(client, ticket, student, eve
 
 
 def test_give_back_after_admission_says_why(client, ticket, student, staff, event):
-    ticket_check_in(code=ticket.redeem_code, staff_user=staff)
+    ticket_check_in(code=ticket.redeem_code, staff_user=staff, event_slug=ticket.event.slug)
     client.force_login(student)
     page = client.get(f"/tickets/{ticket.id}/return/", headers={"Accept-Language": "en"}).content.decode()
     assert "can no longer be given back" in page
@@ -172,28 +174,30 @@ def test_checkin_api_admits_then_already_admitted(client, ticket, staff, student
     assert body["result"] == "admitted"
     assert body["ticket"]["nim"] == student.nim and body["ticket"]["holder_name"] == student.full_name
     assert body["admitted_at"] == body["ticket"]["admitted_at"]
-    second = post_json(client, "/api/checkin/", {"code": ticket.redeem_code.lower()})
+    second = post_json(client, "/api/checkin/", {"code": ticket.redeem_code.lower(), "event": ticket.event.slug})
     assert second.json()["result"] == "already_admitted"
     assert second.json()["ticket"]["admitted_by"] == staff.full_name
 
 
 def test_checkin_api_wrong_event_and_invalid(client, ticket, staff, make_event):
     client.force_login(staff)
-    other = make_event()
+    other = make_event(**door_open_times())
     assert (
         post_json(client, "/api/checkin/", {"code": ticket.redeem_code, "event": other.slug}).json()["result"]
         == "wrong_event"
     )
-    invalid = post_json(client, "/api/checkin/", {"code": "ACDE-FGHJ" if ticket.redeem_code != "ACDEFGHJ" else "X"})
+    unknown = "ACDE-FGHJ" if ticket.redeem_code != "ACDEFGHJ" else "X"
+    invalid = post_json(client, "/api/checkin/", {"code": unknown, "event": ticket.event.slug})
     assert invalid.status_code == 200
     assert invalid.json() == {"result": "invalid", "ticket": None, "admitted_at": None}
 
 
 def test_checkin_api_refuses_anonymous_students_and_wrong_methods(client, ticket, student):
-    response = post_json(client, "/api/checkin/", {"code": ticket.redeem_code})
+    body = {"code": ticket.redeem_code, "event": ticket.event.slug}
+    response = post_json(client, "/api/checkin/", body)
     assert response.status_code == 401 and "error" in response.json()
     client.force_login(student)
-    response = post_json(client, "/api/checkin/", {"code": ticket.redeem_code})
+    response = post_json(client, "/api/checkin/", body)
     assert response.status_code == 403 and "error" in response.json()
     response = client.get("/api/checkin/")
     assert response.status_code == 405 and "error" in response.json()
@@ -221,6 +225,83 @@ def test_checkin_api_malformed_bodies_are_400(client, staff, body):
     response = post_json(client, "/api/checkin/", body)
     assert response.status_code == 400, response.content
     assert isinstance(response.json()["error"], str)
+    assert response.json()["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("sent", [None, "", "missing"])
+def test_checkin_api_without_an_event_is_400_event_required(client, staff, ticket, sent):
+    """The door is bound to one event: a code alone (the old "any event") is refused."""
+    client.force_login(staff)
+    body = {"code": ticket.redeem_code} if sent == "missing" else {"code": ticket.redeem_code, "event": sent}
+    response = post_json(client, "/api/checkin/", body, headers={"Accept-Language": "en"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "event_required"
+    assert "event" in response.json()["error"]
+    assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
+
+
+def test_checkin_api_unknown_or_unpublished_event_is_404(client, staff, ticket, make_event):
+    client.force_login(staff)
+    draft = make_event(status="draft", **door_open_times())
+    for slug in ("no-such-event", draft.slug):
+        response = post_json(client, "/api/checkin/", {"code": ticket.redeem_code, "event": slug})
+        assert response.status_code == 404 and response.json()["code"] == "unknown_event"
+    assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
+
+
+def test_a_ticket_for_next_weeks_event_is_wrong_event_at_todays_door(client, staff, student, event, make_event):
+    """Today's door admits today's tickets only: next week's ticket is not let in here."""
+    now = timezone.now()
+    next_week = make_event(
+        claim_opens_at=now - timedelta(minutes=1),
+        claim_closes_at=now + timedelta(days=6),
+        starts_at=now + timedelta(days=7),
+    )
+    from tickets.services import ticket_issue
+
+    later = ticket_issue(event_id=next_week.id, user_id=student.id)
+    client.force_login(staff)
+    response = post_json(client, "/api/checkin/", {"code": later.redeem_code, "event": event.slug})
+    assert response.status_code == 200 and response.json()["result"] == "wrong_event"
+    assert response.json()["ticket"]["event"] == next_week.slug
+    # And at next week's door today, the door is not open yet.
+    response = post_json(
+        client, "/api/checkin/", {"code": later.redeem_code, "event": next_week.slug}, headers={"Accept-Language": "en"}
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "outside_door_window" and "opens at" in body["error"]
+    assert body["door_opens_at"] and body["door_closes_at"]
+    assert Ticket.objects.get(pk=later.pk).admitted_at is None
+
+
+@pytest.mark.parametrize(
+    ("starts_in", "open_"),
+    [
+        (timedelta(hours=2, minutes=1), False),  # before the door opens (2 h before the start)
+        (timedelta(hours=1, minutes=59), True),
+        (timedelta(hours=-5, minutes=-59), True),
+        (timedelta(hours=-6, minutes=-1), False),  # the door closed 6 h after the start
+    ],
+)
+def test_the_door_window_runs_from_two_hours_before_to_six_hours_after_the_start(
+    client, staff, student, make_event, starts_in, open_
+):
+    event = make_event(**door_open_times())
+    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    now = timezone.now()
+    Event.objects.filter(pk=event.pk).update(
+        starts_at=now + starts_in,
+        claim_opens_at=min(now, now + starts_in) - timedelta(days=1),
+        claim_closes_at=min(now, now + starts_in) - timedelta(hours=12),
+    )
+    client.force_login(staff)
+    response = post_json(client, "/api/checkin/", {"code": ticket.redeem_code, "event": event.slug})
+    if open_:
+        assert response.status_code == 200 and response.json()["result"] == "admitted"
+    else:
+        assert response.status_code == 409 and response.json()["code"] == "outside_door_window"
+        assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
 
 
 def test_checkin_api_oversized_body_is_413(client, staff):
@@ -231,9 +312,9 @@ def test_checkin_api_oversized_body_is_413(client, staff):
 
 
 @pytest.mark.parametrize("code", ["ÄÖÜ-ßéñ😀", "TW1.ab.cd", "\u0000ACDEFGHJ", "TW1." + "f" * 150, "<script>"])
-def test_checkin_api_odd_codes_are_invalid_not_500(client, staff, code):
+def test_checkin_api_odd_codes_are_invalid_not_500(client, staff, event, code):
     client.force_login(staff)
-    response = post_json(client, "/api/checkin/", {"code": code})
+    response = post_json(client, "/api/checkin/", {"code": code, "event": event.slug})
     assert response.status_code == 200
     assert response.json()["result"] == "invalid"
 
@@ -246,16 +327,19 @@ def test_checkin_api_limits_guessing_per_staff_user(client, ticket, staff, make_
     ]
     guesses = guesses[:5]
     for guess in guesses:
-        assert post_json(client, "/api/checkin/", {"code": guess}).json()["result"] == "invalid"
-    blocked = post_json(client, "/api/checkin/", {"code": ticket.redeem_code})
+        assert post_json(client, "/api/checkin/", {"code": guess, "event": ticket.event.slug}).json()["result"] == (
+            "invalid"
+        )
+    blocked = post_json(client, "/api/checkin/", {"code": ticket.redeem_code, "event": ticket.event.slug})
     assert blocked.status_code == 429
     assert blocked.json()["error"] and 1 <= blocked.json()["retry_after"] <= 60
     assert 1 <= int(blocked["Retry-After"]) <= 60
     assert Ticket.objects.get(pk=ticket.pk).admitted_at is None
 
     # Another staff member at another door is not affected.
-    client.force_login(make_user(staff=True))
-    assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
+    client.force_login(make_user(roles=(DOOR_STAFF,)))
+    body = {"code": ticket.redeem_code, "event": ticket.event.slug}
+    assert post_json(client, "/api/checkin/", body).json()["result"] == "admitted"
 
 
 def test_checkin_api_genuine_scans_do_not_count_towards_the_limit(client, staff, make_ticket, settings):
@@ -263,11 +347,38 @@ def test_checkin_api_genuine_scans_do_not_count_towards_the_limit(client, staff,
     client.force_login(staff)
     for _ in range(4):
         ticket = make_ticket()
-        assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
-        assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == ("already_admitted")
+        body = {"code": ticket.redeem_code, "event": ticket.event.slug}
+        assert post_json(client, "/api/checkin/", body).json()["result"] == "admitted"
+        assert post_json(client, "/api/checkin/", body).json()["result"] == ("already_admitted")
 
 
 # --- /scan/ ----------------------------------------------------------------------------------------
+
+
+def test_scan_page_preselects_the_event_on_now_not_the_mornings_one(client, staff, make_event):
+    """At 13:30 the 08:00 talk is still within its door hours, but the 13:00 talk is the one on."""
+    now = timezone.now()
+    past_window = {"claim_opens_at": now - timedelta(days=2), "claim_closes_at": now - timedelta(days=1)}
+    morning = make_event(title="Morning", starts_at=now - timedelta(hours=5, minutes=30), **past_window)
+    afternoon = make_event(title="Afternoon", starts_at=now - timedelta(minutes=30), **past_window)
+    make_event(title="Next week", starts_at=now + timedelta(days=7), claim_closes_at=now + timedelta(days=6))
+    long_over = make_event(title="Yesterday", starts_at=now - timedelta(days=1), **past_window)
+    client.force_login(staff)
+    html = client.get("/scan/").content.decode()
+    assert f'value="{afternoon.slug}" data-opens' in html
+    assert f'<option value="{afternoon.slug}"' in html and " selected>Afternoon" in html
+    assert " selected>Morning" not in html and f'value="{morning.slug}"' in html
+    assert long_over.slug not in html  # its door closed: not offered
+    assert 'value=""' not in html  # no "any event" choice any more
+
+
+def test_scan_page_without_an_open_door_preselects_the_next_and_offers_no_any_event(client, staff, make_event):
+    now = timezone.now()
+    soon = make_event(title="Tomorrow", starts_at=now + timedelta(days=1), claim_closes_at=now + timedelta(hours=20))
+    client.force_login(staff)
+    html = client.get("/scan/").content.decode()
+    assert " selected>Tomorrow" in html and f'value="{soon.slug}"' in html
+    assert "Any event" not in html and "Semua acara" not in html
 
 
 def test_scan_page_for_staff_lists_published_events(client, staff, make_event):
@@ -282,19 +393,20 @@ def test_scan_page_for_staff_lists_published_events(client, staff, make_event):
     assert 'type="module"' in html and "<script>" not in html
 
 
-def test_scan_page_anonymous_goes_to_admin_login(client):
+def test_scan_page_anonymous_goes_to_the_login_page_door_staff_can_use(client):
+    # Door staff have no admin access (not is_staff): the admin's login would refuse them.
     response = client.get("/scan/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/scan/"
+    assert response["Location"] == "/accounts/login/?next=/scan/"
 
 
 def test_scan_page_refuses_students_with_a_sentence(client, student):
     client.force_login(student)
     response = client.get("/scan/", headers={"Accept-Language": "en"})
     assert response.status_code == 403
-    assert "for event staff only" in response.content.decode()
+    assert "for door staff only" in response.content.decode()
     indonesian = client.get("/scan/", headers={"Accept-Language": "id"})
-    assert "hanya untuk panitia" in indonesian.content.decode()
+    assert "hanya untuk panitia pintu" in indonesian.content.decode()
 
 
 def test_scan_page_wrong_method(client, staff):
@@ -328,21 +440,9 @@ def test_checkin_keeps_working_while_redis_is_unavailable(client, staff, ticket,
         while breaker.state != "open":
             breaker.record_failure()
         for _ in range(3):
-            assert post_json(client, "/api/checkin/", {"code": "TW1.forged.code"}).json()["result"] == "invalid"
-        assert post_json(client, "/api/checkin/", {"code": ticket.redeem_code}).json()["result"] == "admitted"
+            forged = {"code": "TW1.forged.code", "event": ticket.event.slug}
+            assert post_json(client, "/api/checkin/", forged).json()["result"] == "invalid"
+        body = {"code": ticket.redeem_code, "event": ticket.event.slug}
+        assert post_json(client, "/api/checkin/", body).json()["result"] == "admitted"
     finally:
         breaker.reset()
-
-
-def test_scan_page_preselects_the_event_not_long_over(client, staff, make_event):
-    now = timezone.now()
-    past = make_event(
-        claim_opens_at=now - timedelta(days=5),
-        claim_closes_at=now - timedelta(days=4),
-        starts_at=now - timedelta(days=3),
-    )
-    upcoming = make_event()
-    client.force_login(staff)
-    html = client.get("/scan/").content.decode()
-    assert f'value="{upcoming.slug}" selected' in html
-    assert f'value="{past.slug}">' in html

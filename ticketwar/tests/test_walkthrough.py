@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import read_live_mail
+from conftest import door_open_times, read_live_mail
 from queueing.models import QueueEntry
 from tickets.models import Ticket
 from tickets.tests.browser import admin_login
@@ -34,7 +34,8 @@ def _wait_for_mail(mail_dir, *, timeout: float = 15) -> str:
 def test_sign_up_verify_claim_and_check_in(
     live_asgi_server, live_mail_dir, browser, celery_worker_process, make_event, staff
 ):
-    event = make_event(capacity=5, title="Kuliah Umum", speaker="Rocky Gerung")
+    # Claimed and scanned the same day: the claim window and the door are both open.
+    event = make_event(capacity=5, title="Kuliah Umum", speaker="Rocky Gerung", **door_open_times())
     celery_worker_process()
     base = live_asgi_server
     student_context = browser.new_context(viewport={"width": 390, "height": 844}, locale="id-ID")

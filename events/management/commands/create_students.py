@@ -28,6 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--out", default="", help="CSV file to write (nim,password)")
 
     def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            # Verified accounts with one known password: a load-test tool, never for real data.
+            raise CommandError(
+                "create_students makes verified accounts with a shared password and is refused in production."
+            )
         count, prefix, password = options["count"], options["prefix"], options["password"]
         if not prefix.isdigit() or len(prefix) >= NIM_LENGTH:
             raise CommandError(f"--prefix must be 1 to {NIM_LENGTH - 1} digits.")

@@ -1,4 +1,5 @@
-"""The demo: an admin (admin/admin, development only) and the event `kuliah-umum`, open now."""
+"""The demo: an admin (admin/admin, development only), the staff roles, a door volunteer
+(pintu/pintu, development only) and the event `kuliah-umum`, open now."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from events.models import Event
+from ticketwar.roles import DOOR_STAFF, roles_ensure
 
 DEMO_SLUG = "kuliah-umum"
 
 
 class Command(BaseCommand):
-    help = "Idempotent demo data: admin/admin (development only) and the 500-seat event kuliah-umum."
+    help = (
+        "Idempotent demo data: admin/admin, the role groups (door staff, operators, organisers), "
+        "pintu/pintu in door staff (development only) and the 500-seat event kuliah-umum."
+    )
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
@@ -27,6 +32,15 @@ class Command(BaseCommand):
         if created:
             admin.set_password("admin")
             admin.save(update_fields=["password"])
+        # The migration made the groups; ensured again so a flushed database gets them back.
+        groups = roles_ensure()
+        door, door_created = user_model.objects.get_or_create(
+            username="pintu", defaults={"full_name": "Panitia Pintu (demo)"}
+        )
+        if door_created:
+            door.set_password("pintu")
+            door.save(update_fields=["password"])
+        door.groups.add(groups[DOOR_STAFF])
         now = timezone.now()
         event, made = Event.objects.get_or_create(
             slug=DEMO_SLUG,
@@ -50,6 +64,7 @@ class Command(BaseCommand):
             event.claim_closes_at = now + timedelta(days=6)
             event.save(update_fields=["starts_at", "claim_opens_at", "claim_closes_at", "updated_at"])
         self.stdout.write(
-            f"demo ready: admin {'created' if created else 'exists'}, event {DEMO_SLUG} "
+            f"demo ready: admin {'created' if created else 'exists'}, door staff pintu "
+            f"{'created' if door_created else 'exists'}, event {DEMO_SLUG} "
             f"{'created' if made else 'exists'} ({event.remaining}/{event.capacity} seats left)"
         )
