@@ -284,7 +284,10 @@ def test_bad_bodies_are_answered_in_indonesian_by_default(client, staff):
     client.force_login(staff)
     response = client.post("/api/checkin/", b"[" * 2000, content_type="application/json")  # RecursionError
     assert response.status_code == 400
-    assert response.json() == {"error": 'Kirim objek JSON seperti {"code": "ABCD-EFGH"}.', "code": "bad_json"}
+    assert response.json() == {
+        "error": 'Kirim objek JSON seperti {"code": "ABCD-EFGH", "event": "<slug>"}.',
+        "code": "bad_json",
+    }
     response = client.post("/api/checkin/", b"x" * 3000, content_type="application/json")
     assert response.status_code == 413
     assert response.json() == {"error": "Permintaan terlalu besar.", "code": "too_large"}
