@@ -123,8 +123,19 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "ticketwar.urls"
+# HTTP: Django's WSGI handler under granian (the Procfile's web); websockets: the ASGI app under
+# uvicorn (the Procfile's ws), a process of its own behind the same proxy.
 ASGI_APPLICATION = "ticketwar.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "ticketwar.wsgi.application"
+
+# Where pages open their websockets (scheme, host and port, e.g. ws://127.0.0.1:8001). Empty: the
+# page's own origin, for production where the proxy routes /ws/ to the ws process. `make run`
+# sets it to the ws process's port. A Content-Security-Policy's connect-src reads it too.
+WEBSOCKET_ORIGIN = env_str("WEBSOCKET_ORIGIN", "").rstrip("/")
+if WEBSOCKET_ORIGIN and (
+    not WEBSOCKET_ORIGIN.startswith(("ws://", "wss://")) or "/" in WEBSOCKET_ORIGIN.split("://", 1)[1]
+):
+    raise ImproperlyConfigured("WEBSOCKET_ORIGIN must be empty or ws[s]://host[:port], without a path.")
 
 TEMPLATES = [
     {
@@ -137,6 +148,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ticketwar.lib.context_processors.websocket_origin",
             ],
         },
     },

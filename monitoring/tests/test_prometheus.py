@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, subprocess_env
+from conftest import ROOT, _free_port, procfile_command, stop_process_group, subprocess_env
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -81,7 +81,7 @@ def metrics_dir(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metrics_dir, celery_worker_process):
-    """uvicorn --workers 2 and a Celery worker write to one multiprocess dir; /metrics adds up."""
+    """The Procfile's web (granian, 2 workers) and a Celery worker write to one multiprocess dir."""
     from django.db import connection
 
     from monitoring import activity
@@ -93,10 +93,10 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
     AlertRule.objects.filter(metric="concurrent_users").update(threshold=0)
 
     port = _free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=subprocess_env(connection.settings_dict),
+        ["bash", "-c", procfile_command("web")], cwd=ROOT, start_new_session=True,
+        env=subprocess_env(connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2", PATH=path),
     )  # fmt: skip
     try:
         _wait_port(port, web)
@@ -119,8 +119,7 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
     finally:
-        web.terminate()
-        web.wait(timeout=15)
+        stop_process_group(web)
 
     assert sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="healthz") == requests
     assert sample(text, "ticketwar_alert_transitions_total", metric="concurrent_users", state="firing") == 1
