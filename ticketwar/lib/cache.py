@@ -61,6 +61,16 @@ def _fresh(entry: Any, now: float) -> bool:
     return isinstance(entry, tuple) and len(entry) == 2 and entry[1] > now
 
 
+def fresh_entry(entry: Any) -> bool:
+    """True if ``entry`` (as stored by cache_get_or_compute) is still fresh."""
+    return _fresh(entry, time.time())
+
+
+def count_read(family: str, *, hit: bool) -> None:
+    """Count a read of ``family`` made elsewhere (e.g. together with the session)."""
+    _count(family, hit)
+
+
 def cache_get_or_compute(
     family: str,
     key: str,
