@@ -71,6 +71,8 @@ def test_logged_in_request_reads_session_and_user_in_one_round_trip(client, stud
     session_reads = [line for line in sent if "django.contrib.sessions" in line]
     assert len(session_reads) == 1 and session_reads[0].split()[1] == "EVALSHA", sent
     assert not [line for line in sent if line.split()[1] == "GET"], sent
+    # And the API budget's counter: one script too (was ADD, then INCR). Two round trips in all.
+    assert len(sent) == 2 and all(line.split()[1] == "EVALSHA" for line in sent), sent
     assert _user_hits() == hits + 1  # the user came from the cache entry read with the session
 
 
