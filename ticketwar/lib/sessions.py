@@ -102,7 +102,10 @@ class SessionStore(CachedDBStore):
             if user_id is None:
                 self._cache.delete(self.uid_cache_key)
             else:
-                self._cache.set(self.uid_cache_key, int(user_id), self.get_expiry_age())
+                # The expiry from ``data``: this runs inside load(), before self._session exists
+                # (self.get_expiry_age() alone would call load() again).
+                age = self.get_expiry_age(expiry=data.get("_session_expiry"))
+                self._cache.set(self.uid_cache_key, int(user_id), age)
         except (TypeError, ValueError):
             logger.warning("session holds a user id that is not a number")
         except Exception:  # Redis unreachable: the next read takes the longer path

@@ -126,5 +126,10 @@ def test_a_session_cached_before_this_engine_still_works(client, student):
     session.create()
     client.cookies["sessionid"] = session.session_key
     assert not get_client().exists(f"tw:1:sessuid:{session.session_key}")
+    with RedisMonitor() as monitor:
+        assert client.get("/api/ping/").wsgi_request.user == student
+    # Read once (no recursion into load()), upgraded once.
+    assert len([line for line in monitor.sent() if "django.contrib.sessions" in line]) == 1, monitor.sent()
+    assert len([line for line in monitor.sent() if "sessuid" in line and line.split()[1] == "SET"]) == 1
     _warm(client)
     assert get_client().get(f"tw:1:sessuid:{session.session_key}") == str(student.pk).encode()
