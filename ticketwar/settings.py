@@ -102,7 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # django-prometheus' metrics, buffered in process and written once a second (monitoring/).
+    "monitoring.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,7 +120,7 @@ MIDDLEWARE = [
     "ticketwar.lib.errors.JsonErrorMiddleware",
     # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
     "django_ratelimit.middleware.RatelimitMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "monitoring.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "ticketwar.urls"
