@@ -115,8 +115,9 @@ MIDDLEWARE = [
     "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages only (ticketwar/lib/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
+    "ticketwar.lib.lean.PageMessageMiddleware",
+    "ticketwar.lib.lean.PageXFrameOptionsMiddleware",
     "ticketwar.lib.errors.JsonErrorMiddleware",
     # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
     "django_ratelimit.middleware.RatelimitMiddleware",
