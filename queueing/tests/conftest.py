@@ -176,3 +176,13 @@ class WebsocketClient:
     async def disconnect(self) -> None:
         await self._app.send_input({"type": "websocket.disconnect", "code": 1000})
         await self._app.wait(2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memos():
+    """Each test starts without this process's one-second memos (drain rate, last kick)."""
+    from queueing import selectors, services
+
+    selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
+    services._last_kick_attempt[0] = float("-inf")
+    yield
