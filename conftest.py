@@ -53,7 +53,10 @@ def _clear_cache():
     """Each test starts with an empty cache (the Redis is shared by the whole run)."""
     from django.core.cache import cache
 
+    from ticketwar.lib.cache import local_clear
+
     cache.clear()
+    local_clear()
     yield
 
 

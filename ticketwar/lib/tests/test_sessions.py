@@ -133,3 +133,33 @@ def test_a_session_cached_before_this_engine_still_works(client, student):
     assert len([line for line in monitor.sent() if "sessuid" in line and line.split()[1] == "SET"]) == 1
     _warm(client)
     assert get_client().get(f"tw:1:sessuid:{session.session_key}") == str(student.pk).encode()
+
+
+@pytest.mark.django_db
+def test_event_row_and_seat_count_are_kept_a_second_in_process(
+    client, student, event, django_capture_on_commit_callbacks
+):
+    """A read within the second needs no Redis; an edit here is seen at once, elsewhere within 1 s."""
+    from django.core.cache import cache
+
+    from events import services
+    from events.cache import LOCAL_TTL, event_key
+
+    client.force_login(student)
+    url = f"/api/events/{event.slug}/"
+    _warm(client, url)
+    with RedisMonitor() as monitor:
+        assert client.get(url).json()["title"] == event.title
+    assert not [line for line in monitor.sent() if "event:" in line or "remaining:" in line], monitor.sent()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.event_update(event_id=event.pk, title="Kuliah Umum (new room)")
+    assert client.get(url).json()["title"] == "Kuliah Umum (new room)"  # an edit in this process: at once
+
+    client.get(url)  # kept in this process again
+    # Another process's write reaches Redis only: this process's copy ages out within LOCAL_TTL.
+    cached, fresh_until = cache.get(event_key(event.slug))
+    cached.title = "Changed elsewhere"
+    cache.set(event_key(event.slug), (cached, fresh_until), timeout=600)
+    time.sleep(LOCAL_TTL + 0.1)
+    assert client.get(url).json()["title"] == "Changed elsewhere"
