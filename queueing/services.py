@@ -178,24 +178,13 @@ def _refuse_holder(*, event: Event, user) -> None:
         raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
 
 
-# When this process last tried to kick (monotonic seconds). Within KICK_MEMO_SECONDS of it a
-# claim does not even ask Redis: a burst of claims made one SET NX each, almost all refused by
-# the key (a kick wakes a drain that runs until the queue is empty; the beat ticks every 2 s).
-KICK_MEMO_SECONDS = 1.0
-_last_kick_attempt = [float("-inf")]
-
-
 def _publish_kick() -> None:
-    import time
-
     from ticketwar.lib import redis as redis_lib
 
     from .tasks import process_queue
 
-    now = time.monotonic()
-    if now - _last_kick_attempt[0] < KICK_MEMO_SECONDS:
-        return
-    _last_kick_attempt[0] = now
+    # Asked after every claim, never skipped by a memo in process: a drain deletes the key before
+    # its scan, and a claim committed after that must send the next kick.
     # SET NX with the cache's short socket timeout: a hung Redis costs at most that once,
     # then the breaker answers at once.
     if redis_lib.get_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):

@@ -180,9 +180,8 @@ class WebsocketClient:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_memos():
-    """Each test starts without this process's one-second memos (drain rate, last kick)."""
-    from queueing import selectors, services
+    """Each test starts without this process's one-second drain-rate memo."""
+    from queueing import selectors
 
     selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
-    services._last_kick_attempt[0] = float("-inf")
     yield
