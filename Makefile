@@ -33,8 +33,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
-# docker-compose.yml without an engine) and promtool (checks the Prometheus alert rules).
-TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus
+# docker-compose.yml without an engine), promtool (checks the Prometheus alert rules) and nginx
+# (deploy/nginx/nginx.conf in front of the real web and ws processes).
+TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus nginx:nginx
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
