@@ -1,4 +1,4 @@
-# ticketwar application image: web (uvicorn), Celery worker and beat share it.
+# ticketwar application image: web (granian), ws (uvicorn), Celery worker and beat share it.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,5 +16,6 @@ RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a
     ALLOWED_HOSTS=build SITE_URL=https://build.invalid python manage.py collectstatic --noinput -v 0 \
     && mkdir -p /tmp/prometheus && chown ticketwar /tmp/prometheus
 USER ticketwar
-EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "ticketwar.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off", "--no-access-log", "--proxy-headers", "--timeout-graceful-shutdown", "5"]
+EXPOSE 8000 8001
+# The web process (HTTP); docker-compose.yml gives ws, worker and beat their own commands.
+CMD ["python", "-m", "granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--no-ws", "--no-access-log", "--log-level", "warning", "--workers-kill-timeout", "5", "ticketwar.wsgi:application"]

@@ -35,10 +35,11 @@ format: install
 # Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
 # docker-compose.yml without an engine), promtool (checks the Prometheus alert rules), haproxy
 # (the load balancer of the cluster drill, loadtests/drills/cluster.py), stunnel4 and openssl
-# (Redis over TLS, as Upstash serves it), pgbouncer (Supabase's transaction pooler) and gettext
-# (the translation tests regenerate the catalogs; `make run` needs none: the .mo files are committed).
+# (Redis over TLS, as Upstash serves it), pgbouncer (Supabase's transaction pooler), gettext
+# (the translation tests regenerate the catalogs; `make run` needs none: the .mo files are committed)
+# and nginx (deploy/nginx/nginx.conf in front of the real web and ws processes).
 TEST_TOOLS := chromium:chromium docker-compose:docker-compose promtool:prometheus haproxy:haproxy \
-	stunnel4:stunnel4 openssl:openssl pgbouncer:pgbouncer msgfmt:gettext xgettext:gettext
+	stunnel4:stunnel4 openssl:openssl pgbouncer:pgbouncer msgfmt:gettext xgettext:gettext nginx:nginx
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \

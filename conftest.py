@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def _clear_cache():
     """Each test starts with an empty cache (the Redis is shared by the whole run)."""
     from django.core.cache import cache
 
+    from ticketwar.lib.cache import local_clear
+
     cache.clear()
+    local_clear()
     yield
 
 
@@ -308,6 +312,84 @@ def live_asgi_server(transactional_db, live_mail_dir):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def procfile_command(name: str) -> str:
+    """The Procfile's command line of process ``name`` (web, ws, worker, beat)."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        process, sep, command = line.partition(":")
+        if sep and process.strip() == name:
+            return command.strip()
+    raise KeyError(f"no {name} process in the Procfile")
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {timeout:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass(frozen=True)
+class SplitServers:
+    url: str  # the pages (granian, the Procfile's web)
+    ws_origin: str  # the websockets (uvicorn, the Procfile's ws), as settings.WEBSOCKET_ORIGIN
+
+
+@pytest.fixture
+def live_split_server(transactional_db, live_mail_dir):
+    """The Procfile's web and ws processes, as `make run` starts them, on the test database.
+
+    Pages come from granian on one port, websockets from uvicorn on another, and the pages are
+    told where (``WEBSOCKET_ORIGIN``): what a browser meets in development.
+    """
+    from django.db import connection
+
+    port, ws_port = _free_port(), _free_port()
+    ws_origin = f"ws://127.0.0.1:{ws_port}"
+    env = subprocess_env(
+        connection.settings_dict,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(live_mail_dir),
+        PORT=str(port),
+        WS_PORT=str(ws_port),
+        WEBSOCKET_ORIGIN=ws_origin,
+        LOG_LEVEL="WARNING",
+        # The Procfile says `python`: the virtualenv's, as under `make run`.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    processes = []
+    try:
+        for name, listen in (("web", port), ("ws", ws_port)):
+            process = subprocess.Popen(
+                ["bash", "-c", procfile_command(name)], cwd=ROOT, env=env, start_new_session=True
+            )
+            processes.append(process)
+            wait_for_port(listen, process)
+        yield SplitServers(url=f"http://127.0.0.1:{port}", ws_origin=ws_origin)
+    finally:
+        for process in processes:
+            stop_process_group(process)
 
 
 @pytest.fixture

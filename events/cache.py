@@ -24,6 +24,10 @@ from .models import Event
 from .serializers import event_detail_dict, event_public_dict
 
 EVENT_LIST_KEY = "event_list"
+# Seconds an event row and its seat count are also kept in each process: every claim and event
+# read needs both, and a second-old copy saves two Redis round trips and an unpickling. An edit
+# in this process is seen at once; other processes see it within this second.
+LOCAL_TTL = 1.0
 _NO_EVENT = "missing"  # cached marker for an unknown slug (a typo must not query every time)
 
 
@@ -63,7 +67,9 @@ def cached_event(slug: str) -> Event | None:
         _prime_remaining([event])
         return event
 
-    event = cache_get_or_compute("event", event_key(slug), load, ttl=_ttl_event(), stale_ttl=settings.CACHE_STALE_GRACE)
+    event = cache_get_or_compute(
+        "event", event_key(slug), load, ttl=_ttl_event(), stale_ttl=settings.CACHE_STALE_GRACE, local_ttl=LOCAL_TTL
+    )
     return None if event == _NO_EVENT else event
 
 
@@ -92,8 +98,9 @@ def cached_remaining(event_id: int) -> int:
         return 0 if value is None else value
 
     return cache_get_or_compute(
-        "remaining", remaining_key(event_id), load, ttl=_ttl_remaining(), stale_ttl=settings.CACHE_STALE_GRACE
-    )
+        "remaining", remaining_key(event_id), load, ttl=_ttl_remaining(), stale_ttl=settings.CACHE_STALE_GRACE,
+        local_ttl=LOCAL_TTL,
+    )  # fmt: skip
 
 
 def _prime_remaining(events: list[Event]) -> None:

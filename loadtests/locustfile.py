@@ -329,7 +329,9 @@ class Student(FastHttpUser):
         import websocket  # websocket-client; gevent's monkey patching makes it cooperative
 
         url = urlparse(self.host)
-        ws_url = f"{'wss' if url.scheme == 'https' else 'ws'}://{url.netloc}/ws/queue/{self.queue_id}/"
+        # Where the page would open it: WEBSOCKET_ORIGIN (the ws process), else the page's origin.
+        ws_origin = os.environ.get("WEBSOCKET_ORIGIN") or f"{'wss' if url.scheme == 'https' else 'ws'}://{url.netloc}"
+        ws_url = f"{ws_origin}/ws/queue/{self.queue_id}/"
         cookie = f"sessionid={self.cookie('sessionid')}; csrftoken={self.cookie('csrftoken')}"
         started = time.time()
         try:

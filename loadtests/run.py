@@ -78,11 +78,17 @@ class Stack:
         self.started_services: dict[str, bool] = {}
         self.processes: dict[str, subprocess.Popen] = {}
         self.port = devservices._free_port()
+        self.ws_port = devservices._free_port()
         self.env: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_origin(self) -> str:
+        """The ws process (websockets), as the pages are told under `make run`."""
+        return f"ws://127.0.0.1:{self.ws_port}"
 
     def start_services(self) -> None:
         say("starting PostgreSQL and Redis")
@@ -96,6 +102,8 @@ class Stack:
             "METRICS_TOKEN": METRICS_TOKEN,
             "CELERY_BEAT_SCHEDULE_FILE": str(self.work / "celerybeat-schedule"),
             "PORT": str(self.port),
+            "WS_PORT": str(self.ws_port),
+            "WEBSOCKET_ORIGIN": self.ws_origin,
             # Measured like production: no debug bookkeeping of every query, quiet logs.
             "DEBUG": "false",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
@@ -115,7 +123,7 @@ class Stack:
     def start_processes(
         self, overrides: dict[str, dict[str, str]] | None = None, *, only: set[str] | None = None
     ) -> None:
-        """web, worker and beat exactly as the Procfile (and so ``make run``) starts them.
+        """web, ws, worker and beat exactly as the Procfile (and so ``make run``) starts them.
 
         ``overrides`` adds environment variables to one process, e.g. ``{"web": {...}}``;
         ``only`` starts just those processes (call again for the others).

@@ -1,10 +1,10 @@
-"""N open queue websockets on ONE web process: memory, handshakes, and every decision delivered.
+"""N open queue websockets on ONE ws process: memory, handshakes, and every decision delivered.
 
     .venv/bin/python loadtests/ws_bench.py --sockets 1000
 
-Starts its own stack like ``loadtests/run.py`` but with a single uvicorn process
-(``WEB_CONCURRENCY=1``) and, at first, no Celery worker; creates N students with a session
-each and N queue entries for an event of N/2 seats (``queue_enqueue``, the claim service);
+Starts its own stack like ``loadtests/run.py`` but with a single uvicorn process for websockets
+(the Procfile's ws, ``WS_CONCURRENCY=1``) and, at first, no Celery worker; creates N students
+with a session each and N queue entries for an event of N/2 seats (``queue_enqueue``, the claim service);
 opens one ``/ws/queue/<id>/`` websocket per entry (asyncio, ``websockets``) and keeps them all
 open; measures the web process's RSS; then starts the worker and beat, which decide every
 entry, and checks that every socket received the decision the database holds. Writes a table
@@ -153,12 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(work)
     try:
         stack.start_services()
-        stack.env["WEB_CONCURRENCY"] = "1"
+        stack.env["WS_CONCURRENCY"] = "1"
         stack.manage("migrate", "--noinput", "-v", "0")
         stack.manage("create_students", "--count", str(args.sockets), "--prefix", "6")
         slug = f"lt-ws-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
         stack.manage("create_event", "--slug", slug, "--capacity", str(max(1, args.sockets // 2)))
-        stack.start_processes(only={"web"})
+        stack.start_processes(only={"web", "ws"})
         stack.wait_healthy(answering=True)  # no worker yet: health is red, but the web answers
         say(f"creating {args.sockets} sessions and queue entries")
         # In a child process: Django must read the stack's DATABASE_URL, not this process's.
@@ -171,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
         import psutil
 
-        web = psutil.Process(stack.processes["web"].pid)
+        web = psutil.Process(stack.processes["ws"].pid)
 
         def web_rss() -> float:
-            """RSS of the one uvicorn worker (the largest process of the web role)."""
+            """RSS of the one uvicorn worker (the largest process of the ws role)."""
             return max(p.memory_info().rss for p in [web, *web.children(recursive=True)]) / 2**20
 
         peak = [web_rss()]
@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
         watcher = Watcher()
         say(f"opening {args.sockets} websockets")
-        memory_open, decided_in = asyncio.run(run_sockets(stack.base_url, pairs, watcher, start_deciding, args.timeout))
+        memory_open, decided_in = asyncio.run(
+            run_sockets(stack.ws_origin.replace("ws://", "http://", 1), pairs, watcher, start_deciding, args.timeout)
+        )
         halt.set()
         import psycopg
 
@@ -258,7 +260,8 @@ def websocket_markdown(f: dict) -> str:
             f"Command: `.venv/bin/python loadtests/ws_bench.py --sockets {f['sockets']}`  ",
             f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM; Python {m['python']}, PostgreSQL "
             f"{v.get('postgresql')}, Redis {v.get('redis')}; the asyncio client ran on the same cores.  ",
-            "One uvicorn process (`WEB_CONCURRENCY=1`); every student has a queue entry; all sockets are opened "
+            "One uvicorn process (the ws process, `WS_CONCURRENCY=1`); every student has a queue entry; "
+            "all sockets are opened "
             "and kept open, then the Celery worker and beat start and decide every entry "
             f"({f['sockets'] // 2} seats, so half are refused).",
             "",

@@ -1,8 +1,10 @@
 """Per-request measurements: latency and database work per endpoint, and who is active.
 
-django-prometheus already times every request per view; this middleware adds the database
-query count and time per request (Prometheus histograms), feeds the per-minute request log
-(monitoring.recorder, in memory, flushed in the background) and marks the student active.
+django-prometheus times every request per view (its two middlewares, subclassed here so that
+their increments go through monitoring.metricbuffer: in process memory, written once a second);
+MonitoringMiddleware adds the database query count and time per request (Prometheus
+histograms, buffered the same way), feeds the per-minute request log (monitoring.recorder, in
+memory, flushed in the background) and marks the student active.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import time
 
 from django.db import connection
+from django_prometheus import middleware as django_prometheus
 
-from . import activity, recorder
+from . import activity, metricbuffer, recorder
 from .metrics import DB_QUERIES_PER_REQUEST, DB_SECONDS_PER_REQUEST
 
 # Not part of the application's traffic: scrapes, static files, the dashboard's own polling.
@@ -47,8 +50,8 @@ class MonitoringMiddleware:
             response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
         view = _view_name(request)
-        DB_QUERIES_PER_REQUEST.labels(view=view).observe(timer.count)
-        DB_SECONDS_PER_REQUEST.labels(view=view).observe(timer.seconds)
+        metricbuffer.child(DB_QUERIES_PER_REQUEST, view=view).observe(timer.count)
+        metricbuffer.child(DB_SECONDS_PER_REQUEST, view=view).observe(timer.seconds)
         recorder.record_request(
             endpoint=view,
             method=request.method or "",
@@ -68,3 +71,28 @@ def _view_name(request) -> str:
     if match is None:
         return "<unresolved>"
     return match.view_name or match.route or "<unnamed>"
+
+
+class PrometheusBeforeMiddleware(django_prometheus.PrometheusBeforeMiddleware):
+    """django-prometheus' outer middleware, its values buffered (monitoring.metricbuffer)."""
+
+    def process_request(self, request):
+        metricbuffer.child(self.metrics.requests_total).inc()
+        request.prometheus_before_middleware_event = django_prometheus.Time()
+
+    def process_response(self, request, response):
+        metricbuffer.child(self.metrics.responses_total).inc()
+        if hasattr(request, "prometheus_before_middleware_event"):
+            latency = django_prometheus.TimeSince(request.prometheus_before_middleware_event)
+            metricbuffer.child(self.metrics.requests_latency_before).observe(latency)
+        else:
+            metricbuffer.child(self.metrics.requests_unknown_latency_before).inc()
+        metricbuffer.request_done()  # the outermost middleware: this request is finished
+        return response
+
+
+class PrometheusAfterMiddleware(django_prometheus.PrometheusAfterMiddleware):
+    """django-prometheus' inner middleware, its values buffered (monitoring.metricbuffer)."""
+
+    def label_metric(self, metric, request, response=None, **labels):
+        return metricbuffer.child(metric, **labels)

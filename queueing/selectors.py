@@ -118,8 +118,25 @@ def measured_drain_rate(*, window_seconds: float = RATE_WINDOW_SECONDS) -> float
     return (row["n"] - 1) / span
 
 
+# The drain rate as this process last read it: (monotonic time, rate). Every claim's answer
+# carries an ETA from it; a second-old figure is as good and costs no Redis round trip.
+DRAIN_RATE_MEMO_SECONDS = 1.0
+_drain_rate_memo: list = [float("-inf"), 0.0]
+
+
 def drain_rate() -> float:
     """The queue's drain rate in claims/s: last measured by the workers (Redis), else the DB."""
+    import time
+
+    read_at, rate = _drain_rate_memo
+    if time.monotonic() - read_at < DRAIN_RATE_MEMO_SECONDS:
+        return rate
+    rate = _read_drain_rate()
+    _drain_rate_memo[:] = [time.monotonic(), rate]
+    return rate
+
+
+def _read_drain_rate() -> float:
     from ticketwar.lib import redis as redis_lib
 
     try:

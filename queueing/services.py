@@ -206,6 +206,8 @@ def _publish_kick() -> None:
 
     from .tasks import process_queue
 
+    # Asked after every claim, never skipped by a memo in process: a drain deletes the key before
+    # its scan, and a claim committed after that must send the next kick.
     # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
     # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
     # once, then the "broker" breaker answers at once.

@@ -1,11 +1,15 @@
-"""One ASGI application for HTTP and websockets (run by uvicorn).
+"""The ASGI application: websockets (Channels), run by uvicorn as the Procfile's ``ws`` process.
 
-Websockets go to Channels. HTTP goes to Django's *WSGI* handler, run by a2wsgi on a fixed pool
-of ``WEB_THREADS`` threads per process: Django's ASGI handler runs each request's synchronous
-code (every view and middleware here) in a thread created for that request, so under a crowd it
-spent its time creating threads and hopping between them, and opened a database connection per
-request. A fixed pool keeps one persistent connection per thread (``CONN_MAX_AGE``) and served
-about 1.6 times the requests per second on the same machine (docs/BENCHMARKS.md, "Web server").
+Pages are served by the ``web`` process (granian, ``ticketwar.wsgi``); in production a proxy
+routes ``/ws/`` here (deploy/nginx/), in development the pages open their websockets on this
+process's own port (``settings.WEBSOCKET_ORIGIN``). The origin check accepts a page served from
+any host in ``ALLOWED_HOSTS``, whatever its port: the page and this process differ by port in
+development.
+
+It still answers HTTP, through Django's *WSGI* handler on a fixed pool of ``WEB_THREADS``
+threads (a2wsgi), so one uvicorn process can serve a whole test or a small deployment: Django's
+ASGI handler runs each request's synchronous code in a thread created for that request, which
+cost twice the CPU per request (docs/BENCHMARKS.md, "Web server").
 """
 
 from __future__ import annotations

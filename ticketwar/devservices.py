@@ -615,9 +615,14 @@ def cmd_run(args) -> int:
     started = services.start()
     env = {**os.environ, **services.env()}
     port = env.get("PORT", "8000")
+    ws_port = env.get("WS_PORT") or str(int(port) + 1)
     try:
         if not _port_free(int(port)):
             raise ServiceError(f"Port {port} is already in use: stop that program or run with PORT=<another port>.")
+        if not _port_free(int(ws_port)):
+            raise ServiceError(
+                f"Port {ws_port} (websockets) is already in use: stop that program or run with WS_PORT=<another port>."
+            )
         _say("migrating the database")
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
@@ -627,13 +632,20 @@ def cmd_run(args) -> int:
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         env.setdefault("CELERY_BEAT_SCHEDULE_FILE", str(services.data_dir / "celerybeat-schedule"))
         env["PORT"] = port
+        # Websockets have their own process (the Procfile's ws); pages reach it on its own port.
+        # Same host as the page (127.0.0.1): the session cookie is sent to it (cookies ignore ports).
+        env["WS_PORT"] = ws_port
+        env.setdefault("WEBSOCKET_ORIGIN", f"ws://127.0.0.1:{ws_port}")
         # The Procfile says `python`: make it this virtualenv's interpreter.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if env.get("TICKETWAR_ENV", "development") == "development" and not env.get("EMAIL_BACKEND"):
             mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
             mail_dir.mkdir(parents=True, exist_ok=True)
             _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
-        _say(f"starting web, worker and beat on http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
+        _say(
+            f"starting web, ws, worker and beat on http://127.0.0.1:{port}/ "
+            f"(websockets on {env['WEBSOCKET_ORIGIN']}; Ctrl-C stops everything)"
+        )
         honcho = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT
         )

@@ -112,7 +112,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # django-prometheus' metrics, buffered in process and written once a second (monitoring/).
+    "monitoring.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,19 +128,31 @@ MIDDLEWARE = [
     "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages only (ticketwar/lib/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
+    "ticketwar.lib.lean.PageMessageMiddleware",
+    "ticketwar.lib.lean.PageXFrameOptionsMiddleware",
     # Content-Security-Policy header: a few microseconds per response (joins the policy string).
     "csp.middleware.CSPMiddleware",
     "ticketwar.lib.errors.JsonErrorMiddleware",
     # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
     "django_ratelimit.middleware.RatelimitMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "monitoring.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "ticketwar.urls"
+# HTTP: Django's WSGI handler under granian (the Procfile's web); websockets: the ASGI app under
+# uvicorn (the Procfile's ws), a process of its own behind the same proxy.
 ASGI_APPLICATION = "ticketwar.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "ticketwar.wsgi.application"
+
+# Where pages open their websockets (scheme, host and port, e.g. ws://127.0.0.1:8001). Empty: the
+# page's own origin, for production where the proxy routes /ws/ to the ws process. `make run`
+# sets it to the ws process's port. A Content-Security-Policy's connect-src reads it too.
+WEBSOCKET_ORIGIN = env_str("WEBSOCKET_ORIGIN", "").rstrip("/")
+if WEBSOCKET_ORIGIN and (
+    not WEBSOCKET_ORIGIN.startswith(("ws://", "wss://")) or "/" in WEBSOCKET_ORIGIN.split("://", 1)[1]
+):
+    raise ImproperlyConfigured("WEBSOCKET_ORIGIN must be empty or ws[s]://host[:port], without a path.")
 
 TEMPLATES = [
     {
@@ -152,6 +165,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ticketwar.lib.context_processors.websocket_origin",
             ],
         },
     },
@@ -167,7 +181,10 @@ DATABASES = {
         DATABASE_URL,
         # Persistent connections: a claim burst must not pay a TCP+auth handshake per request.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        # Off: a health check is a `SELECT 1` before each request's first query (a claim was two
+        # statements, not one). A connection broken by a database restart fails that one request
+        # with the JSON 503, and Django drops it at the request's end (errors_occurred).
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
@@ -347,7 +364,8 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"
 # Sessions live in PostgreSQL and are cached in Redis: a dead Redis does not log anyone out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's cached_db, read together with the cached user in one Redis round trip.
+SESSION_ENGINE = "ticketwar.lib.sessions"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
@@ -571,10 +589,7 @@ X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp 4): every script and style is a vendored static file, no
 # inline code or handlers (templates pass data with json_script). The queue page's websocket is
 # same-origin ('self' covers ws:/wss: to this host) unless WEBSOCKET_ORIGIN names another
-# origin (e.g. wss://ws.tickets.example.ac.id or ws://127.0.0.1:8001 in development).
-WEBSOCKET_ORIGIN = env_str("WEBSOCKET_ORIGIN", "").rstrip("/")
-if WEBSOCKET_ORIGIN and not WEBSOCKET_ORIGIN.startswith(("ws://", "wss://")):
-    raise ImproperlyConfigured("WEBSOCKET_ORIGIN must be a ws:// or wss:// origin, e.g. wss://ws.example.org.")
+# origin (e.g. wss://ws.tickets.example.ac.id or ws://127.0.0.1:8001 in development; read above).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

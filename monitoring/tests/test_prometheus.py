@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, subprocess_env
+from conftest import ROOT, _free_port, procfile_command, stop_process_group, subprocess_env
 
 TOKEN = "prometheus-scrape-token-0123456789abcdef"
 
@@ -86,7 +87,7 @@ def metrics_dir(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metrics_dir, celery_worker_process):
-    """uvicorn --workers 2 and a Celery worker write to one multiprocess dir; /metrics adds up."""
+    """The Procfile's web (granian, 2 workers) and a Celery worker write to one multiprocess dir."""
     from django.db import connection
 
     from monitoring import activity
@@ -98,10 +99,14 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
     AlertRule.objects.filter(metric="concurrent_users").update(threshold=0)
 
     port = _free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=subprocess_env(connection.settings_dict, METRICS_TOKEN=TOKEN),
+        ["bash", "-c", procfile_command("web")], cwd=ROOT, start_new_session=True,
+        # As in production: each worker buffers its values and writes them once a second.
+        env=subprocess_env(
+            connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2", PATH=path,
+            MONITORING_FLUSH_IN_BACKGROUND="true", METRICS_TOKEN=TOKEN,
+        ),
     )  # fmt: skip
     try:
         _wait_port(port, web)
@@ -121,17 +126,59 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
             time.sleep(0.3)
         assert Alert.objects.filter(key="concurrent_users").exists(), "the worker did not evaluate the rules"
 
-        scrape = urllib.request.Request(
-            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        with urllib.request.urlopen(scrape, timeout=10) as response:  # noqa: S310 - http://127.0.0.1 above
-            text = response.read().decode()
+        deadline = time.monotonic() + 10  # every worker's buffer written within a second or two
+        while True:
+            scrape = urllib.request.Request(
+                f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            with urllib.request.urlopen(scrape, timeout=10) as response:  # noqa: S310 - http://127.0.0.1 above
+                text = response.read().decode()
+            if time.monotonic() > deadline or (
+                "healthz" in text
+                and sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="healthz")
+                >= requests
+            ):
+                break
+            time.sleep(0.3)
     finally:
-        web.terminate()
-        web.wait(timeout=15)
+        stop_process_group(web)
 
     assert sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="healthz") == requests
     assert sample(text, "ticketwar_alert_transitions_total", metric="concurrent_users", state="firing") == 1
     assert sample(text, "ticketwar_active_users") == 1
     pids = {int(m.group(1)) for m in (re.search(r"_(\d+)\.db$", p.name) for p in Path(metrics_dir).iterdir()) if m}
     assert len(pids) >= 3, f"expected files from two web workers and a Celery child, got {pids}"
+
+
+def test_buffered_values_reach_the_metrics_in_the_background(monkeypatch):
+    """Increments and observations made on the request path arrive whole, once a second."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from monitoring import metricbuffer
+
+    registry = CollectorRegistry()
+    counter = Counter("tw_test_buffered", "test", ["view"], registry=registry)
+    histogram = Histogram("tw_test_buffered_seconds", "test", ["view"], buckets=(0.1, 1.0), registry=registry)
+    monkeypatch.setattr(metricbuffer, "FLUSH_SECONDS", 0.1)
+    monkeypatch.setattr(metricbuffer, "_background", True)
+    monkeypatch.setattr(metricbuffer, "_thread_pid", None)
+
+    def work() -> None:
+        for i in range(500):
+            metricbuffer.child(counter, view="a").inc()
+            metricbuffer.child(histogram, view="a").observe(0.05 if i % 2 else 0.5)
+            metricbuffer.request_done()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 5
+    while registry.get_sample_value("tw_test_buffered_total", {"view": "a"}) != 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert registry.get_sample_value("tw_test_buffered_total", {"view": "a"}) == 2000
+    assert registry.get_sample_value("tw_test_buffered_seconds_bucket", {"view": "a", "le": "0.1"}) == 1000
+    assert registry.get_sample_value("tw_test_buffered_seconds_bucket", {"view": "a", "le": "1.0"}) == 2000
+    assert registry.get_sample_value("tw_test_buffered_seconds_count", {"view": "a"}) == 2000
+    assert abs(registry.get_sample_value("tw_test_buffered_seconds_sum", {"view": "a"}) - 1000 * 0.55) < 1e-6

@@ -176,3 +176,12 @@ class WebsocketClient:
     async def disconnect(self) -> None:
         await self._app.send_input({"type": "websocket.disconnect", "code": 1000})
         await self._app.wait(2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memos():
+    """Each test starts without this process's one-second drain-rate memo."""
+    from queueing import selectors
+
+    selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
+    yield

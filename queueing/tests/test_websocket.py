@@ -118,8 +118,9 @@ def test_client_messages_change_nothing(student, event, enqueue):
 
 @pytest.mark.browser
 def test_waiting_page_shows_the_ticket_without_reload(
-    live_asgi_server, celery_worker_process, phone_page, make_user, make_event, enqueue
+    live_split_server, celery_worker_process, phone_page, make_user, make_event, enqueue
 ):
+    """As under `make run`: the page from the web process, its websocket on the ws process."""
     from django.test import Client
 
     from queueing.tasks import process_queue
@@ -131,12 +132,11 @@ def test_waiting_page_shows_the_ticket_without_reload(
     entry = enqueue(me, event)
     client = Client()
     client.force_login(me)
-    phone_page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_asgi_server}]
-    )
+    live = live_split_server.url
+    phone_page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live}])
     sockets = []
     phone_page.on("websocket", lambda ws: sockets.append(ws.url))
-    phone_page.goto(f"{live_asgi_server}/queue/{entry.public_id}/")
+    phone_page.goto(f"{live}/queue/{entry.public_id}/")
     assert phone_page.locator("#queue-position").inner_text() == "3"
     assert phone_page.locator("#queue-ticket").is_hidden()
     phone_page.evaluate("window.__sameDocument = true")
@@ -150,7 +150,9 @@ def test_waiting_page_shows_the_ticket_without_reload(
     assert phone_page.locator("#queue-ticket-link").get_attribute("href") == f"/tickets/{entry.ticket_id}/"
     assert phone_page.evaluate("window.__sameDocument") is True  # no reload
     assert phone_page.locator("#queue-mode").is_hidden()  # the websocket did it, not the polling fallback
-    assert any(url.endswith(f"/ws/queue/{entry.public_id}/") for url in sockets)
+    # On the ws process's own port, not the page's (WEBSOCKET_ORIGIN, passed by the page).
+    assert f"{live_split_server.ws_origin}/ws/queue/{entry.public_id}/" in sockets
+    assert all(url.startswith(live_split_server.ws_origin + "/") for url in sockets), sockets
 
 
 def test_an_open_websocket_counts_its_student_as_active(student, event, enqueue):

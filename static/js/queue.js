@@ -96,9 +96,12 @@
 
   function connect() {
     if (!("WebSocket" in window)) { fallBackToPolling(); return; }
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    // The websocket process's origin (data-websocket-origin, from settings.WEBSOCKET_ORIGIN);
+    // empty: this page's own origin, where a proxy routes /ws/ to it.
+    var origin = document.body.getAttribute("data-websocket-origin") ||
+      (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host;
     try {
-      socket = new WebSocket(scheme + window.location.host + config.ws_path);
+      socket = new WebSocket(origin + config.ws_path);
     } catch (e) { fallBackToPolling(); return; }
     socket.onmessage = function (event) {
       try { apply(JSON.parse(event.data)); } catch (e) { /* ignore a malformed hint */ }

@@ -63,8 +63,11 @@
   // The queue page's own socket closes once the claim is decided; this one stays for offers.
   function listen() {
     if (!("WebSocket" in window)) { return; }
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + config.ws_path);
+    // The websocket process's origin (data-websocket-origin, from settings.WEBSOCKET_ORIGIN);
+    // empty: this page's own origin, where a proxy routes /ws/ to it.
+    var origin = document.body.getAttribute("data-websocket-origin") ||
+      (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host;
+    var socket = new WebSocket(origin + config.ws_path);
     socket.onmessage = function (event) {
       try {
         var data = JSON.parse(event.data);

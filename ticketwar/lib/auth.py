@@ -18,7 +18,8 @@ from django.db.models.signals import post_delete, post_save
 
 from ticketwar.accounts.backends import NimOrEmailBackend
 
-from .cache import cache_delete, cache_get_or_compute
+from .cache import cache_delete, cache_get_or_compute, count_read, fresh_entry
+from .sessions import take_prefetched_user
 
 _MISSING_USER = "missing"  # cached marker: no such (active) user; avoids a query per request
 
@@ -29,6 +30,12 @@ def user_cache_key(user_id: object) -> str:
 
 class CachedNimOrEmailBackend(NimOrEmailBackend):
     def get_user(self, user_id):
+        # Read along with the session in the same round trip (ticketwar/lib/sessions.py).
+        entry = take_prefetched_user(user_id)
+        if entry is not None and fresh_entry(entry):
+            count_read("user", hit=True)
+            return None if entry[0] == _MISSING_USER else entry[0]
+
         def load():
             user = super(CachedNimOrEmailBackend, self).get_user(user_id)
             return _MISSING_USER if user is None else user

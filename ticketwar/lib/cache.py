@@ -12,6 +12,7 @@ nothing once the breaker is open.
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import threading
@@ -52,6 +53,39 @@ POLL_SECONDS = 0.01
 _pending_invalidations: set[str] = set()
 _pending_lock = threading.Lock()
 
+# Process-local copies for the few keys every hot request reads (``local_ttl``): key ->
+# (value, monotonic time it expires). An invalidation in this process drops its copy at once;
+# other processes' copies age out within ``local_ttl`` (a second).
+_local: dict[str, tuple[Any, float]] = {}
+_LOCAL_MAX_KEYS = 10_000
+
+
+def _local_get(key: str) -> Any:
+    held = _local.get(key)
+    if held is None or held[1] <= time.monotonic():
+        return _NOTHING
+    value = held[0]
+    if isinstance(value, (int, float, str, bytes, tuple)):
+        return value
+    # Each request gets its own copy (a model row), as an unpickled one was: callers set
+    # attributes on it, and threads share this dict.
+    return copy.copy(value)
+
+
+def _local_put(key: str, value: Any, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    if len(_local) >= _LOCAL_MAX_KEYS:
+        _local.clear()  # bounded: odd keys (unknown slugs) cannot grow it without end
+    # A copy: the caller gets ``value`` itself and may set attributes on it.
+    kept = value if isinstance(value, (int, float, str, bytes, tuple)) else copy.copy(value)
+    _local[key] = (kept, time.monotonic() + seconds)
+
+
+def local_clear() -> None:
+    """Forget every process-local copy (tests, after clearing Redis)."""
+    _local.clear()
+
 
 def _count(family: str, hit: bool) -> None:
     CACHE_REQUESTS.labels(family=family, result="hit" if hit else "miss").inc()
@@ -59,6 +93,16 @@ def _count(family: str, hit: bool) -> None:
 
 def _fresh(entry: Any, now: float) -> bool:
     return isinstance(entry, tuple) and len(entry) == 2 and entry[1] > now
+
+
+def fresh_entry(entry: Any) -> bool:
+    """True if ``entry`` (as stored by cache_get_or_compute) is still fresh."""
+    return _fresh(entry, time.time())
+
+
+def count_read(family: str, *, hit: bool) -> None:
+    """Count a read of ``family`` made elsewhere (e.g. together with the session)."""
+    _count(family, hit)
 
 
 def cache_get_or_compute(
@@ -69,21 +113,30 @@ def cache_get_or_compute(
     ttl: float,
     stale_ttl: float | None = None,
     serve_stale: bool = True,
+    local_ttl: float = 0.0,
 ) -> Any:
     """The cached value of ``key``, computing it with ``compute()`` on a miss.
 
     ``ttl``: seconds the value is fresh. ``stale_ttl``: extra seconds a stale copy is kept
     for the others to serve while one request recomputes (``serve_stale=False`` never serves
-    it, e.g. for users). ``compute`` must return a picklable value, never None.
+    it, e.g. for users). ``compute`` must return a picklable value, never None. ``local_ttl``:
+    seconds a fresh value is also kept in this process (no Redis round trip, no unpickling).
     """
+    if local_ttl:
+        value = _local_get(key)
+        if value is not _NOTHING:
+            _count(family, hit=True)
+            return value
     _flush_pending_invalidations()
     if not redis_available():
         _count(family, hit=False)
         CACHE_RECOMPUTES.labels(family=family).inc()
         return compute()
     entry = cache.get(key)
-    if _fresh(entry, time.time()):
+    now = time.time()
+    if _fresh(entry, now):
         _count(family, hit=True)
+        _local_put(key, entry[0], min(local_ttl, entry[1] - now))
         return entry[0]
     token = _lock(key)
     if token is None and redis_available():
@@ -104,10 +157,10 @@ def cache_get_or_compute(
             _release(key, token)
         raise
     CACHE_RECOMPUTES.labels(family=family).inc()
-    if token is not None:
-        # Stored only if the lock is still ours: an invalidation deletes the lock, so a value
-        # computed from rows read *before* a change can never overwrite the change.
-        _store_if_locked(key, token, (value, time.time() + ttl), ttl + (stale_ttl or 0) + 1)
+    # Stored only if the lock is still ours: an invalidation deletes the lock, so a value
+    # computed from rows read *before* a change can never overwrite the change.
+    if token is not None and _store_if_locked(key, token, (value, time.time() + ttl), ttl + (stale_ttl or 0) + 1):
+        _local_put(key, value, min(local_ttl, ttl))
     return value
 
 
@@ -185,6 +238,8 @@ def cache_delete(family: str, *keys: str) -> None:
     """
     if not keys:
         return
+    for key in keys:
+        _local.pop(key, None)
     try:
         if not redis_available():
             raise ConnectionError("redis breaker open")
@@ -203,6 +258,7 @@ def _with_locks(keys) -> list[str]:
 
 def cache_set_fresh(key: str, value: Any, *, ttl: float, stale_ttl: float = 0) -> None:
     """Write a freshly computed value (write-through after a change)."""
+    _local.pop(key, None)
     if not redis_available():
         return
     cache.set(key, (value, time.time() + ttl), timeout=ttl + stale_ttl + 1)

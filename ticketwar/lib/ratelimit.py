@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from django_ratelimit.core import _get_window, _split_rate, get_usage
+from django_ratelimit.core import ALL, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 from prometheus_client import Counter
 
-from .redis import redis_available
+from .redis import get_client, redis_available
 
 logger = logging.getLogger("ticketwar.ratelimit")
 
@@ -163,9 +164,9 @@ def check(request: HttpRequest, budget: str) -> Verdict | None:
     group = f"tw.{budget}"
     usage = None
     if redis_available():
-        usage = get_usage(request, group=group, key=ratelimit_key, rate=rate, increment=True)
+        usage = _count_in_redis(group, ratelimit_key(group, request), rate)
     if usage is None:
-        # Redis unreachable (RATELIMIT_FAIL_OPEN made get_usage give up): count in memory.
+        # Redis unreachable: count in memory (per process) rather than block everyone or nobody.
         RATELIMIT_FALLBACK.labels(budget=budget).inc()
         if time.monotonic() - _last_fallback_log[0] > 10:
             _last_fallback_log[0] = time.monotonic()
@@ -182,6 +183,32 @@ def check(request: HttpRequest, budget: str) -> Verdict | None:
 def too_many_requests_message(retry_after: int) -> str:
     """The sentence of a 429, for the JSON answer and the pages alike."""
     return _("Too many requests. Please wait %(seconds)s s before trying again.") % {"seconds": retry_after}
+
+
+# Count a hit and start the window's expiry in one round trip (django-ratelimit's get_usage makes
+# two: ADD, then INCR, itself a script). Same keys and windows as django-ratelimit.
+_HIT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_hit_script = None
+
+
+def _count_in_redis(group: str, value: str, rate: str) -> dict | None:
+    """django-ratelimit's usage dict for one more hit, or None if Redis could not count it."""
+    global _hit_script
+    limit, period = _split_rate(rate)
+    window = _get_window(value, period)
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    key = cache.make_key(_make_cache_key(group, window, rate, value, ALL))
+    try:
+        if _hit_script is None:
+            _hit_script = get_client().register_script(_HIT_SCRIPT)
+        count = int(_hit_script(keys=[key], args=[period + EXPIRATION_FUDGE]))
+    except Exception:  # unreachable (the breaker records it): counted in process memory instead
+        return None
+    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 
 def too_many_requests(retry_after: int) -> JsonResponse:

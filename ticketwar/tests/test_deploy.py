@@ -57,7 +57,10 @@ def test_docker_compose_requires_a_secret_key():
 
 def test_procfile_runs_web_worker_and_one_beat():
     lines = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
-    assert set(lines) == {"web", "worker", "beat"}
-    assert "uvicorn ticketwar.asgi:application" in lines["web"]
+    # The names are an interface: process managers, manifests and drills refer to them.
+    assert set(lines) == {"web", "ws", "worker", "beat"}
+    assert "granian --interface wsgi" in lines["web"] and "ticketwar.wsgi:application" in lines["web"]
+    assert "${PORT:-8000}" in lines["web"]
+    assert "uvicorn ticketwar.asgi:application" in lines["ws"] and "${WS_PORT:-8001}" in lines["ws"]
     assert "celery -A ticketwar worker" in lines["worker"]
     assert "celery -A ticketwar beat" in lines["beat"]

@@ -1,0 +1,100 @@
+"""CPU per middleware on a logged-in request, in process: each middleware added in turn.
+
+    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.middleware_cost
+
+Runs Django's WSGI handler in this process (no server, one thread) against the real PostgreSQL
+and Redis of the environment: ``GET /api/ping/`` from many logged-in students in turn (each
+session and user read once first, as the countdown's polling does), first with no middleware,
+then with ``settings.MIDDLEWARE``'s first 1, 2, … entries. The difference between two rows is
+what that middleware costs (CPU time of this process, ``time.process_time``). Prints a markdown
+table for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+os.environ.setdefault("LOG_LEVEL", "ERROR")
+os.environ.setdefault("DEBUG", "false")
+
+
+def _environ(path: str, session: dict) -> dict:
+    return {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_ACCEPT": "application/json", "HTTP_ACCEPT_LANGUAGE": "id,en;q=0.8",
+        "HTTP_COOKIE": f"sessionid={session['session']}; csrftoken={session['csrf']}",
+        "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }  # fmt: skip
+
+
+def _cost(middleware: list[str], path: str, sessions: list[dict], rounds: int) -> float:
+    """CPU ms per request through Django's WSGI handler with ``middleware``."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    with override_settings(MIDDLEWARE=middleware):
+        handler = WSGIHandler()
+
+        def start_response(status, headers):
+            assert status.startswith(("200", "429")), status
+
+        for session in sessions[:50]:  # warm-up
+            b"".join(handler(_environ(path, session), start_response))
+        started = time.process_time()
+        for i in range(rounds):
+            b"".join(handler(_environ(path, sessions[i % len(sessions)]), start_response))
+        return (time.process_time() - started) * 1000 / rounds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--path", default="/api/ping/")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", "--noinput", verbosity=0)
+    from loadtests.drills.common import make_sessions, make_students
+
+    # Enough budget that no student is refused during the run (the limit is not what is measured).
+    settings.RATELIMIT_API_USER = "100000/m"
+    sessions = make_sessions(make_students(args.students, f"77{int(time.time()) % 100:02d}"))
+    full = list(settings.MIDDLEWARE)
+    _cost(full, args.path, sessions, len(sessions))  # first contact: every session and user cached
+    # The machine may be shared: each row is the least of --repeats runs, taken in turns.
+    best = [float("inf")] * (len(full) + 1)
+    for _ in range(args.repeats):
+        for k in range(len(full) + 1):
+            best[k] = min(best[k], _cost(full[:k], args.path, sessions, args.rounds))
+    rows = [("(none)", best[0])] + [(full[k - 1], best[k]) for k in range(1, len(full) + 1)]
+    total = rows[-1][1]
+    print(f"| middleware added (in order) | CPU ms/request, cumulative | this middleware | share of `{args.path}` |")
+    print("| --- | ---: | ---: | ---: |")
+    previous = None
+    for name, cost in rows:
+        delta = "" if previous is None else f"{cost - previous:+.3f}"
+        print(f"| `{name}` | {cost:.3f} | {delta} | {(cost - (previous or 0)) / total:.0%} |")
+        previous = cost
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
