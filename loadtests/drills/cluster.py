@@ -59,14 +59,19 @@ from loadtests.drills.common import say
 from ticketwar import devservices
 
 # --- the command line of each replica: THE one place to change ---------------------------------
-# HTTP (web) and websockets (ws) are both served by the ASGI application today. When the
-# Procfile splits them (web: granian WSGI, ws: uvicorn ASGI), change these two lines; {port} is
-# the replica's port. The worker and beat come from the Procfile itself.
-UVICORN = (
-    "python -m uvicorn ticketwar.asgi:application --host 127.0.0.1 --port {port} --workers 1"
-    " --no-access-log --lifespan off --timeout-graceful-shutdown 5"
-)
-ROLE_COMMANDS = {"web": UVICORN, "ws": UVICORN}
+# As the Procfile splits them: HTTP (web) on granian's WSGI interface, websockets (ws) on uvicorn;
+# {port} is the replica's port, one worker process each. The worker and beat come from the
+# Procfile itself.
+ROLE_COMMANDS = {
+    "web": (
+        "python -m granian --interface wsgi --host 127.0.0.1 --port {port} --workers 1 --blocking-threads 8"
+        " --no-ws --no-access-log --log-level warning --workers-kill-timeout 5 ticketwar.wsgi:application"
+    ),
+    "ws": (
+        "python -m uvicorn ticketwar.asgi:application --host 127.0.0.1 --port {port} --workers 1"
+        " --no-access-log --lifespan off --timeout-graceful-shutdown 5"
+    ),
+}
 WEB_REPLICAS = ("web1", "web2")
 WS_REPLICAS = ("ws1", "ws2")
 WORKERS = ("worker1", "worker2")
