@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from events.models import Event
@@ -42,7 +42,8 @@ def on_seats_changed(callback: Callable[[int], None]) -> None:
     _after_change.append(callback)
 
 
-def _notify_seats_changed(event_id: int) -> None:
+def notify_seats_changed(event_id: int) -> None:
+    """Run the ``on_seats_changed`` callbacks after commit; every seat change calls this once."""
     for callback in _after_change:
         transaction.on_commit(lambda cb=callback: cb(event_id))
 
@@ -87,17 +88,10 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
             raise EventUnavailable()
         _check_may_receive(event_id=event_id, user_id=user_id)
         claim_refusal(event=event, now=now)
-        taken = Event.objects.filter(
-            pk=event_id,
-            status=Event.Status.PUBLISHED,
-            remaining__gt=0,
-            claim_opens_at__lte=now,
-            claim_closes_at__gt=now,
-        ).update(remaining=F("remaining") - 1, updated_at=now)
-        if taken != 1:
+        if not Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(event_id, now=now):
             raise SoldOut()
         ticket = insert_ticket(event_id=event_id, user_id=user_id)
-        _notify_seats_changed(event_id)
+        notify_seats_changed(event_id)
     return ticket
 
 
@@ -153,19 +147,13 @@ def ticket_issue_many(
         except TicketError as refusal:
             return outcomes | dict.fromkeys(eligible, refusal)
         seats = min(event.remaining, len(eligible))
-        taken = 0
-        if seats:
-            taken = Event.objects.filter(
-                pk=event_id,
-                status=Event.Status.PUBLISHED,
-                remaining__gte=seats,
-                claim_opens_at__lte=now,
-                claim_closes_at__gt=now,
-            ).update(remaining=F("remaining") - seats, updated_at=now)
-        winners = eligible[:seats] if taken == 1 else []
+        taken = bool(seats) and Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(
+            event_id, seats, now=now
+        )
+        winners = eligible[:seats] if taken else []
         if winners:
             outcomes |= insert_tickets(event_id=event_id, user_ids=winners)
-            _notify_seats_changed(event_id)
+            notify_seats_changed(event_id)
         sold_out = SoldOut()
         outcomes |= {user_id: sold_out for user_id in eligible if user_id not in outcomes}
     return outcomes
@@ -192,7 +180,7 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     """
     _check_may_receive(event_id=event_id, user_id=user_id)
     ticket = insert_ticket(event_id=event_id, user_id=user_id)
-    _notify_seats_changed(event_id)
+    notify_seats_changed(event_id)
     return ticket
 
 
@@ -259,8 +247,8 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
         ticket.save(update_fields=["status", "returned_at"])
         # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
         # the named check constraint keeps remaining <= capacity whatever happens.
-        Event.objects.filter(pk=ticket.event_id).update(remaining=F("remaining") + 1, updated_at=now)
-        _notify_seats_changed(ticket.event_id)
+        Event.objects.release_seats(ticket.event_id, now=now)
+        notify_seats_changed(ticket.event_id)
     return ticket
 
 

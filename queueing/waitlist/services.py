@@ -1,9 +1,9 @@
 """Writes of the waiting list: join, opt out, offer freed seats, claim or pass offers.
 
 Seat accounting: making an offer takes one seat from ``Event.remaining`` with the issuing
-path's conditional ``UPDATE ... WHERE remaining > 0``; the seat then belongs to the offer
+path's conditional UPDATE (``Event.objects.take_seats``); the seat then belongs to the offer
 until it is claimed (a ticket, no further change to ``remaining``), passed to the next
-student (still held) or given back (``remaining + 1``) when nobody is left or the event
+student (still held) or given back (``Event.objects.release_seats``) when nobody is left or the event
 has started. Each of these runs in one transaction holding the offer row's lock, so a held
 seat is used at most once.
 """
@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F
+from django.db.models import Exists
 from django.utils import timezone
 
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
 from tickets.exceptions import EventUnavailable, NotEligible, TicketError
 from tickets.models import Ticket
-from tickets.services import _notify_seats_changed, check_may_receive, ticket_issue_held
+from tickets.services import check_may_receive, notify_seats_changed, ticket_issue_held
 
 from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
@@ -277,20 +277,14 @@ def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
             # The queue first: no offer before claiming opens nor while claims of the event
             # wait in the queue (checked in the same statement that takes the seat).
             taken = (
-                Event.objects.filter(
-                    pk=event_id,
-                    status=Event.Status.PUBLISHED,
-                    remaining__gt=0,
-                    claim_opens_at__lte=now,
-                    starts_at__gt=now,
-                )
+                Event.objects.filter(claim_opens_at__lte=now, starts_at__gt=now)
                 .exclude(_queue_waiting(event_id))
-                .update(remaining=F("remaining") - 1, updated_at=now)
+                .take_seats(event_id, now=now)
             )
-            if taken != 1:
+            if not taken:
                 return made
             _make_offer(entry, now)
-            _notify_seats_changed(event_id)
+            notify_seats_changed(event_id)
         made += 1
 
 
@@ -306,8 +300,8 @@ def _pass_on(event_id: int, now: datetime) -> None:
     if nxt is not None:
         _make_offer(nxt, now)
         return
-    Event.objects.filter(pk=event_id).update(remaining=F("remaining") + 1, updated_at=now)
-    _notify_seats_changed(event_id)
+    Event.objects.release_seats(event_id, now=now)
+    notify_seats_changed(event_id)
 
 
 def waitlist_expire_offers(*, now: datetime | None = None) -> int:
