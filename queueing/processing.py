@@ -28,6 +28,7 @@ from django.utils import timezone
 from events.models import Event
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, SoldOut, TicketError
 from tickets.models import Ticket
+from tickets.rules import window_refusal
 from tickets.services import ticket_issue
 
 from .models import QueueEntry
@@ -226,7 +227,8 @@ def _enrol_sold_out(decisions: list[Decision]) -> None:
         _drop_broken_connection()
 
 
-_FINISHED = {Event.ClaimState.SOLD_OUT: SoldOut.code, Event.ClaimState.CLOSED: ClaimClosed.code}
+# The window refusals that will not change for the rest of a batch (``tickets.rules``).
+_FINISHED = (SoldOut, ClaimClosed)
 
 _REFUSE_SQL = """
 UPDATE ticket_queue SET status = 'failed', reason = %(reason)s, processed_at = %(now)s, locked_at = NULL
@@ -244,14 +246,15 @@ def _refuse_finished_events(claimed: list[Claimed]) -> tuple[list[Decision], lis
     later claim. Returns ``(decisions, entries still to decide)``.
     """
     now = timezone.now()
-    states = {
-        event.id: event.claim_state(now)
+    refusals = {
+        event.id: window_refusal(event=event, now=now)
         for event in Event.objects.filter(id__in={c.event_id for c in claimed}).only(
             "id", "status", "claim_opens_at", "claim_closes_at", "remaining"
         )
     }
+    finished = {e: refusal.code for e, refusal in refusals.items() if isinstance(refusal, _FINISHED)}
     decisions: list[Decision] = []
-    for event_id, reason in ((e, _FINISHED[state]) for e, state in states.items() if state in _FINISHED):
+    for event_id, reason in finished.items():
         group = [c for c in claimed if c.event_id == event_id]
         with connection.cursor() as cursor:
             cursor.execute(
@@ -260,7 +263,6 @@ def _refuse_finished_events(claimed: list[Claimed]) -> tuple[list[Decision], lis
             )
             done = {row[0] for row in cursor.fetchall()}
         decisions.extend(Decision(c, QueueEntry.Status.FAILED, reason=reason) for c in group if c.id in done)
-    finished = {e for e, state in states.items() if state in _FINISHED}
     rest = [c for c in claimed if c.event_id not in finished]
     return decisions, rest
 

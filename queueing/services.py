@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from events.models import Event
 from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
-from tickets.services import check_eligible, check_may_receive, claim_refusal
+from tickets.rules import HELD_TICKET_SQL, check_claim_window, check_eligible, check_may_receive
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of
@@ -47,15 +47,8 @@ KICK_KEY_TTL_SECONDS = 5
 # decide). Still one round trip: the function runs inside the statement.
 HOLDER_RECHECK = "ticket_queue_no_claim_for_holder"
 
-# The student's active ticket of the event, if any (the claim is refused with it).
-_HELD_SQL = """
-SELECT id FROM tickets_ticket
-WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active'
-LIMIT 1
-"""
-
 _ENQUEUE_SQL = f"""
-WITH held AS ({_HELD_SQL}), inserted AS (
+WITH held AS ({HELD_TICKET_SQL}), inserted AS (
     INSERT INTO ticket_queue
         (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
     SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, %(prequeue)s
@@ -93,16 +86,16 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     check_eligible(user)
     prequeue = False
     try:
-        claim_refusal(event=event, now=now)
+        check_claim_window(event=event, now=now)
     except ClaimNotOpen:
         if not (event.is_shuffled and event.draw_revealed_at is None):
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
             raise
         prequeue = True
     except (SoldOut, ClaimClosed) as refusal:
         held_id, live_id = _standing(event=event, user=user)
         if held_id is not None:
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
         # A student already waiting keeps their place in the answer (200), not a bare 410.
         live = live_entry_of(user_id=user.id, event_id=event.id) if live_id is not None else None
         if live is not None:
@@ -115,7 +108,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
                 refusal.extra["waitlist"] = waiting
         raise
     except TicketError:
-        _refuse_holder(event=event, user=user)
+        check_may_receive(event_id=event.id, user=user)
         raise
     for _attempt in range(3):
         public_id = uuid.uuid4()
@@ -130,10 +123,10 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
                 raise
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
             continue  # the ticket was given back in between: claim afresh
         if held_id is not None:
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
         if entry_id is not None:
             entry = QueueEntry(
                 id=entry_id,
@@ -180,7 +173,7 @@ def _event_for_claim(slug: str) -> Event:
 
 _STANDING_SQL = f"""
 SELECT
-    ({_HELD_SQL}),
+    ({HELD_TICKET_SQL}),
     (SELECT id FROM ticket_queue
      WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status IN ('pending', 'processing') LIMIT 1)
 """  # noqa: S608 - constant fragments, values are parameters
@@ -194,11 +187,6 @@ def _standing(*, event: Event, user) -> tuple[object, int | None]:
     with connection.cursor() as cursor:
         cursor.execute(_STANDING_SQL, {"event_id": event.id, "user_id": user.id})
         return cursor.fetchone()
-
-
-def _refuse_holder(*, event: Event, user) -> None:
-    """Raise ``AlreadyHasTicket`` (409, with the ticket) if ``user`` holds a ticket of ``event``."""
-    check_may_receive(event_id=event.id, user=user)
 
 
 def _publish_kick() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -17,11 +18,7 @@ from events.models import Event
 
 from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
-    AlreadyHasTicket,
-    ClaimClosed,
-    ClaimNotOpen,
     EventUnavailable,
-    NotEligible,
     ReturnClosed,
     SoldOut,
     TicketAlreadyReturned,
@@ -31,6 +28,7 @@ from .exceptions import (
 )
 from .models import Ticket
 from .rows import insert_ticket, insert_tickets
+from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
 
 # Callbacks run after a ticket is issued or returned and the transaction commits
 # (cache invalidation, metrics, pushes). Registered by other apps at start-up.
@@ -46,28 +44,6 @@ def notify_seats_changed(event_id: int) -> None:
     """Run the ``on_seats_changed`` callbacks after commit; every seat change calls this once."""
     for callback in _after_change:
         transaction.on_commit(lambda cb=callback: cb(event_id))
-
-
-def claim_refusal(*, event: Event, now: datetime | None = None) -> None:
-    """Raise the refusal that applies to claiming ``event`` at ``now``, if any (no write)."""
-    state = event.claim_state(now)
-    if state == Event.ClaimState.OPEN:
-        return
-    if state == Event.ClaimState.NOT_OPEN:
-        opens_in = max(1, int((event.claim_opens_at - (now or timezone.now())).total_seconds()))
-        raise ClaimNotOpen(opens_in=opens_in)
-    if state == Event.ClaimState.SOLD_OUT:
-        raise SoldOut()
-    if state == Event.ClaimState.CLOSED:
-        raise ClaimClosed()
-    raise EventUnavailable()
-
-
-def check_eligible(user) -> None:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        raise NotEligible()
-    if not user.is_student or not user.is_verified:
-        raise NotEligible()
 
 
 def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) -> Ticket:
@@ -86,8 +62,9 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             raise EventUnavailable()
-        _check_may_receive(event_id=event_id, user_id=user_id)
-        claim_refusal(event=event, now=now)
+        refusal = claim_refusal_for(event=event, user=get_user_model().objects.filter(pk=user_id).first(), now=now)
+        if refusal is not None:
+            raise refusal
         if not Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(event_id, now=now):
             raise SoldOut()
         ticket = insert_ticket(event_id=event_id, user_id=user_id)
@@ -101,9 +78,10 @@ def ticket_issue_many(
     """Issue tickets of ``event_id`` to many students at once: the batch twin of ``ticket_issue``.
 
     Returns, per user id, the new ``Ticket`` or the refusal ``ticket_issue`` would have raised
-    for that student alone, as an instance (not raised; instances may be shared): e.g.
-    ``NotEligible``, ``AlreadyHasTicket``, the event's ``claim_refusal``, or ``SoldOut`` beyond
-    the seats left. Seats go in the order of ``user_ids`` (earlier first); duplicates count once.
+    for that student alone, as an instance (not raised; instances may be shared): the
+    ``tickets.rules`` of ``ticket_issue`` over the batch (``student_refusal`` per student, then the
+    event's ``window_refusal``), or ``SoldOut`` beyond the seats left. Seats go in the order of
+    ``user_ids`` (earlier first); duplicates count once.
 
     Four statements for any number of students: the event under a row lock, the students with
     whether each holds an active ticket, one conditional UPDATE taking ``min(remaining,
@@ -114,8 +92,6 @@ def ticket_issue_many(
     such as a waiting-list seat, for one of these students after the check), the caller must
     roll everything back, seats included.
     """
-    from django.contrib.auth import get_user_model
-
     now = now or timezone.now()
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
@@ -138,13 +114,13 @@ def ticket_issue_many(
         }
         outcomes: dict[int, Ticket | TicketError] = {}
         for user_id in wanted:
-            refusal = _refusal_for(users.get(user_id))
+            user = users.get(user_id)
+            refusal = student_refusal(user, held=user is not None and user.holds_ticket)
             if refusal is not None:
                 outcomes[user_id] = refusal
         eligible = [user_id for user_id in wanted if user_id not in outcomes]
-        try:
-            claim_refusal(event=event, now=now)
-        except TicketError as refusal:
+        refusal = window_refusal(event=event, now=now)
+        if refusal is not None:
             return outcomes | dict.fromkeys(eligible, refusal)
         seats = min(event.remaining, len(eligible))
         taken = bool(seats) and Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(
@@ -159,61 +135,18 @@ def ticket_issue_many(
     return outcomes
 
 
-def _refusal_for(user) -> TicketError | None:
-    """Why ``user`` (annotated with ``holds_ticket``, or None when unknown) may not receive a ticket."""
-    if user is None:
-        return NotEligible()
-    try:
-        check_eligible(user)
-    except NotEligible as refusal:
-        return refusal
-    return AlreadyHasTicket() if user.holds_ticket else None
-
-
 def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     """Turn a seat already held for ``user_id`` (a waiting-list offer) into a ticket.
 
-    The seat was taken from ``remaining`` when the offer was made, by the same conditional
-    UPDATE as ``ticket_issue``; this only checks the student and inserts the ticket. Call
+    The seat was taken from ``remaining`` when the offer was made (``Event.objects.take_seats``,
+    as in ``ticket_issue``); this only checks the student and inserts the ticket. Call
     inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
     used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
-    _check_may_receive(event_id=event_id, user_id=user_id)
+    check_may_receive_id(event_id=event_id, user_id=user_id)
     ticket = insert_ticket(event_id=event_id, user_id=user_id)
     notify_seats_changed(event_id)
     return ticket
-
-
-def check_may_receive(*, event_id: int, user) -> None:
-    """The one rule of who may get a seat of an event: an active, verified student holding no
-    active ticket of it. Raises ``NotEligible`` (403) or ``AlreadyHasTicket`` (409, with the ticket).
-
-    Every way to a seat asks this: the claim (``queueing.services.queue_enqueue``, whose one
-    statement finds the held ticket itself), the issuing (``ticket_issue``, ``ticket_issue_held``;
-    ``ticket_issue_many`` asks ``_refusal_for``, the same two tests for a batch) and the waiting
-    list (joining, and every offer). The event's own state (claim window, sold out) is each
-    route's rule on top. A friendly refusal: the partial unique constraint on tickets is the truth.
-    """
-    check_eligible(user)
-    ticket = (
-        Ticket.objects.select_related("event")
-        .filter(event_id=event_id, user_id=user.pk, status=Ticket.Status.ACTIVE)
-        .first()
-    )
-    if ticket is not None:
-        from .selectors import ticket_as_dict
-
-        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
-
-
-def _check_may_receive(*, event_id: int, user_id: int) -> None:
-    """``check_may_receive`` for a user id (unknown ids are not eligible)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotEligible()
-    check_may_receive(event_id=event_id, user=user)
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:

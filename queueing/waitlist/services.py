@@ -23,7 +23,8 @@ from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
 from tickets.exceptions import EventUnavailable, NotEligible, TicketError
 from tickets.models import Ticket
-from tickets.services import check_may_receive, notify_seats_changed, ticket_issue_held
+from tickets.rules import check_may_receive
+from tickets.services import notify_seats_changed, ticket_issue_held
 
 from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
@@ -113,7 +114,7 @@ def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
     """Raise unless ``user`` may join ``event``'s waiting list now.
 
     The list is a second chance after the queue, never a way around it: the student must be
-    allowed a seat at all (``tickets.services.check_may_receive``: verified, active, no ticket
+    allowed a seat at all (``tickets.rules.check_may_receive``: verified, active, no ticket
     of the event), have no claim of it still in the queue (``InQueue``), and the event must be
     sold out through the queue or past its claim window, and not started (``WaitlistNotOpen``,
     425 before claiming opens). Students refused as sold out by the queue meet all of this and
