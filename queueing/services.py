@@ -10,12 +10,17 @@ import uuid
 from contextlib import nullcontext
 from datetime import datetime
 
+from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from events.cache import cached_event, cached_remaining
 from events.models import Event
+from queueing.waitlist.services import waitlist_enrol
 from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
 from tickets.rules import HELD_TICKET_SQL, check_claim_window, check_eligible, check_may_receive
+from ticketwar.lib import redis as redis_lib
+from ticketwar.lib.breaker import get_breaker
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of
@@ -101,8 +106,6 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
         if live is not None:
             return live, False
         if isinstance(refusal, SoldOut):
-            from queueing.waitlist.services import waitlist_enrol
-
             waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
             if waiting is not None:
                 refusal.extra["waitlist"] = waiting
@@ -157,8 +160,6 @@ def _event_for_claim(slug: str) -> Event:
     decides with the row itself. A shuffled opening is read from the table: its draw (which
     turns pre-queue claims into ranked ones) is not a cache-invalidating edit.
     """
-    from events.cache import cached_event, cached_remaining
-
     event = cached_event(slug)
     if event is None:
         raise EventUnavailable()
@@ -189,16 +190,17 @@ def _standing(*, event: Event, user) -> tuple[object, int | None]:
         return cursor.fetchone()
 
 
+# The drain task, named as the beat schedule names it: queueing.tasks calls into this module, so
+# this one sends the task by name instead of importing it (no import cycle through the tasks).
+PROCESS_QUEUE_TASK = "queueing.process_queue"
+
+
 def _publish_kick() -> None:
-    from ticketwar.lib import redis as redis_lib
-
-    from .tasks import process_queue
-
     # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
     # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
     # once, then the "broker" breaker answers at once.
     if redis_lib.broker_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
-        process_queue.apply_async(retry=False, expires=30)
+        current_app.signature(PROCESS_QUEUE_TASK).apply_async(retry=False, expires=30)
 
 
 def queue_kick() -> None:
@@ -207,8 +209,6 @@ def queue_kick() -> None:
     A lost kick costs at most one beat tick (2 s): the table is the truth and the beat task
     scans it anyway. Goes through the "broker" circuit breaker.
     """
-    from ticketwar.lib.breaker import get_breaker
-
     breaker = get_breaker("broker")
     if not breaker.allow():
         return

@@ -15,12 +15,14 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
+from queueing.selectors import live_entry_of
 from tickets.exceptions import EventUnavailable, NotEligible, TicketError
 from tickets.models import Ticket
 from tickets.rules import check_may_receive
@@ -28,6 +30,8 @@ from tickets.services import notify_seats_changed, ticket_issue_held
 
 from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
+from .notify import notify_offer
+from .selectors import waitlist_place
 
 logger = logging.getLogger("ticketwar.waitlist")
 
@@ -103,8 +107,6 @@ def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | 
         row = cursor.fetchone()
     if row is None or row[2] == WaitlistEntry.Status.LEFT:
         return None
-    from .selectors import waitlist_place
-
     entry_id, public_id, status, offer_expires_at, ahead = row
     entry = WaitlistEntry(id=entry_id, public_id=public_id, status=status, offer_expires_at=offer_expires_at)
     return waitlist_place(entry, waiting_ahead=ahead)
@@ -120,8 +122,6 @@ def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
     425 before claiming opens). Students refused as sold out by the queue meet all of this and
     are enrolled without asking (``waitlist_enrol``, ``waitlist_enrol_many``).
     """
-    from queueing.selectors import live_entry_of
-
     now = now or timezone.now()
     check_may_receive(event_id=event.id, user=user)
     live = live_entry_of(user_id=user.pk, event_id=event.id)
@@ -162,8 +162,6 @@ def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool, now: datet
 def _set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime) -> WaitlistEntry | InQueue:
     """The body of ``waitlist_set_joined``, in its transaction (a refusal is returned, not raised,
     when the transaction must still commit)."""
-    from django.contrib.auth import get_user_model
-
     entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
     if entry is not None and not (joined and entry.status == WaitlistEntry.Status.LEFT):
         if not joined and entry.status == WaitlistEntry.Status.WAITING:
@@ -218,8 +216,6 @@ def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
     (``left``) instead of being offered a seat they cannot use. SKIP LOCKED: two fills at once
     offer two different students, never one twice. Call inside a transaction.
     """
-    from django.contrib.auth import get_user_model
-
     while True:
         entry = (
             WaitlistEntry.objects.select_for_update(skip_locked=True)
@@ -387,8 +383,6 @@ def waitlist_fill_all(*, now: datetime | None = None) -> int:
 
 def _announce_offer(entry_id: int) -> None:
     """After commit: tell the student (websocket if their waiting page is open, and e-mail)."""
-    from .notify import notify_offer
-
     try:
         notify_offer(entry_id)
     except Exception:
