@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -43,6 +43,7 @@ class EventQuerySet(models.QuerySet):
     def release_seats(self, event_id: int, n: int = 1, *, now: datetime) -> bool:
         """Give ``n`` seats back to the pool. The caller guarantees they were taken (it holds the
         row that held them, locked); ``events_event_remaining_within_capacity`` refuses more."""
+        assert connection.in_atomic_block, "seats are given back in the transaction that locks their holder"
         return self.filter(pk=event_id).update(remaining=models.F("remaining") + n, updated_at=now) == 1
 
     def set_capacity(self, event_id: int, capacity: int, *, now: datetime) -> bool:

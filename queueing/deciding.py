@@ -216,6 +216,7 @@ def _decisions_for(entries: list[Leased], *, linked: dict) -> list[Decision]:
 
 def _record(decisions: list[Decision]) -> None:
     """Write every outcome in one statement (the rows are locked by this transaction)."""
+    assert connection.in_atomic_block, "the outcomes are written under the rows' locks"
     with connection.cursor() as cursor:
         cursor.execute(
             _RECORD_SQL,

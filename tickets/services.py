@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -36,8 +36,10 @@ _after_change: list[Callable[[int], None]] = []
 
 
 def on_seats_changed(callback: Callable[[int], None]) -> None:
-    """Register ``callback(event_id)`` to run after commit whenever seats are taken or freed."""
-    _after_change.append(callback)
+    """Register ``callback(event_id)`` to run after commit whenever seats are taken or freed
+    (once: registering the same callback again does nothing)."""
+    if callback not in _after_change:
+        _after_change.append(callback)
 
 
 def notify_seats_changed(event_id: int) -> None:
@@ -143,6 +145,7 @@ def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
     used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
+    assert connection.in_atomic_block, "ticket_issue_held runs in the transaction that locks the offer"
     check_may_receive_id(event_id=event_id, user_id=user_id)
     ticket = insert_ticket(event_id=event_id, user_id=user_id)
     notify_seats_changed(event_id)

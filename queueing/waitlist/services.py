@@ -216,6 +216,7 @@ def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
     (``left``) instead of being offered a seat they cannot use. SKIP LOCKED: two fills at once
     offer two different students, never one twice. Call inside a transaction.
     """
+    assert connection.in_atomic_block, "the entry's lock must last until the offer is made"
     while True:
         entry = (
             WaitlistEntry.objects.select_for_update(skip_locked=True)
@@ -290,6 +291,7 @@ def _pass_on(event_id: int, now: datetime) -> None:
 
     Call inside the transaction that locked and closed the previous offer.
     """
+    assert connection.in_atomic_block, "the held seat moves in the transaction that closed the offer"
     # The queue first (as in waitlist_fill): with claims of the event waiting there, the seat
     # goes back to the pool, where the worker takes it for the next claim.
     open_to_list = Event.objects.filter(pk=event_id, starts_at__gt=now).exclude(_queue_waiting(event_id)).exists()
