@@ -173,5 +173,4 @@ def connect() -> None:
     from . import services as event_services
 
     event_services.on_event_changed(invalidate_event)
-    if refresh_remaining not in ticket_services._after_change:
-        ticket_services.on_seats_changed(refresh_remaining)
+    ticket_services.on_seats_changed(refresh_remaining)

@@ -1,8 +1,8 @@
 """Writes of the events app: every change to an event goes through here.
 
 Caches and pushes hang off ``on_event_changed``: one place to hook, run after commit.
-``remaining`` is never set from outside; it moves only by F() expressions in conditional
-UPDATEs (here for capacity changes, in tickets.services for seats).
+``remaining`` is never set from outside; it moves only through ``Event.objects`` (``take_seats``,
+``release_seats``, ``set_capacity``: conditional UPDATEs with F() expressions).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +23,7 @@ from .exceptions import (
     OpeningModeLocked,
     SlugTaken,
 )
-from .models import Event
+from .models import SEAT_CONSTRAINTS, Event
 from .selectors import has_prequeue
 
 # Fields an organiser may set directly. ``remaining`` and ``status`` are managed here.
@@ -73,7 +72,7 @@ def _raise_for_integrity(exc: IntegrityError) -> None:
         raise SlugTaken(_("An event with this slug already exists.")) from None
     if "claim_window" in constraint or "closes_before_start" in constraint:
         raise InvalidClaimWindow(_("The claim window must open before it closes, and close by the start.")) from None
-    if "remaining" in constraint:
+    if constraint in SEAT_CONSTRAINTS:
         raise CapacityBelowIssued(_("The capacity cannot be lower than the tickets already issued.")) from None
     raise exc
 
@@ -156,10 +155,7 @@ def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -
             if capacity is not None and capacity != current.capacity:
                 if capacity < 0:
                     raise EventError(_("The capacity must be zero or more."))
-                changed = Event.objects.filter(pk=event_id, remaining__gte=F("capacity") - capacity).update(
-                    capacity=capacity, remaining=F("remaining") + capacity - F("capacity"), updated_at=now
-                )
-                if changed != 1:
+                if not Event.objects.set_capacity(event_id, capacity, now=now):
                     issued = Event.objects.filter(pk=event_id).values_list("capacity", "remaining").first()
                     issued_count = issued[0] - issued[1] if issued else 0
                     raise CapacityBelowIssued(

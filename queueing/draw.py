@@ -18,9 +18,11 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from events.cache import invalidate_event
 from events.models import Event
 
 from .models import QueueEntry
+from .services import queue_kick
 
 logger = logging.getLogger("ticketwar.queueing")
 
@@ -90,10 +92,6 @@ def draw_open(*, event_id: int, now: datetime | None = None) -> bool:
 
 
 def _after_draw(event_id: int) -> None:
-    from events.cache import invalidate_event
-
-    from .services import queue_kick
-
     invalidate_event(event_id)
     queue_kick()
 

@@ -10,12 +10,17 @@ import uuid
 from contextlib import nullcontext
 from datetime import datetime
 
+from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from events.cache import cached_event, cached_remaining
 from events.models import Event
+from queueing.waitlist.services import waitlist_enrol
 from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
-from tickets.services import check_eligible, check_may_receive, claim_refusal
+from tickets.rules import HELD_TICKET_SQL, check_claim_window, check_eligible, check_may_receive
+from ticketwar.lib import redis as redis_lib
+from ticketwar.lib.breaker import get_breaker
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of
@@ -47,15 +52,8 @@ KICK_KEY_TTL_SECONDS = 5
 # decide). Still one round trip: the function runs inside the statement.
 HOLDER_RECHECK = "ticket_queue_no_claim_for_holder"
 
-# The student's active ticket of the event, if any (the claim is refused with it).
-_HELD_SQL = """
-SELECT id FROM tickets_ticket
-WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status = 'active'
-LIMIT 1
-"""
-
 _ENQUEUE_SQL = f"""
-WITH held AS ({_HELD_SQL}), inserted AS (
+WITH held AS ({HELD_TICKET_SQL}), inserted AS (
     INSERT INTO ticket_queue
         (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
     SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, %(prequeue)s
@@ -93,29 +91,27 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     check_eligible(user)
     prequeue = False
     try:
-        claim_refusal(event=event, now=now)
+        check_claim_window(event=event, now=now)
     except ClaimNotOpen:
         if not (event.is_shuffled and event.draw_revealed_at is None):
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
             raise
         prequeue = True
     except (SoldOut, ClaimClosed) as refusal:
         held_id, live_id = _standing(event=event, user=user)
         if held_id is not None:
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
         # A student already waiting keeps their place in the answer (200), not a bare 410.
         live = live_entry_of(user_id=user.id, event_id=event.id) if live_id is not None else None
         if live is not None:
             return live, False
         if isinstance(refusal, SoldOut):
-            from queueing.waitlist.services import waitlist_enrol
-
             waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
             if waiting is not None:
                 refusal.extra["waitlist"] = waiting
         raise
     except TicketError:
-        _refuse_holder(event=event, user=user)
+        check_may_receive(event_id=event.id, user=user)
         raise
     for _attempt in range(3):
         public_id = uuid.uuid4()
@@ -130,10 +126,10 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
                 raise
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
             continue  # the ticket was given back in between: claim afresh
         if held_id is not None:
-            _refuse_holder(event=event, user=user)
+            check_may_receive(event_id=event.id, user=user)
         if entry_id is not None:
             entry = QueueEntry(
                 id=entry_id,
@@ -164,8 +160,6 @@ def _event_for_claim(slug: str) -> Event:
     decides with the row itself. A shuffled opening is read from the table: its draw (which
     turns pre-queue claims into ranked ones) is not a cache-invalidating edit.
     """
-    from events.cache import cached_event, cached_remaining
-
     event = cached_event(slug)
     if event is None:
         raise EventUnavailable()
@@ -180,7 +174,7 @@ def _event_for_claim(slug: str) -> Event:
 
 _STANDING_SQL = f"""
 SELECT
-    ({_HELD_SQL}),
+    ({HELD_TICKET_SQL}),
     (SELECT id FROM ticket_queue
      WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status IN ('pending', 'processing') LIMIT 1)
 """  # noqa: S608 - constant fragments, values are parameters
@@ -196,23 +190,19 @@ def _standing(*, event: Event, user) -> tuple[object, int | None]:
         return cursor.fetchone()
 
 
-def _refuse_holder(*, event: Event, user) -> None:
-    """Raise ``AlreadyHasTicket`` (409, with the ticket) if ``user`` holds a ticket of ``event``."""
-    check_may_receive(event_id=event.id, user=user)
+# The drain task, named as the beat schedule names it: queueing.tasks calls into this module, so
+# this one sends the task by name instead of importing it (no import cycle through the tasks).
+PROCESS_QUEUE_TASK = "queueing.process_queue"
 
 
 def _publish_kick() -> None:
-    from ticketwar.lib import redis as redis_lib
-
-    from .tasks import process_queue
-
     # Asked after every claim, never skipped by a memo in process: a drain deletes the key before
     # its scan, and a claim committed after that must send the next kick.
     # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
     # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
     # once, then the "broker" breaker answers at once.
     if redis_lib.broker_client().set(KICK_KEY, "1", nx=True, ex=KICK_KEY_TTL_SECONDS):
-        process_queue.apply_async(retry=False, expires=30)
+        current_app.signature(PROCESS_QUEUE_TASK).apply_async(retry=False, expires=30)
 
 
 def queue_kick() -> None:
@@ -221,8 +211,6 @@ def queue_kick() -> None:
     A lost kick costs at most one beat tick (2 s): the table is the truth and the beat task
     scans it anyway. Goes through the "broker" circuit breaker.
     """
-    from ticketwar.lib.breaker import get_breaker
-
     breaker = get_breaker("broker")
     if not breaker.allow():
         return

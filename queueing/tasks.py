@@ -11,19 +11,19 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from ticketwar.lib import redis as redis_lib
+
+from .models import LIVE_STATUSES, QueueEntry
+from .processing import queue_cleanup, queue_drain, queue_reap
+from .push import push_progress
+from .services import KICK_KEY, PROCESS_QUEUE_TASK
+
 logger = logging.getLogger("ticketwar.queueing")
 
 
-@shared_task(name="queueing.process_queue", ignore_result=True)
+@shared_task(name=PROCESS_QUEUE_TASK, ignore_result=True)
 def process_queue() -> int:
     """Drain the queue batch after batch; hand over to a fresh task when the budget runs out."""
-    from ticketwar.lib import redis as redis_lib
-
-    from .models import LIVE_STATUSES, QueueEntry
-    from .processing import queue_drain
-    from .push import push_progress
-    from .services import KICK_KEY
-
     try:
         # Cleared before the first scan: a claim committed after this sends a new kick, one
         # committed before is seen by the scan below.
@@ -45,8 +45,6 @@ def process_queue() -> int:
 @shared_task(name="queueing.reap_leases", ignore_result=True)
 def reap_leases() -> dict:
     """Rows left in ``processing`` by a dead worker go back to the queue after the lease."""
-    from .processing import queue_reap
-
     counts = queue_reap()
     if counts["pending"]:
         process_queue.apply_async(retry=False, expires=30)
@@ -56,6 +54,4 @@ def reap_leases() -> dict:
 @shared_task(name="queueing.cleanup", ignore_result=True)
 def cleanup() -> int:
     """Delete claims decided over an hour ago, folding them into ClaimStat first."""
-    from .processing import queue_cleanup
-
     return queue_cleanup()

@@ -9,20 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from events.models import Event
 
 from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
-    AlreadyHasTicket,
     CheckInEventUnknown,
-    ClaimClosed,
-    ClaimNotOpen,
     EventUnavailable,
-    NotEligible,
     OutsideDoorWindow,
     ReturnClosed,
     SoldOut,
@@ -33,6 +30,7 @@ from .exceptions import (
 )
 from .models import Ticket
 from .rows import insert_ticket, insert_tickets
+from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
 
 # Callbacks run after a ticket is issued or returned and the transaction commits
 # (cache invalidation, metrics, pushes). Registered by other apps at start-up.
@@ -40,35 +38,16 @@ _after_change: list[Callable[[int], None]] = []
 
 
 def on_seats_changed(callback: Callable[[int], None]) -> None:
-    """Register ``callback(event_id)`` to run after commit whenever seats are taken or freed."""
-    _after_change.append(callback)
+    """Register ``callback(event_id)`` to run after commit whenever seats are taken or freed
+    (once: registering the same callback again does nothing)."""
+    if callback not in _after_change:
+        _after_change.append(callback)
 
 
-def _notify_seats_changed(event_id: int) -> None:
+def notify_seats_changed(event_id: int) -> None:
+    """Run the ``on_seats_changed`` callbacks after commit; every seat change calls this once."""
     for callback in _after_change:
         transaction.on_commit(lambda cb=callback: cb(event_id))
-
-
-def claim_refusal(*, event: Event, now: datetime | None = None) -> None:
-    """Raise the refusal that applies to claiming ``event`` at ``now``, if any (no write)."""
-    state = event.claim_state(now)
-    if state == Event.ClaimState.OPEN:
-        return
-    if state == Event.ClaimState.NOT_OPEN:
-        opens_in = max(1, int((event.claim_opens_at - (now or timezone.now())).total_seconds()))
-        raise ClaimNotOpen(opens_in=opens_in)
-    if state == Event.ClaimState.SOLD_OUT:
-        raise SoldOut()
-    if state == Event.ClaimState.CLOSED:
-        raise ClaimClosed()
-    raise EventUnavailable()
-
-
-def check_eligible(user) -> None:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        raise NotEligible()
-    if not user.is_student or not user.is_verified:
-        raise NotEligible()
 
 
 def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) -> Ticket:
@@ -87,19 +66,13 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             raise EventUnavailable()
-        _check_may_receive(event_id=event_id, user_id=user_id)
-        claim_refusal(event=event, now=now)
-        taken = Event.objects.filter(
-            pk=event_id,
-            status=Event.Status.PUBLISHED,
-            remaining__gt=0,
-            claim_opens_at__lte=now,
-            claim_closes_at__gt=now,
-        ).update(remaining=F("remaining") - 1, updated_at=now)
-        if taken != 1:
+        refusal = claim_refusal_for(event=event, user=get_user_model().objects.filter(pk=user_id).first(), now=now)
+        if refusal is not None:
+            raise refusal
+        if not Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(event_id, now=now):
             raise SoldOut()
         ticket = insert_ticket(event_id=event_id, user_id=user_id)
-        _notify_seats_changed(event_id)
+        notify_seats_changed(event_id)
     return ticket
 
 
@@ -109,9 +82,10 @@ def ticket_issue_many(
     """Issue tickets of ``event_id`` to many students at once: the batch twin of ``ticket_issue``.
 
     Returns, per user id, the new ``Ticket`` or the refusal ``ticket_issue`` would have raised
-    for that student alone, as an instance (not raised; instances may be shared): e.g.
-    ``NotEligible``, ``AlreadyHasTicket``, the event's ``claim_refusal``, or ``SoldOut`` beyond
-    the seats left. Seats go in the order of ``user_ids`` (earlier first); duplicates count once.
+    for that student alone, as an instance (not raised; instances may be shared): the
+    ``tickets.rules`` of ``ticket_issue`` over the batch (``student_refusal`` per student, then the
+    event's ``window_refusal``), or ``SoldOut`` beyond the seats left. Seats go in the order of
+    ``user_ids`` (earlier first); duplicates count once.
 
     Four statements for any number of students: the event under a row lock, the students with
     whether each holds an active ticket, one conditional UPDATE taking ``min(remaining,
@@ -122,8 +96,6 @@ def ticket_issue_many(
     such as a waiting-list seat, for one of these students after the check), the caller must
     roll everything back, seats included.
     """
-    from django.contrib.auth import get_user_model
-
     now = now or timezone.now()
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
@@ -146,88 +118,40 @@ def ticket_issue_many(
         }
         outcomes: dict[int, Ticket | TicketError] = {}
         for user_id in wanted:
-            refusal = _refusal_for(users.get(user_id))
+            user = users.get(user_id)
+            refusal = student_refusal(user, held=user is not None and user.holds_ticket)
             if refusal is not None:
                 outcomes[user_id] = refusal
         eligible = [user_id for user_id in wanted if user_id not in outcomes]
-        try:
-            claim_refusal(event=event, now=now)
-        except TicketError as refusal:
+        refusal = window_refusal(event=event, now=now)
+        if refusal is not None:
             return outcomes | dict.fromkeys(eligible, refusal)
         seats = min(event.remaining, len(eligible))
-        taken = 0
-        if seats:
-            taken = Event.objects.filter(
-                pk=event_id,
-                status=Event.Status.PUBLISHED,
-                remaining__gte=seats,
-                claim_opens_at__lte=now,
-                claim_closes_at__gt=now,
-            ).update(remaining=F("remaining") - seats, updated_at=now)
-        winners = eligible[:seats] if taken == 1 else []
+        taken = bool(seats) and Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(
+            event_id, seats, now=now
+        )
+        winners = eligible[:seats] if taken else []
         if winners:
             outcomes |= insert_tickets(event_id=event_id, user_ids=winners)
-            _notify_seats_changed(event_id)
+            notify_seats_changed(event_id)
         sold_out = SoldOut()
         outcomes |= {user_id: sold_out for user_id in eligible if user_id not in outcomes}
     return outcomes
 
 
-def _refusal_for(user) -> TicketError | None:
-    """Why ``user`` (annotated with ``holds_ticket``, or None when unknown) may not receive a ticket."""
-    if user is None:
-        return NotEligible()
-    try:
-        check_eligible(user)
-    except NotEligible as refusal:
-        return refusal
-    return AlreadyHasTicket() if user.holds_ticket else None
-
-
 def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     """Turn a seat already held for ``user_id`` (a waiting-list offer) into a ticket.
 
-    The seat was taken from ``remaining`` when the offer was made, by the same conditional
-    UPDATE as ``ticket_issue``; this only checks the student and inserts the ticket. Call
+    The seat was taken from ``remaining`` when the offer was made (``Event.objects.take_seats``,
+    as in ``ticket_issue``); this only checks the student and inserts the ticket. Call
     inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
     used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
-    _check_may_receive(event_id=event_id, user_id=user_id)
+    assert connection.in_atomic_block, "ticket_issue_held runs in the transaction that locks the offer"
+    check_may_receive_id(event_id=event_id, user_id=user_id)
     ticket = insert_ticket(event_id=event_id, user_id=user_id)
-    _notify_seats_changed(event_id)
+    notify_seats_changed(event_id)
     return ticket
-
-
-def check_may_receive(*, event_id: int, user) -> None:
-    """The one rule of who may get a seat of an event: an active, verified student holding no
-    active ticket of it. Raises ``NotEligible`` (403) or ``AlreadyHasTicket`` (409, with the ticket).
-
-    Every way to a seat asks this: the claim (``queueing.services.queue_enqueue``, whose one
-    statement finds the held ticket itself), the issuing (``ticket_issue``, ``ticket_issue_held``;
-    ``ticket_issue_many`` asks ``_refusal_for``, the same two tests for a batch) and the waiting
-    list (joining, and every offer). The event's own state (claim window, sold out) is each
-    route's rule on top. A friendly refusal: the partial unique constraint on tickets is the truth.
-    """
-    check_eligible(user)
-    ticket = (
-        Ticket.objects.select_related("event")
-        .filter(event_id=event_id, user_id=user.pk, status=Ticket.Status.ACTIVE)
-        .first()
-    )
-    if ticket is not None:
-        from .selectors import ticket_as_dict
-
-        raise AlreadyHasTicket(ticket=ticket_as_dict(ticket))
-
-
-def _check_may_receive(*, event_id: int, user_id: int) -> None:
-    """``check_may_receive`` for a user id (unknown ids are not eligible)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotEligible()
-    check_may_receive(event_id=event_id, user=user)
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:
@@ -261,8 +185,8 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
         ticket.save(update_fields=["status", "returned_at"])
         # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
         # the named check constraint keeps remaining <= capacity whatever happens.
-        Event.objects.filter(pk=ticket.event_id).update(remaining=F("remaining") + 1, updated_at=now)
-        _notify_seats_changed(ticket.event_id)
+        Event.objects.release_seats(ticket.event_id, now=now)
+        notify_seats_changed(ticket.event_id)
     return ticket
 
 

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Event
-from queueing.deciding import queue_decide_many
+from queueing.deciding import queue_decide, queue_decide_many, queue_take_batch
 from queueing.models import LIVE_STATUSES, QueueEntry
-from queueing.processing import queue_decide, queue_process_batch, queue_reap, queue_take_batch
+from queueing.processing import queue_process_batch, queue_reap
 from queueing.tests.conftest import bulk_students
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket

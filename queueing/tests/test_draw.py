@@ -16,9 +16,10 @@ from django.test import Client
 from django.utils import timezone
 
 from events.models import Event
+from queueing.deciding import queue_take_batch
 from queueing.draw import draw_open, draw_open_due, draw_order, pseudonym_for
 from queueing.models import QueueEntry
-from queueing.processing import queue_process_batch, queue_take_batch
+from queueing.processing import queue_process_batch
 from queueing.selectors import entry_position
 from queueing.tests.conftest import bulk_students
 

@@ -8,9 +8,10 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from queueing import deciding, processing
+from queueing import deciding
+from queueing.deciding import queue_decide, queue_take_batch
 from queueing.models import ClaimStat, QueueEntry
-from queueing.processing import queue_cleanup, queue_decide, queue_process_batch, queue_reap, queue_take_batch
+from queueing.processing import queue_cleanup, queue_process_batch, queue_reap
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +74,7 @@ def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, mo
     users = [make_user() for _ in range(4)]
     for u in users:
         enqueue(u, event)
-    real_issue = processing.ticket_issue
+    real_issue = deciding.ticket_issue
     bad_user = users[1].id
 
     def flaky_issue(*, event_id, user_id, **kw):
@@ -81,7 +82,7 @@ def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, mo
             raise RuntimeError("boom")
         return real_issue(event_id=event_id, user_id=user_id, **kw)
 
-    monkeypatch.setattr(processing, "ticket_issue", flaky_issue)
+    monkeypatch.setattr(deciding, "ticket_issue", flaky_issue)
     queue_process_batch()
     rows = {e.user_id: e for e in QueueEntry.objects.all()}
     assert [rows[u.id].status for u in users] == ["completed", "pending", "completed", "completed"]
@@ -91,7 +92,7 @@ def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, mo
 
 def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
-    real_issue = processing.ticket_issue
+    real_issue = deciding.ticket_issue
     failures = {"left": 2}
 
     def hiccup(**kw):
@@ -100,7 +101,7 @@ def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, m
             raise OperationalError("server closed the connection unexpectedly")
         return real_issue(**kw)
 
-    monkeypatch.setattr(processing, "ticket_issue", hiccup)
+    monkeypatch.setattr(deciding, "ticket_issue", hiccup)
     later = timezone.now()
     for _ in range(3):
         later += timedelta(seconds=5)  # past the backoff
@@ -118,7 +119,7 @@ def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqu
         calls.append(kw)
         raise OperationalError("could not serialize access")
 
-    monkeypatch.setattr(processing, "ticket_issue", broken)
+    monkeypatch.setattr(deciding, "ticket_issue", broken)
     backoffs = []
     later = timezone.now()
     for _ in range(6):
@@ -136,7 +137,7 @@ def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqu
 
 def test_backoff_keeps_a_retried_entry_out_of_the_next_batch(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
-    monkeypatch.setattr(processing, "ticket_issue", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
+    monkeypatch.setattr(deciding, "ticket_issue", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
     queue_process_batch()
     assert queue_take_batch() == []  # not before its backoff
     entry.refresh_from_db()
@@ -220,10 +221,10 @@ def test_cleanup_adds_to_an_existing_minute(make_user, event, enqueue):
 
 def test_claim_sql_uses_skip_locked_on_the_pending_index(event):
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + processing._CLAIM_SQL, {"now": timezone.now(), "limit": 10})
+        cursor.execute("EXPLAIN " + deciding._LEASE_BATCH_SQL, {"now": timezone.now(), "limit": 10})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "LockRows" in plan
-    assert "SKIP LOCKED" in processing._CLAIM_SQL
+    assert "SKIP LOCKED" in deciding._LEASE_BATCH_SQL
 
 
 def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, enqueue, monkeypatch):
@@ -231,7 +232,7 @@ def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, 
     entries = [enqueue(make_user(), event) for _ in range(4)]
     type(event).objects.filter(pk=event.pk).update(remaining=0)
     calls = []
-    monkeypatch.setattr(processing, "ticket_issue", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(deciding, "ticket_issue", lambda **kw: calls.append(kw))
     monkeypatch.setattr(deciding, "ticket_issue_many", lambda **kw: calls.append(kw))
     result = queue_process_batch()
     assert calls == []  # nobody walked the issuing path only to hear "sold out"

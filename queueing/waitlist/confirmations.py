@@ -6,6 +6,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +19,9 @@ from .exceptions import ConfirmationNotOpen, DeadlineInPast
 from .models import ConfirmationRequest, TicketConfirmation
 
 logger = logging.getLogger("ticketwar.waitlist")
+
+# Named, not imported: queueing.waitlist.tasks calls into this module (no import cycle).
+MAIL_CONFIRMATION_REQUEST_TASK = "waitlist.mail_confirmation_request"
 
 
 def confirmation_request_create(
@@ -109,9 +113,7 @@ def open_confirmation_for(*, ticket_id: uuid.UUID, user_id: int) -> TicketConfir
 
 
 def _mail_holders(request_id: int) -> None:
-    from .tasks import mail_confirmation_request
-
     try:
-        mail_confirmation_request.apply_async(args=[request_id], retry=False)
+        current_app.signature(MAIL_CONFIRMATION_REQUEST_TASK).apply_async(args=[request_id], retry=False)
     except Exception:
         logger.warning("confirmation e-mails not queued for request %s", request_id, exc_info=True)

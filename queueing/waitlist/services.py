@@ -1,9 +1,9 @@
 """Writes of the waiting list: join, opt out, offer freed seats, claim or pass offers.
 
 Seat accounting: making an offer takes one seat from ``Event.remaining`` with the issuing
-path's conditional ``UPDATE ... WHERE remaining > 0``; the seat then belongs to the offer
+path's conditional UPDATE (``Event.objects.take_seats``); the seat then belongs to the offer
 until it is claimed (a ticket, no further change to ``remaining``), passed to the next
-student (still held) or given back (``remaining + 1``) when nobody is left or the event
+student (still held) or given back (``Event.objects.release_seats``) when nobody is left or the event
 has started. Each of these runs in one transaction holding the offer row's lock, so a held
 seat is used at most once.
 """
@@ -15,18 +15,23 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Exists, F
+from django.db.models import Exists
 from django.utils import timezone
 
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
+from queueing.selectors import live_entry_of
 from tickets.exceptions import EventUnavailable, NotEligible, TicketError
 from tickets.models import Ticket
-from tickets.services import _notify_seats_changed, check_may_receive, ticket_issue_held
+from tickets.rules import check_may_receive
+from tickets.services import notify_seats_changed, ticket_issue_held
 
 from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
+from .notify import notify_offer
+from .selectors import waitlist_place
 
 logger = logging.getLogger("ticketwar.waitlist")
 
@@ -102,8 +107,6 @@ def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | 
         row = cursor.fetchone()
     if row is None or row[2] == WaitlistEntry.Status.LEFT:
         return None
-    from .selectors import waitlist_place
-
     entry_id, public_id, status, offer_expires_at, ahead = row
     entry = WaitlistEntry(id=entry_id, public_id=public_id, status=status, offer_expires_at=offer_expires_at)
     return waitlist_place(entry, waiting_ahead=ahead)
@@ -113,14 +116,12 @@ def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
     """Raise unless ``user`` may join ``event``'s waiting list now.
 
     The list is a second chance after the queue, never a way around it: the student must be
-    allowed a seat at all (``tickets.services.check_may_receive``: verified, active, no ticket
+    allowed a seat at all (``tickets.rules.check_may_receive``: verified, active, no ticket
     of the event), have no claim of it still in the queue (``InQueue``), and the event must be
     sold out through the queue or past its claim window, and not started (``WaitlistNotOpen``,
     425 before claiming opens). Students refused as sold out by the queue meet all of this and
     are enrolled without asking (``waitlist_enrol``, ``waitlist_enrol_many``).
     """
-    from queueing.selectors import live_entry_of
-
     now = now or timezone.now()
     check_may_receive(event_id=event.id, user=user)
     live = live_entry_of(user_id=user.pk, event_id=event.id)
@@ -161,8 +162,6 @@ def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool, now: datet
 def _set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime) -> WaitlistEntry | InQueue:
     """The body of ``waitlist_set_joined``, in its transaction (a refusal is returned, not raised,
     when the transaction must still commit)."""
-    from django.contrib.auth import get_user_model
-
     entry = WaitlistEntry.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
     if entry is not None and not (joined and entry.status == WaitlistEntry.Status.LEFT):
         if not joined and entry.status == WaitlistEntry.Status.WAITING:
@@ -217,8 +216,7 @@ def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
     (``left``) instead of being offered a seat they cannot use. SKIP LOCKED: two fills at once
     offer two different students, never one twice. Call inside a transaction.
     """
-    from django.contrib.auth import get_user_model
-
+    assert connection.in_atomic_block, "the entry's lock must last until the offer is made"
     while True:
         entry = (
             WaitlistEntry.objects.select_for_update(skip_locked=True)
@@ -277,20 +275,14 @@ def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
             # The queue first: no offer before claiming opens nor while claims of the event
             # wait in the queue (checked in the same statement that takes the seat).
             taken = (
-                Event.objects.filter(
-                    pk=event_id,
-                    status=Event.Status.PUBLISHED,
-                    remaining__gt=0,
-                    claim_opens_at__lte=now,
-                    starts_at__gt=now,
-                )
+                Event.objects.filter(claim_opens_at__lte=now, starts_at__gt=now)
                 .exclude(_queue_waiting(event_id))
-                .update(remaining=F("remaining") - 1, updated_at=now)
+                .take_seats(event_id, now=now)
             )
-            if taken != 1:
+            if not taken:
                 return made
             _make_offer(entry, now)
-            _notify_seats_changed(event_id)
+            notify_seats_changed(event_id)
         made += 1
 
 
@@ -299,6 +291,7 @@ def _pass_on(event_id: int, now: datetime) -> None:
 
     Call inside the transaction that locked and closed the previous offer.
     """
+    assert connection.in_atomic_block, "the held seat moves in the transaction that closed the offer"
     # The queue first (as in waitlist_fill): with claims of the event waiting there, the seat
     # goes back to the pool, where the worker takes it for the next claim.
     open_to_list = Event.objects.filter(pk=event_id, starts_at__gt=now).exclude(_queue_waiting(event_id)).exists()
@@ -306,8 +299,8 @@ def _pass_on(event_id: int, now: datetime) -> None:
     if nxt is not None:
         _make_offer(nxt, now)
         return
-    Event.objects.filter(pk=event_id).update(remaining=F("remaining") + 1, updated_at=now)
-    _notify_seats_changed(event_id)
+    Event.objects.release_seats(event_id, now=now)
+    notify_seats_changed(event_id)
 
 
 def waitlist_expire_offers(*, now: datetime | None = None) -> int:
@@ -392,8 +385,6 @@ def waitlist_fill_all(*, now: datetime | None = None) -> int:
 
 def _announce_offer(entry_id: int) -> None:
     """After commit: tell the student (websocket if their waiting page is open, and e-mail)."""
-    from .notify import notify_offer
-
     try:
         notify_offer(entry_id)
     except Exception:

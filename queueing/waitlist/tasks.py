@@ -11,15 +11,16 @@ from django.utils.translation import gettext as _
 
 from ticketwar.lib.timefmt import long_local
 
+from .confirmations import MAIL_CONFIRMATION_REQUEST_TASK, confirmation_release_due
+from .models import ConfirmationRequest
+from .services import waitlist_expire_offers, waitlist_fill_all
+
 logger = logging.getLogger("ticketwar.waitlist")
 
 
 @shared_task(name="waitlist.tick", ignore_result=True)
 def tick() -> dict:
     """Release unconfirmed tickets past their deadline, close expired offers, fill free seats."""
-    from .confirmations import confirmation_release_due
-    from .services import waitlist_expire_offers, waitlist_fill_all
-
     return {
         "released": confirmation_release_due(),
         "expired": waitlist_expire_offers(),
@@ -27,11 +28,9 @@ def tick() -> dict:
     }
 
 
-@shared_task(name="waitlist.mail_confirmation_request", ignore_result=True)
+@shared_task(name=MAIL_CONFIRMATION_REQUEST_TASK, ignore_result=True)
 def mail_confirmation_request(request_id: int) -> int:
     """E-mail every holder asked to confirm attendance (one message each)."""
-    from .models import ConfirmationRequest
-
     request = ConfirmationRequest.objects.select_related("event").filter(pk=request_id).first()
     if request is None:
         return 0
