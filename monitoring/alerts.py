@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import activity, selectors
+from . import activity, notify, selectors
 from .metrics import ALERT_TRANSITIONS
 from .models import Alert, AlertRule
 
@@ -146,21 +146,4 @@ def _resolve(alert: Alert, now: datetime) -> tuple[int, str]:
 
 
 def _notify(alert_id: int, transition: str) -> None:
-    from . import notify
-
     notify.notify_alert(alert_id=alert_id, transition=transition)
-
-
-def alert_as_dict(alert: Alert) -> dict:
-    """The /api/monitoring/alerts/ shape (contract) plus a few helpful fields."""
-    return {
-        "rule": alert.key,
-        "state": alert.state,
-        "value": alert.value,
-        "last_value": alert.last_value,
-        "threshold": alert.threshold,
-        "metric": alert.rule.metric,
-        "comparison": alert.rule.comparison,
-        "started_at": alert.started_at.isoformat(),
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-    }

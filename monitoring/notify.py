@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 
@@ -28,6 +29,11 @@ from ticketwar.lib.breaker import get_breaker
 
 from .metrics import ALERT_NOTIFICATIONS
 from .models import Alert
+from .selectors import alert_as_dict
+
+# The retry task (monitoring.tasks.deliver_alert_webhook), named here so this module needs no import
+# of the tasks module, which imports this one.
+DELIVER_WEBHOOK_TASK = "monitoring.tasks.deliver_alert_webhook"
 
 logger = logging.getLogger("ticketwar.alerts")
 
@@ -71,8 +77,6 @@ def verify_webhook(
 
 
 def alert_payload(alert: Alert, transition: str) -> dict:
-    from .alerts import alert_as_dict
-
     data = alert_as_dict(alert)
     verb = "FIRING" if transition == "firing" else "RESOLVED"
     value = alert.value if transition == "firing" else alert.last_value
@@ -93,10 +97,11 @@ def notify_alert(*, alert_id: int, transition: str) -> None:
             deliver_webhook(payload)
         except WebhookFailed as exc:
             logger.warning("alert webhook failed, retrying later: %s", exc)
-            from .tasks import deliver_alert_webhook
-
             try:
-                deliver_alert_webhook.apply_async(args=[payload], countdown=settings.ALERT_WEBHOOK_RETRY_DELAY)
+                # Sent by name, as the beat does: the tasks module imports this one.
+                current_app.signature(DELIVER_WEBHOOK_TASK).apply_async(
+                    args=[payload], countdown=settings.ALERT_WEBHOOK_RETRY_DELAY
+                )
             except Exception:  # broker down too: the alert stays visible in the admin and the API
                 logger.exception("alert webhook retry could not be queued")
     else:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from ticketwar import health as health_checks
 
 from . import activity
-from .models import MetricSample, RequestStat
+from .models import Alert, MetricSample, RequestStat
 from .recorder import LATENCY_BUCKETS_MS
 
 WINDOW_SECONDS = 300
@@ -236,3 +236,18 @@ def capacity_of(slugs) -> dict[str, int]:
 
 def history(*, since: datetime, until: datetime) -> list[MetricSample]:
     return list(MetricSample.objects.filter(taken_at__gte=since, taken_at__lte=until).order_by("taken_at"))
+
+
+def alert_as_dict(alert: Alert) -> dict:
+    """The /api/monitoring/alerts/ shape (contract) plus a few helpful fields."""
+    return {
+        "rule": alert.key,
+        "state": alert.state,
+        "value": alert.value,
+        "last_value": alert.last_value,
+        "threshold": alert.threshold,
+        "metric": alert.rule.metric,
+        "comparison": alert.rule.comparison,
+        "started_at": alert.started_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+    }

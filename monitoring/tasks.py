@@ -11,6 +11,8 @@ from django.conf import settings
 
 from ticketwar.celery import app
 
+from . import alerts, notify, services
+
 logger = logging.getLogger("ticketwar.monitoring")
 
 # Beat entries live next to the tasks they run. ``expires``: a tick that waited longer than its
@@ -38,33 +40,25 @@ app.conf.beat_schedule.update(
 
 @shared_task(name="monitoring.tasks.evaluate_alerts", ignore_result=True)
 def evaluate_alerts() -> int:
-    from .alerts import evaluate_alerts as evaluate
-
-    return len(evaluate())
+    return len(alerts.evaluate_alerts())
 
 
 @shared_task(name="monitoring.tasks.sample_metrics", ignore_result=True)
 def sample_metrics() -> None:
-    from .services import metric_sample_take
-
-    metric_sample_take()
+    services.metric_sample_take()
 
 
 @shared_task(name="monitoring.tasks.prune", ignore_result=True)
 def prune() -> dict:
-    from .services import monitoring_prune
-
-    return monitoring_prune()
+    return services.monitoring_prune()
 
 
-@shared_task(bind=True, name="monitoring.tasks.deliver_alert_webhook", ignore_result=True, max_retries=None)
+@shared_task(bind=True, name=notify.DELIVER_WEBHOOK_TASK, ignore_result=True, max_retries=None)
 def deliver_alert_webhook(self, payload: dict) -> None:
     """Retry an alert webhook with exponential backoff (delay, 2x, 4x... up to the limit)."""
-    from .notify import WebhookFailed, deliver_webhook
-
     try:
-        deliver_webhook(payload)
-    except WebhookFailed as exc:
+        notify.deliver_webhook(payload)
+    except notify.WebhookFailed as exc:
         if self.request.retries >= settings.ALERT_WEBHOOK_MAX_RETRIES:
             logger.error("alert webhook given up after %s retries: %s", self.request.retries, exc)
             return

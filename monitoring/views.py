@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET
 from ticketwar.lib.errors import json_error
 
 from . import exports, selectors
-from .alerts import alert_as_dict
 from .models import Alert
 from .timerange import parse_range
 
@@ -80,7 +79,7 @@ def metrics_api(request):
 @permission_api(VIEW_DASHBOARD)
 def alerts_api(request):
     alerts = Alert.objects.select_related("rule").order_by("-started_at", "-id")[:ALERTS_LIMIT]
-    return JsonResponse([alert_as_dict(alert) for alert in alerts], safe=False)
+    return JsonResponse([selectors.alert_as_dict(alert) for alert in alerts], safe=False)
 
 
 @never_cache
