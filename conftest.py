@@ -17,17 +17,20 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-ROOT = Path(__file__).resolve().parent
+from ticketwar.testing import (
+    ROOT,
+    door_open_times,
+    free_port,
+    procfile_command,
+    stop_process_group,
+    stop_processes,
+    subprocess_env,
+    wait_for_port,
+)
+
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
 # test itself are still synchronous. Subprocesses (uvicorn, workers) never inherit this flag.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-
-def subprocess_env(settings_dict: dict, **extra: str) -> dict[str, str]:
-    """Environment for a server or worker subprocess that must use the test database."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update({"DATABASE_URL": _database_url_for(settings_dict), "PYTHONUNBUFFERED": "1", **extra})
-    return env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -191,17 +194,6 @@ def event(make_event):
     return make_event()
 
 
-def door_open_times() -> dict:
-    """Event times for a claim window open now and a door open now (it starts within the hour),
-    so a test can issue a ticket the real way and check it in."""
-    now = timezone.now()
-    return {
-        "claim_opens_at": now - timedelta(minutes=1),
-        "claim_closes_at": now + timedelta(minutes=30),
-        "starts_at": now + timedelta(hours=1),
-    }
-
-
 @pytest.fixture
 def door_event(make_event):
     """A published event whose claim window and door are both open now."""
@@ -230,45 +222,12 @@ def celery_worker_process(transactional_db, settings):
     stop_processes(processes, timeout=15)
 
 
-def stop_processes(processes: list[subprocess.Popen], *, timeout: float) -> None:
-    """Terminate every process, then kill those still running after ``timeout`` seconds."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _database_url_for(settings_dict: dict) -> str:
-    user = settings_dict.get("USER") or "postgres"
-    password = settings_dict.get("PASSWORD") or ""
-    auth = f"{user}:{password}@" if password else f"{user}@"
-    return f"postgres://{auth}{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_mail_dir(tmp_path):
     """Where the live server's mail goes (Django's file backend): one file per message."""
     path = tmp_path / "live-mail"
     path.mkdir()
     return path
-
-
-def read_live_mail(mail_dir: Path) -> list[str]:
-    """The messages the live server sent, oldest first."""
-    return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
 
 
 @pytest.fixture
@@ -282,7 +241,7 @@ def live_asgi_server(transactional_db, live_mail_dir):
 
     from django.db import connection
 
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(
         connection.settings_dict,
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
@@ -314,42 +273,6 @@ def live_asgi_server(transactional_db, live_mail_dir):
         process.wait()
 
 
-def procfile_command(name: str) -> str:
-    """The Procfile's command line of process ``name`` (web, ws, worker, beat)."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        process, sep, command = line.partition(":")
-        if sep and process.strip() == name:
-            return command.strip()
-    raise KeyError(f"no {name} process in the Procfile")
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listened on {port} within {timeout:.0f} s")
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @dataclass(frozen=True)
 class SplitServers:
     url: str  # the pages (granian, the Procfile's web)
@@ -365,7 +288,7 @@ def live_split_server(transactional_db, live_mail_dir):
     """
     from django.db import connection
 
-    port, ws_port = _free_port(), _free_port()
+    port, ws_port = free_port(), free_port()
     ws_origin = f"ws://127.0.0.1:{ws_port}"
     env = subprocess_env(
         connection.settings_dict,

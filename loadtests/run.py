@@ -74,11 +74,11 @@ class Stack:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.services = devservices.Services(work / "data", devservices._free_port(), devservices._free_port())
+        self.services = devservices.Services(work / "data", devservices.free_port(), devservices.free_port())
         self.started_services: dict[str, bool] = {}
         self.processes: dict[str, subprocess.Popen] = {}
-        self.port = devservices._free_port()
-        self.ws_port = devservices._free_port()
+        self.port = devservices.free_port()
+        self.ws_port = devservices.free_port()
         self.env: dict[str, str] = {}
 
     @property

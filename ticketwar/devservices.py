@@ -54,7 +54,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -432,9 +432,9 @@ class SentinelGroup:
         self.root = root
         self.master = master
         self.primary_dir = primary_dir or root / "primary"
-        self.primary_port = primary_port or _free_port()
-        self.replica_dir, self.replica_port = root / "replica", _free_port()
-        self.sentinels = [(root / f"sentinel-{i}", _free_port()) for i in range(3)]
+        self.primary_port = primary_port or free_port()
+        self.replica_dir, self.replica_port = root / "replica", free_port()
+        self.sentinels = [(root / f"sentinel-{i}", free_port()) for i in range(3)]
         self.primary_killed = False
 
     def start(self) -> None:
@@ -672,7 +672,7 @@ def cmd_test(args) -> int:
     if not command:
         raise ServiceError("Give the command to run after `--`, e.g. `test -- pytest`.")
     tmp = Path(tempfile.mkdtemp(prefix="ticketwar-test-"))
-    services = Services(tmp, _free_port(), _free_port())
+    services = Services(tmp, free_port(), free_port())
     started: dict[str, bool] = {}
     try:
         started = services.start(fast=True, persistent=False)

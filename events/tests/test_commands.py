@@ -103,10 +103,11 @@ def test_create_students_is_refused_by_a_production_process(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from ticketwar.testing import ROOT
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(TICKETWAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="tickets.example.org", DEBUG="false",
+               SITE_URL="https://tickets.example.org",
                DATABASE_URL="postgres://nobody@127.0.0.1:1/none")  # fmt: skip
     result = subprocess.run(
         [sys.executable, "manage.py", "create_students", "--count", "3", "--out", str(tmp_path / "s.csv")],

@@ -150,8 +150,8 @@ class ClusterStack(common.DrillStack):
 
     def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
         super().__init__(work, extra_env)
-        self.replica_ports = {name: devservices._free_port() for name in (*WEB_REPLICAS, *WS_REPLICAS)}
-        self.stats_port = devservices._free_port()
+        self.replica_ports = {name: devservices.free_port() for name in (*WEB_REPLICAS, *WS_REPLICAS)}
+        self.stats_port = devservices.free_port()
 
     def replica_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.replica_ports[name]}"

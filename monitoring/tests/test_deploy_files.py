@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from ticketwar.testing import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 
@@ -76,7 +76,7 @@ def _prometheus_scraping(tmp_path, base_url: str, token: str) -> dict:
 
     import yaml
 
-    from conftest import _free_port
+    from ticketwar.testing import free_port
 
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"
@@ -86,7 +86,7 @@ def _prometheus_scraping(tmp_path, base_url: str, token: str) -> dict:
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "alerts.yml").write_text((PROMETHEUS / "alerts.yml").read_text())
     (tmp_path / "ticketwar_metrics_token").write_text(token + "\n")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [shutil.which("prometheus") or "prometheus", "--config.file=prometheus.yml",
          f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, procfile_command, stop_process_group, subprocess_env
+from ticketwar.testing import ROOT, free_port, procfile_command, stop_process_group, subprocess_env
 
 TOKEN = "prometheus-scrape-token-0123456789abcdef"
 
@@ -98,7 +98,7 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
     alert_rules_ensure_defaults()
     AlertRule.objects.filter(metric="concurrent_users").update(threshold=0)
 
-    port = _free_port()
+    port = free_port()
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     web = subprocess.Popen(
         ["bash", "-c", procfile_command("web")], cwd=ROOT, start_new_session=True,

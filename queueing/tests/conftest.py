@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import stop_processes
+from ticketwar.testing import stop_processes
 
 
 def bulk_students(count: int) -> list:
@@ -65,7 +65,7 @@ def celery_beat_process(transactional_db, tmp_path):
 
     from django.db import connection
 
-    from conftest import ROOT, subprocess_env
+    from ticketwar.testing import ROOT, subprocess_env
 
     env = subprocess_env(connection.settings_dict)
     processes: list[subprocess.Popen] = []

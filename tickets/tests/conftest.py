@@ -104,8 +104,8 @@ def event(door_event):
 def make_ticket(make_event, make_user):
     """``make_ticket(user=None, event=None)``: a ticket issued the real way (``ticket_issue``);
     without ``event``, of a new event whose door is open now."""
-    from conftest import door_open_times
     from tickets.services import ticket_issue
+    from ticketwar.testing import door_open_times
 
     def make(*, user=None, event=None):
         user = user or make_user()

@@ -10,10 +10,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conftest import door_open_times
 from tickets.codes import qr_payload_for
 from tickets.rotating import WINDOW_SECONDS, rotating_payload, ticket_id_from_rotating
 from tickets.services import ticket_check_in
+from ticketwar.testing import door_open_times
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
-from conftest import door_open_times
 from events.models import Event
 from tickets.codes import QR_PREFIX, qr_payload_for, ticket_id_from_qr
 from tickets.exceptions import ReturnClosed, TicketAlreadyReturned, TicketAlreadyUsed, TicketNotFound
@@ -18,6 +17,7 @@ from tickets.selectors import may_check_in, ticket_as_dict
 from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
 from ticketwar.lib.errors import PermissionDenied
 from ticketwar.roles import DOOR_STAFF
+from ticketwar.testing import door_open_times
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import door_open_times
 from events.models import Event
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
 from tickets.services import ticket_check_in, ticket_issue, ticket_return
 from ticketwar.roles import DOOR_STAFF
+from ticketwar.testing import door_open_times
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from conftest import ROOT, _free_port, stop_processes
 from loadtests.drills.student import Student, read_until  # noqa: F401 - shared with the drills
 from ticketwar import devservices
+from ticketwar.testing import ROOT, free_port, stop_processes
 
 
 @dataclass
@@ -28,7 +28,7 @@ class AppProcesses:
     base_url: str = ""
 
     def start_web(self) -> str:
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
              "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
@@ -63,7 +63,7 @@ class RedisServers:
 
     def start(self, name: str) -> str:
         rdir = self.root / f"redis-{name}"
-        port = _free_port()
+        port = free_port()
         devservices.redis_start(rdir, port, persistent=False)
         self.dirs.append(rdir)
         return f"redis://127.0.0.1:{port}/0"

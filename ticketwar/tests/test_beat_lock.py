@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from ticketwar.testing import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -64,7 +64,7 @@ def site():
         pytest.fail("run the tests through `python -m ticketwar.devservices test` (it owns the test Redis)")
     # Not under pytest's base temp: concurrent pytest runs on the machine prune old ones.
     work = Path(tempfile.mkdtemp(prefix="ticketwar-outage-"))
-    postgres = ThrowAwayPostgres(work / "pg", devservices._free_port())
+    postgres = ThrowAwayPostgres(work / "pg", devservices.free_port())
     postgres.start()
     # A Redis database of its own: the run's other tests clear theirs between tests.
     redis_url = urlunparse(urlparse(os.environ["REDIS_URL"])._replace(path="/9"))
@@ -90,7 +90,7 @@ def server(site):
 
     def start(debug: bool) -> tuple[str, Path]:
         postgres.start()
-        port = devservices._free_port()
+        port = devservices.free_port()
         log_path = work / f"web-{port}.log"
         import redis
 

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from conftest import ROOT, _database_url_for, _free_port, subprocess_env
 from loadtests.drills import checks
 from loadtests.drills.common import dsn, make_sessions
 from queueing.tests.conftest import bulk_students, wait_until
 from ticketwar import devservices
+from ticketwar.testing import ROOT, database_url_for, free_port, subprocess_env
 from ticketwar.tests.appstack import AppProcesses, Student
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
@@ -32,11 +32,11 @@ def pgbouncer(tmp_path):
     """
     from django.db import connection
 
-    port = _free_port()
+    port = free_port()
     process = devservices.pgbouncer_start(
         tmp_path / "pgbouncer", port, int(connection.settings_dict["PORT"]), pool_size=4
     )
-    url = _database_url_for({**connection.settings_dict, "HOST": "127.0.0.1", "PORT": port})
+    url = database_url_for({**connection.settings_dict, "HOST": "127.0.0.1", "PORT": port})
     yield port, url
     devservices.stop_process(process)
 
@@ -141,7 +141,7 @@ def test_claim_race_through_pgbouncer_in_transaction_mode(pgbouncer, make_event)
         with ThreadPoolExecutor(max_workers=32) as pool:
             statuses = Counter(pool.map(click, clicks))
         assert set(statuses) <= {202, 200, 409, 410}, statuses  # queued, again, holder, sold out
-        database_url = _database_url_for(connection.settings_dict)
+        database_url = database_url_for(connection.settings_dict)
         wait_until(
             lambda: checks.invariants(database_url, event.id)["live_entries"] == 0,
             timeout=60,

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -33,7 +33,7 @@ def nginx_in_front(live_split_server, tmp_path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     web_port = live_split_server.url.rsplit(":", 1)[1]
     ws_port = live_split_server.ws_origin.rsplit(":", 1)[1]
-    port = _free_port()
+    port = free_port()
     config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     for old, new in (
         ("server web:8000;", f"server 127.0.0.1:{web_port};"),

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import _free_port, subprocess_env
+from ticketwar.testing import free_port, subprocess_env
 from ticketwar.tests.appstack import AppProcesses, RedisServers, Student, read_until, redis_keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -29,7 +29,7 @@ def test_each_redis_role_talks_to_its_own_server(redis_servers, make_event, make
     urls = {role: redis_servers.start(role) for role in ("cache", "broker", "channels")}
     env = subprocess_env(
         connection.settings_dict,
-        REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
         CACHE_REDIS_URL=urls["cache"],
         CELERY_BROKER_URL=urls["broker"],
         CHANNEL_REDIS_URL=urls["channels"],

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conftest import _free_port, subprocess_env
 from ticketwar import devservices
+from ticketwar.testing import free_port, subprocess_env
 from ticketwar.tests.appstack import AppProcesses, RedisServers, Student, probe_redis_roles, read_until, redis_keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -21,7 +21,7 @@ def tls_redis(tmp_path):
     plain = servers.start("tls")
     certs = devservices.make_test_ca(tmp_path / "certs")
     other = devservices.make_test_ca(tmp_path / "certs", "other")
-    port = _free_port()
+    port = free_port()
     tunnel = devservices.stunnel_start(
         tmp_path / "stunnel", port, int(plain.rsplit(":", 1)[1].split("/")[0]), cert=certs["cert"], key=certs["key"]
     )

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from conftest import door_open_times, read_live_mail
 from queueing.models import QueueEntry
 from tickets.models import Ticket
 from tickets.tests.browser import admin_login
+from ticketwar.testing import door_open_times, read_live_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

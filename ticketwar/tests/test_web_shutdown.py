@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import procfile_command, subprocess_env
+from ticketwar.testing import procfile_command, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_us
             web.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -125,7 +125,7 @@ def test_web_stops_within_seconds_of_sigterm_with_keep_alive_connections_open(ro
         }
     )
     session.create()
-    port = _free_port()
+    port = free_port()
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = subprocess_env(connection.settings_dict, PORT=str(port), LOG_LEVEL="WARNING", PATH=path)
     web = subprocess.Popen(

@@ -16,7 +16,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conftest import ROOT, read_live_mail
 from events.models import Event
 from queueing.draw import pseudonym_for
 from queueing.models import QueueEntry
@@ -24,6 +23,7 @@ from queueing.tests.conftest import bulk_students, wait_until
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.tests.browser import login_with_session
+from ticketwar.testing import ROOT, read_live_mail
 
 pytestmark = pytest.mark.browser
 
