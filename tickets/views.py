@@ -9,6 +9,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.validators import slug_re
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -239,7 +240,8 @@ def _parse_checkin_body(request: HttpRequest) -> tuple[str, str, bool]:
         raise CheckInBadRequest(_("This is too long to be a ticket code."))
     if event is None or event == "":
         raise CheckInEventRequired()
-    if not isinstance(event, str) or len(event) > 80:
+    # A slug's characters only: a NUL or a lone surrogate would reach PostgreSQL as an error.
+    if not isinstance(event, str) or len(event) > 80 or not slug_re.match(event):
         raise CheckInBadRequest(_("The event must be an event's slug."))
     identity_checked = data.get("identity_checked", False)
     if not isinstance(identity_checked, bool):
