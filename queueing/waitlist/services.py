@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -358,8 +359,8 @@ def waitlist_claim(*, public_id: uuid.UUID | str, user_id: int, now: datetime | 
     return ticket
 
 
-def waitlist_after_seats_changed(event_id: int) -> None:
-    """``on_seats_changed`` hook: a freed seat goes to the list at once if anyone waits.
+def waitlist_on_seats_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
+    """``tickets.signals.seats_changed`` receiver: a freed seat goes to the list at once if anyone waits.
 
     Runs after commit of every seat change; one indexed EXISTS when nobody waits.
     """
