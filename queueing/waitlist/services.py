@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event
@@ -127,7 +128,7 @@ def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
     check_may_receive(event_id=event.id, user=user)
     live = live_entry_of(user_id=user.pk, event_id=event.id)
     if live is not None:
-        raise InQueue(queue_id=str(live.public_id), url=f"/queue/{live.public_id}/")
+        raise InQueue(queue_id=str(live.public_id), url=reverse("queueing:waiting", args=[live.public_id]))
     state = event.claim_state(now)
     if state == Event.ClaimState.NOT_OPEN:
         raise WaitlistNotOpen(too_early=True)
