@@ -26,8 +26,8 @@ from .models import SEAT_CONSTRAINTS, Event
 from .selectors import has_prequeue
 from .signals import event_changed
 
-# Fields an organiser may set directly. ``remaining`` and ``status`` are managed here.
-EDITABLE_FIELDS = (
+# Every field an organiser sets, in the admin form's order (events/forms.py).
+ORGANISER_FIELDS = (
     "slug",
     "title",
     "speaker",
@@ -36,9 +36,14 @@ EDITABLE_FIELDS = (
     "starts_at",
     "claim_opens_at",
     "claim_closes_at",
+    "capacity",
+    "status",
     "opening_mode",
     "rotating_qr",
 )
+# Those ``event_update`` sets directly: ``capacity`` moves ``remaining`` with it and ``status``
+# has its own transitions (publish, cancel); ``remaining`` is managed here.
+EDITABLE_FIELDS = tuple(name for name in ORGANISER_FIELDS if name not in ("capacity", "status"))
 
 
 def _notify_event_changed(event_id: int) -> None:
