@@ -5,8 +5,8 @@
   the clock and on ``remaining``, so the public dict is built per request from the cached row.
 - ``remaining:<id>`` the seats left (5 s), refreshed (written through) after every seat change.
 
-Invalidation runs after commit: ``events.services.on_event_changed`` (create, edit, publish,
-cancel, capacity) drops the rows; ``tickets.services.on_seats_changed`` (ticket issued or
+Invalidation runs after commit: ``events.signals.event_changed`` (create, edit, publish,
+cancel, capacity) drops the rows; ``tickets.signals.seats_changed`` (ticket issued or
 returned) rewrites the remaining count. See docs/CACHING.md.
 """
 
@@ -166,11 +166,11 @@ def remember_slug(event: Event) -> None:
     cache.set(event_slug_key(event.pk), event.slug, timeout=_ttl_event() * 2)
 
 
-def connect() -> None:
-    """Register the invalidation hooks (called once per process from AppConfig.ready)."""
-    from tickets import services as ticket_services
+def invalidate_on_event_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
+    """``events.signals.event_changed`` receiver (connected in ``EventsConfig.ready``)."""
+    invalidate_event(event_id)
 
-    from . import services as event_services
 
-    event_services.on_event_changed(invalidate_event)
-    ticket_services.on_seats_changed(refresh_remaining)
+def refresh_on_seats_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
+    """``tickets.signals.seats_changed`` receiver (connected in ``EventsConfig.ready``)."""
+    refresh_remaining(event_id)

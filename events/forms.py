@@ -6,25 +6,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import Event
+from .services import ORGANISER_FIELDS
 
 
 class EventAdminForm(forms.ModelForm):
     class Meta:
         model = Event
-        fields = [
-            "slug",
-            "title",
-            "speaker",
-            "description",
-            "venue",
-            "starts_at",
-            "claim_opens_at",
-            "claim_closes_at",
-            "capacity",
-            "status",
-            "opening_mode",
-            "rotating_qr",
-        ]
+        fields = list(ORGANISER_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

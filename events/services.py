@@ -1,13 +1,12 @@
 """Writes of the events app: every change to an event goes through here.
 
-Caches and pushes hang off ``on_event_changed``: one place to hook, run after commit.
+Caches and pushes hang off ``events.signals.event_changed``: one signal, sent after commit.
 ``remaining`` is never set from outside; it moves only through ``Event.objects`` (``take_seats``,
 ``release_seats``, ``set_capacity``: conditional UPDATEs with F() expressions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +24,10 @@ from .exceptions import (
 )
 from .models import SEAT_CONSTRAINTS, Event
 from .selectors import has_prequeue
+from .signals import event_changed
 
-# Fields an organiser may set directly. ``remaining`` and ``status`` are managed here.
-EDITABLE_FIELDS = (
+# Every field an organiser sets, in the admin form's order (events/forms.py).
+ORGANISER_FIELDS = (
     "slug",
     "title",
     "speaker",
@@ -36,26 +36,20 @@ EDITABLE_FIELDS = (
     "starts_at",
     "claim_opens_at",
     "claim_closes_at",
+    "capacity",
+    "status",
     "opening_mode",
     "rotating_qr",
 )
-
-_after_change: list[Callable[[int], None]] = []
-
-
-def on_event_changed(callback: Callable[[int], None]) -> None:
-    """Register ``callback(event_id)`` to run after commit whenever an event is written.
-
-    Called for create, update (any field, capacity included), publish and cancel. Seat
-    changes by ticket issuing are announced by ``tickets.services.on_seats_changed``.
-    """
-    if callback not in _after_change:
-        _after_change.append(callback)
+# Those ``event_update`` sets directly: ``capacity`` moves ``remaining`` with it and ``status``
+# has its own transitions (publish, cancel); ``remaining`` is managed here.
+EDITABLE_FIELDS = tuple(name for name in ORGANISER_FIELDS if name not in ("capacity", "status"))
 
 
 def _notify_event_changed(event_id: int) -> None:
-    for callback in list(_after_change):
-        transaction.on_commit(lambda cb=callback: cb(event_id))
+    """Send ``event_changed`` after commit (nothing is queued when no receiver listens)."""
+    if event_changed.has_listeners():
+        transaction.on_commit(lambda: event_changed.send(sender=Event, event_id=event_id))
 
 
 def validate_event_window(*, claim_opens_at: datetime, claim_closes_at: datetime, starts_at: datetime) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -12,34 +10,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import json_error
 
 from . import cache as events_cache
 from .serializers import event_public_dict
 
 
-def api_get_only(view):
-    """405 as JSON (with Allow) for anything but GET/HEAD on an API view."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.method not in ("GET", "HEAD"):
-            response = json_error(405, _("This address only answers GET requests."))
-            response["Allow"] = "GET, HEAD"
-            return response
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 @never_cache
-@api_get_only
+@json_api(("GET", "HEAD"))
 def api_event_list(request):
     return JsonResponse(events_cache.cached_events_payload(), safe=False)
 
 
 @never_cache
-@api_get_only
+@json_api(("GET", "HEAD"))
 def api_event_detail(request, slug: str):
     payload = events_cache.cached_event_payload(slug)
     if payload is None:
@@ -86,7 +71,7 @@ def render_event_page(request, slug: str, *, refusal: str = "", status: int = 20
     config = {
         "slug": event.slug,
         "api_url": reverse("events:api-detail", args=[event.slug]),
-        "claim_url": f"/api/events/{event.slug}/claim/",
+        "claim_url": reverse("queueing:api-claim", args=[event.slug]),
         "queue_url": "/queue/{queue_id}/",
         "login_url": f"{reverse('accounts:login')}?next={detail_path}",
         "server_now": now.isoformat(),

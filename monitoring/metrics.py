@@ -45,5 +45,6 @@ ALERT_TRANSITIONS = Counter(
 
 
 def record_claim_decision(*, result: str, reason: str = "") -> None:
-    """Count one decided claim (``result`` 'completed' or 'failed'); the queue calls this."""
+    """Count one decided claim (``result`` 'completed' or 'failed'); ``queueing.deciding`` calls
+    this for every decision it has committed."""
     CLAIMS_DECIDED.labels(result=result, reason=reason or "none").inc()

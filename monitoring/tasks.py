@@ -1,4 +1,4 @@
-"""Periodic monitoring work (registered in the beat schedule below) and alert delivery."""
+"""Periodic monitoring work (its beat entries: monitoring/schedule.py) and alert delivery."""
 
 from __future__ import annotations
 
@@ -9,33 +9,9 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown
 from django.conf import settings
 
-from ticketwar.celery import app
-
 from . import alerts, notify, services
 
 logger = logging.getLogger("ticketwar.monitoring")
-
-# Beat entries live next to the tasks they run. ``expires``: a tick that waited longer than its
-# period behind a busy worker is useless; the next one does the same work.
-app.conf.beat_schedule.update(
-    {
-        "monitoring-evaluate-alerts": {
-            "task": "monitoring.tasks.evaluate_alerts",
-            "schedule": 30.0,
-            "options": {"expires": 25},
-        },
-        "monitoring-sample-metrics": {
-            "task": "monitoring.tasks.sample_metrics",
-            "schedule": 60.0,
-            "options": {"expires": 55},
-        },
-        "monitoring-prune": {
-            "task": "monitoring.tasks.prune",
-            "schedule": 3600.0,
-            "options": {"expires": 3000},
-        },
-    }
-)
 
 
 @shared_task(name="monitoring.tasks.evaluate_alerts", ignore_result=True)

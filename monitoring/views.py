@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import json_error
 
 from . import exports, selectors
@@ -68,14 +69,14 @@ def operator_page(view):
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 @permission_api(VIEW_DASHBOARD)
 def metrics_api(request):
     return JsonResponse(selectors.live_metrics())
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 @permission_api(VIEW_DASHBOARD)
 def alerts_api(request):
     alerts = Alert.objects.select_related("rule").order_by("-started_at", "-id")[:ALERTS_LIMIT]
@@ -83,7 +84,7 @@ def alerts_api(request):
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 @permission_api(VIEW_DASHBOARD)
 def history_api(request):
     """Metric samples of a time range (default: the last 24 hours) for the charts."""
@@ -108,7 +109,7 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 @permission_api(EXPORT_LOGS)
 def export(request, kind: str, fmt: str):
     if kind not in exports.FIELDS:

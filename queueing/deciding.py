@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from events.models import Event
+from monitoring.metrics import record_claim_decision
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, SoldOut, TicketError
 from tickets.models import Ticket
 from tickets.rules import window_refusal
@@ -166,7 +167,15 @@ def queue_decide_group(entries: list[Leased]) -> list[Decision]:
         decision = queue_decide(entry)
         if decision is not None:
             decisions.append(decision)
+    _count(decisions)
     return decisions
+
+
+def _count(decisions: list[Decision]) -> None:
+    """Count the committed decisions in ``ticketwar_claims_decided`` (a retry is not one)."""
+    for decision in decisions:
+        if decision.status != QueueEntry.Status.PENDING:
+            record_claim_decision(result=decision.status, reason=decision.reason)
 
 
 def queue_decide_many(entries: list[Leased]) -> tuple[list[Decision], list[Leased]]:
@@ -340,4 +349,5 @@ def queue_refuse_finished(leased: list[Leased]) -> tuple[list[Decision], list[Le
             done = {row[0] for row in cursor.fetchall()}
         decisions.extend(Decision(c, QueueEntry.Status.FAILED, reason=reason) for c in group if c.id in done)
     rest = [c for c in leased if c.event_id not in finished]
+    _count(decisions)
     return decisions, rest

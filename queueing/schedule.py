@@ -7,7 +7,7 @@ they never pile up.
 
 from __future__ import annotations
 
-BEAT_SCHEDULE = {
+SCHEDULE = {
     "queueing-tick": {"task": "queueing.process_queue", "schedule": 2.0, "options": {"expires": 2.0}},
     "queueing-reap-leases": {"task": "queueing.reap_leases", "schedule": 10.0, "options": {"expires": 10.0}},
     "queueing-cleanup": {"task": "queueing.cleanup", "schedule": 300.0, "options": {"expires": 300.0}},

@@ -12,30 +12,22 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from events.views import render_event_page
+from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import DomainError, json_error
 from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
 
 from . import selectors, services
 
 
-def _method_not_allowed(allowed: str) -> JsonResponse:
-    response = json_error(405, _("This address only answers %(methods)s requests.") % {"methods": allowed})
-    response["Allow"] = allowed
-    return response
-
-
 @never_cache
 @rate_limited("claim")
+@json_api(("POST",), login=True)
 def api_claim(request, slug: str):
     """``POST /api/events/<slug>/claim/``: 202 queued, 200 already queued, or a refusal."""
-    if request.method != "POST":
-        return _method_not_allowed("POST")
-    if not request.user.is_authenticated:
-        return json_error(401, _("Please log in to claim a ticket."), code="not_authenticated")
     entry, created = services.queue_enqueue(user=request.user, event_slug=slug)
     payload = selectors.entry_as_dict(entry)
     body = {k: payload[k] for k in ("queue_id", "status", "position", "eta_seconds")}
-    body["url"] = f"/queue/{entry.public_id}/"
+    body["url"] = reverse("queueing:waiting", args=[entry.public_id])
     return JsonResponse(body, status=202 if created else 200)
 
 
@@ -62,12 +54,9 @@ def claim_form(request, slug: str):
 
 
 @never_cache
+@json_api(("GET", "HEAD"), login=True)
 def api_queue_status(request, queue_id: str):
     """``GET /api/queue/<queue_id>/``: the entry as its owner sees it; 404 for anyone else."""
-    if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed("GET, HEAD")
-    if not request.user.is_authenticated:
-        return json_error(401, _("Please log in to see your place in the queue."), code="not_authenticated")
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         return json_error(404, _("This queue entry does not exist."), code="not_found")
@@ -104,9 +93,9 @@ def waiting_page(request, queue_id: str):
     payload.update(_stock_fields(entry, payload))
     config = {
         "queue_id": str(entry.public_id),
-        "status_url": f"/api/queue/{entry.public_id}/",
+        "status_url": reverse("queueing:api-status", args=[entry.public_id]),
         "ws_path": f"/ws/queue/{entry.public_id}/",
-        "waitlist_url": f"/api/events/{entry.event.slug}/waitlist/",
+        "waitlist_url": reverse("waitlist:api-waitlist", args=[entry.event.slug]),
         "entry": payload,
         "messages": {
             "pending": _("Waiting in the queue"),

@@ -4,7 +4,7 @@ one place a seat becomes a ticket."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,23 +31,14 @@ from .exceptions import (
 from .models import Ticket
 from .rows import insert_ticket, insert_tickets
 from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
-
-# Callbacks run after a ticket is issued or returned and the transaction commits
-# (cache invalidation, metrics, pushes). Registered by other apps at start-up.
-_after_change: list[Callable[[int], None]] = []
-
-
-def on_seats_changed(callback: Callable[[int], None]) -> None:
-    """Register ``callback(event_id)`` to run after commit whenever seats are taken or freed
-    (once: registering the same callback again does nothing)."""
-    if callback not in _after_change:
-        _after_change.append(callback)
+from .signals import seats_changed
 
 
 def notify_seats_changed(event_id: int) -> None:
-    """Run the ``on_seats_changed`` callbacks after commit; every seat change calls this once."""
-    for callback in _after_change:
-        transaction.on_commit(lambda cb=callback: cb(event_id))
+    """Send ``seats_changed`` after commit; every seat change calls this once (nothing is
+    queued when no receiver listens)."""
+    if seats_changed.has_listeners():
+        transaction.on_commit(lambda: seats_changed.send(sender=Ticket, event_id=event_id))
 
 
 def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) -> Ticket:

@@ -12,11 +12,13 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.validators import slug_re
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from ticketwar.lib.api import json_api
 from ticketwar.lib.body import json_object
 from ticketwar.lib.errors import json_error
 from ticketwar.lib.ratelimit import rate_limit_exempt
@@ -31,25 +33,6 @@ from .rotating import rotating_payload, rotating_qr_svg, seconds_to_next_window
 STUDENT_LOGIN_URL = "/accounts/login/"
 # A JSON body for a check-in is ~120 bytes; anything far larger is not a scan.
 CHECKIN_MAX_BODY_BYTES = 2048
-
-
-def api_view(*methods: str) -> Callable:
-    """JSON endpoint guard: allowed methods (405) and a logged-in user (401), as JSON."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method not in methods:
-                response = json_error(405, _("This address does not accept %(method)s.") % {"method": request.method})
-                response["Allow"] = ", ".join(methods)
-                return response
-            if not request.user.is_authenticated:
-                return json_error(401, _("Please log in first."))
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 # --- student pages ---------------------------------------------------------------------
@@ -91,13 +74,13 @@ def ticket_detail(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
             rotating_qr_svg(ticket.id, timezone.now()) if ticket.event.rotating_qr else qr_svg(ticket.id)
         ),
         "rotating_qr": ticket.event.rotating_qr,
-        "qr_url": f"/api/tickets/{ticket.id}/qr/",
+        "qr_url": reverse("tickets:api_qr", args=[ticket.id]),
         "barcode_svg": mark_safe(barcode_svg(ticket.redeem_code)),  # noqa: S308
     }
     return render(request, "tickets/detail.html", context)
 
 
-@api_view("GET", "HEAD")
+@json_api(("GET", "HEAD"), login=True)
 def api_ticket_qr(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
     """``GET /api/tickets/<id>/qr/`` (owner only): the current rotating QR, SVG and payload."""
     ticket = selectors.ticket_of_owner(ticket_id=ticket_id, user_id=request.user.pk)
@@ -145,7 +128,7 @@ def ticket_return(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
     return render(request, "tickets/return_confirm.html", context)
 
 
-@api_view("GET")
+@json_api(("GET",), login=True)
 def api_my_tickets(request: HttpRequest) -> HttpResponse:
     tickets = [selectors.ticket_as_dict(t) for t in selectors.tickets_of_user(user_id=request.user.pk)]
     return JsonResponse(tickets, safe=False)
@@ -252,7 +235,7 @@ def _parse_checkin_body(request: HttpRequest) -> tuple[str, str, bool]:
 # A busy door scans far more than the general API budget allows; guessing is held by the
 # invalid-scan limit below instead (tickets/ratelimits.py).
 @rate_limit_exempt
-@api_view("POST")
+@json_api(("POST",), login=True)
 @door_staff_required
 def api_checkin(request: HttpRequest) -> HttpResponse:
     retry_after = checkin_retry_after(request)

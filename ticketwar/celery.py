@@ -8,6 +8,9 @@ import warnings
 from celery import Celery
 from celery.exceptions import SecurityWarning
 
+from monitoring.schedule import SCHEDULE as _MONITORING_SCHEDULE
+from queueing.schedule import SCHEDULE as _QUEUE_SCHEDULE
+from queueing.waitlist.schedule import SCHEDULE as _WAITLIST_SCHEDULE
 from ticketwar.lib import broker as _broker
 
 _broker.install()  # before any broker connection: see ticketwar/lib/broker.py
@@ -24,15 +27,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # A second beat (a rolling update, a forgotten shell) idles instead of sending every task twice.
 app.conf.beat_scheduler = "ticketwar.beat:LockedScheduler"
-# Periodic tasks are declared next to the code they run: each app's tasks.py extends this.
-app.conf.beat_schedule = {}
-
-from queueing.schedule import BEAT_SCHEDULE as _QUEUE_SCHEDULE  # noqa: E402 - plain data, no Django
-
-app.conf.beat_schedule.update(_QUEUE_SCHEDULE)
-
-from queueing.waitlist.schedule import BEAT_SCHEDULE as _WAITLIST_SCHEDULE  # noqa: E402 - plain data, no Django
-
-app.conf.beat_schedule.update(_WAITLIST_SCHEDULE)
+# Periodic tasks are declared next to the code they run, in each app's schedule.py (a plain
+# ``SCHEDULE`` dict, no Django), and merged here, the one place the beat schedule is built.
+app.conf.beat_schedule = {**_QUEUE_SCHEDULE, **_WAITLIST_SCHEDULE, **_MONITORING_SCHEDULE}
 
 from ticketwar import worker as _worker  # noqa: E402,F401 - connects the heartbeat signals

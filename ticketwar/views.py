@@ -5,20 +5,20 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from .health import RED, health_report
+from .lib.api import json_api
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 def healthz(request):
     report = health_report()
     return JsonResponse(report, status=503 if report["status"] == RED else 200)
 
 
 @never_cache
-@require_GET
+@json_api(("GET",))
 def ping(request):
     """The cheapest JSON answer the stack can give: no database, no Redis in the view.
 

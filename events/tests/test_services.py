@@ -10,6 +10,7 @@ from django.utils import timezone
 from events import services
 from events.exceptions import CapacityBelowIssued, InvalidClaimWindow, SlugTaken
 from events.models import Event
+from events.signals import event_changed
 from tickets.models import Ticket
 from tickets.services import ticket_issue
 
@@ -34,7 +35,11 @@ def create(**overrides):
 @pytest.mark.django_db
 def test_create_sets_remaining_to_capacity_and_notifies_after_commit(django_capture_on_commit_callbacks):
     seen: list[int] = []
-    services.on_event_changed(seen.append)
+
+    def receiver(sender, *, event_id, **kwargs):
+        seen.append(event_id)
+
+    event_changed.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             event = create(capacity=7)
@@ -47,7 +52,7 @@ def test_create_sets_remaining_to_capacity_and_notifies_after_commit(django_capt
             services.event_cancel(event_id=event.pk)
         assert seen == [event.pk] * 4
     finally:
-        services._after_change.remove(seen.append)
+        event_changed.disconnect(receiver)
 
 
 @pytest.mark.django_db
@@ -144,7 +149,11 @@ def test_event_changed_callbacks_skip_rolled_back_writes(django_capture_on_commi
     from django.db import transaction
 
     seen: list[int] = []
-    services.on_event_changed(seen.append)
+
+    def receiver(sender, *, event_id, **kwargs):
+        seen.append(event_id)
+
+    event_changed.connect(receiver)
     try:
         with (
             django_capture_on_commit_callbacks(execute=True),
@@ -155,4 +164,4 @@ def test_event_changed_callbacks_skip_rolled_back_writes(django_capture_on_commi
             raise CapacityBelowIssued()
         assert seen == []
     finally:
-        services._after_change.remove(seen.append)
+        event_changed.disconnect(receiver)

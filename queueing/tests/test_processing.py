@@ -34,6 +34,24 @@ def test_fifo_earlier_claims_are_decided_first(make_user, make_event, enqueue):
     assert statuses[0].processed_at <= statuses[1].processed_at <= statuses[2].processed_at
 
 
+def test_the_decided_claims_counter_rises_after_a_decided_batch(make_user, make_event, enqueue):
+    from prometheus_client import REGISTRY
+
+    def counted(result: str, reason: str) -> float:
+        labels = {"result": result, "reason": reason}
+        return REGISTRY.get_sample_value("ticketwar_claims_decided_total", labels) or 0.0
+
+    event = make_event(capacity=2)
+    for _ in range(3):
+        enqueue(make_user(), event)
+    before = counted("completed", "none"), counted("failed", "sold_out")
+    queue_process_batch()
+    assert (counted("completed", "none"), counted("failed", "sold_out")) == (before[0] + 2, before[1] + 1)
+    enqueue(make_user(), event)  # the event is sold out now: refused in bulk, counted too
+    queue_process_batch()
+    assert counted("failed", "sold_out") == before[1] + 2
+
+
 def test_batch_size_is_ten_by_default(make_user, event, enqueue):
     for _ in range(12):
         enqueue(make_user(), event)

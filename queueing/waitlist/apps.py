@@ -10,8 +10,8 @@ class WaitlistConfig(AppConfig):
     verbose_name = "Waiting list and confirmations"
 
     def ready(self) -> None:
-        from tickets.services import on_seats_changed
+        from tickets.signals import seats_changed
 
-        from .services import waitlist_after_seats_changed
+        from .services import waitlist_on_seats_changed
 
-        on_seats_changed(waitlist_after_seats_changed)
+        seats_changed.connect(waitlist_on_seats_changed, dispatch_uid="waitlist.on_seats_changed")

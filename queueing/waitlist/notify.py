@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -19,7 +20,7 @@ def offer_message(entry: WaitlistEntry) -> dict:
         "id": str(entry.public_id),
         "status": entry.status,
         "offer_expires_at": entry.offer_expires_at.isoformat() if entry.offer_expires_at else None,
-        "url": f"/waitlist/{entry.public_id}/",
+        "url": reverse("waitlist:offer", args=[entry.public_id]),
         "message": _("A seat is free for you! Claim it before it passes to the next student."),
     }
 

@@ -6,6 +6,6 @@ the after-commit hook missed (worker restart) is offered within one sweep.
 
 from __future__ import annotations
 
-BEAT_SCHEDULE = {
+SCHEDULE = {
     "waitlist-tick": {"task": "waitlist.tick", "schedule": 15.0, "options": {"expires": 15.0}},
 }

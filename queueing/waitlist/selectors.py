@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import WaitlistEntry
@@ -37,7 +38,7 @@ def waitlist_place(entry: WaitlistEntry, *, waiting_ahead: int | None = None) ->
         "status": entry.status,
         "position": position,
         "offer_expires_at": entry.offer_expires_at.isoformat() if entry.offer_expires_at else None,
-        "url": f"/waitlist/{entry.public_id}/",
+        "url": reverse("waitlist:offer", args=[entry.public_id]),
     }
 
 

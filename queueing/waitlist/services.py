@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event
@@ -126,7 +128,7 @@ def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
     check_may_receive(event_id=event.id, user=user)
     live = live_entry_of(user_id=user.pk, event_id=event.id)
     if live is not None:
-        raise InQueue(queue_id=str(live.public_id), url=f"/queue/{live.public_id}/")
+        raise InQueue(queue_id=str(live.public_id), url=reverse("queueing:waiting", args=[live.public_id]))
     state = event.claim_state(now)
     if state == Event.ClaimState.NOT_OPEN:
         raise WaitlistNotOpen(too_early=True)
@@ -358,8 +360,8 @@ def waitlist_claim(*, public_id: uuid.UUID | str, user_id: int, now: datetime | 
     return ticket
 
 
-def waitlist_after_seats_changed(event_id: int) -> None:
-    """``on_seats_changed`` hook: a freed seat goes to the list at once if anyone waits.
+def waitlist_on_seats_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
+    """``tickets.signals.seats_changed`` receiver: a freed seat goes to the list at once if anyone waits.
 
     Runs after commit of every seat change; one indexed EXISTS when nobody waits.
     """

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mass_mail
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ticketwar.lib.timefmt import long_local
@@ -46,7 +47,7 @@ def mail_confirmation_request(request_id: int) -> int:
         ) % {
             "title": request.event.title,
             "deadline": long_local(request.deadline),
-            "link": f"{site}/waitlist/confirm/{confirmation.ticket_id}/",
+            "link": site + reverse("waitlist:confirm", args=[confirmation.ticket_id]),
         }
         messages.append((_("Confirm your seat: %(title)s") % {"title": request.event.title}, body, None, [user.email]))
     return send_mass_mail(messages, fail_silently=False)

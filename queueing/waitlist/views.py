@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -14,6 +15,7 @@ from events.models import Event
 from events.views import render_event_page
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
+from ticketwar.lib.api import json_api
 from ticketwar.lib.body import json_object
 from ticketwar.lib.errors import DomainError, json_error
 from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
@@ -21,21 +23,14 @@ from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
 from . import confirmations, selectors, services
 
 
-def _method_not_allowed(allowed: str) -> JsonResponse:
-    response = json_error(405, _("This address only answers %(methods)s requests.") % {"methods": allowed})
-    response["Allow"] = allowed
-    return response
-
-
 def _event_or_none(slug: str) -> Event | None:
     return Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
 
 
 @never_cache
+@json_api(("GET", "HEAD"))
 def api_draw(request, slug: str):
     """``GET /api/events/<slug>/draw/``: commitment; after opening the seed and the drawn order."""
-    if request.method not in ("GET", "HEAD"):
-        return _method_not_allowed("GET, HEAD")
     event = _event_or_none(slug)
     if event is None:
         return json_error(404, _("This event does not exist."), code="not_found")
@@ -61,17 +56,20 @@ def draw_page(request, slug: str):
     return render(
         request,
         "waitlist/draw.html",
-        {"event": event, "draw": draw, "rows": rows, "mine": sorted(mine), "api_url": f"/api/events/{slug}/draw/"},
+        {
+            "event": event,
+            "draw": draw,
+            "rows": rows,
+            "mine": sorted(mine),
+            "api_url": reverse("waitlist:api-draw", args=[slug]),
+        },
     )
 
 
 @never_cache
+@json_api(("GET", "HEAD", "POST"), login=True)
 def api_waitlist(request, slug: str):
     """``GET``: my place on the list; ``POST {join: bool}``: opt in or out (the checkbox)."""
-    if request.method not in ("GET", "HEAD", "POST"):
-        return _method_not_allowed("GET, HEAD, POST")
-    if not request.user.is_authenticated:
-        return json_error(401, _("Please log in first."), code="not_authenticated")
     event = _event_or_none(slug)
     if event is None:
         return json_error(404, _("This event does not exist."), code="not_found")
@@ -88,15 +86,18 @@ def api_waitlist(request, slug: str):
 
 
 @never_cache
+@json_api(("POST",), login=True)
 def api_offer_claim(request, offer_id: str):
     """``POST /api/waitlist/<id>/claim/``: the offered seat becomes the student's ticket."""
-    if request.method != "POST":
-        return _method_not_allowed("POST")
-    if not request.user.is_authenticated:
-        return json_error(401, _("Please log in first."), code="not_authenticated")
     ticket = services.waitlist_claim(public_id=offer_id, user_id=request.user.id)
     return JsonResponse(
-        {"ticket": {"code": str(ticket.id), "redeem_code": ticket.redeem_code, "url": f"/tickets/{ticket.id}/"}}
+        {
+            "ticket": {
+                "code": str(ticket.id),
+                "redeem_code": ticket.redeem_code,
+                "url": reverse("tickets:detail", args=[ticket.id]),
+            }
+        }
     )
 
 
@@ -124,7 +125,7 @@ def _back_to(request, fallback: str) -> str:
 def waitlist_choice(request, slug: str):
     """``POST /events/<slug>/waitlist/`` ``join=1`` (the checkbox ticked) or nothing: in or out."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.POST.get("next") or f"/events/{slug}/")
+        return redirect_to_login(request.POST.get("next") or reverse("events:detail", args=[slug]))
     event = _event_or_none(slug)
     if event is None:
         raise Http404(_("This event does not exist."))
@@ -133,7 +134,7 @@ def waitlist_choice(request, slug: str):
         services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
     except DomainError as refusal:
         return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
-    return redirect(_back_to(request, f"/events/{slug}/"))
+    return redirect(_back_to(request, reverse("events:detail", args=[slug])))
 
 
 @never_cache
@@ -142,7 +143,7 @@ def waitlist_choice(request, slug: str):
 def offer_claim(request, offer_id: str):
     """``POST /waitlist/<id>/claim/``: the offered seat, claimed from the offer page's form."""
     if not request.user.is_authenticated:
-        return redirect_to_login(f"/waitlist/{offer_id}/")
+        return redirect_to_login(reverse("waitlist:offer", args=[offer_id]))
     try:
         ticket = services.waitlist_claim(public_id=offer_id, user_id=request.user.id)
     except DomainError as refusal:
@@ -163,7 +164,7 @@ def offer_page_response(request, offer_id: str, *, refusal: str = "", status: in
     if entry is None:
         raise Http404(_("This offer does not exist."))
     config = {
-        "claim_url": f"/api/waitlist/{entry.public_id}/claim/",
+        "claim_url": reverse("waitlist:api-claim", args=[entry.public_id]),
         "seconds_left": selectors.offer_seconds_left(entry),
         "messages": {
             "claiming": _("Claiming…"),

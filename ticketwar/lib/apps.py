@@ -4,16 +4,13 @@ from django.apps import AppConfig
 
 
 class LibConfig(AppConfig):
-    """Shared helpers; ``ready`` wires cache invalidation into the services' hooks."""
+    """Shared helpers; ``ready`` connects the user-cache signals."""
 
     name = "ticketwar.lib"
     label = "twlib"
     verbose_name = "Shared helpers"
 
     def ready(self) -> None:
-        from events import cache as events_cache
-
         from . import auth
 
         auth.connect_signals()
-        events_cache.connect()

@@ -40,22 +40,10 @@ class DomainError(Exception):
         return {"error": self.message, "code": self.code, **self.extra}
 
 
-class NotFound(DomainError):
-    status = 404
-    code = "not_found"
-    default_message = gettext_noop("Not found.")
-
-
 class PermissionDenied(DomainError):
     status = 403
     code = "forbidden"
     default_message = gettext_noop("You are not allowed to do this.")
-
-
-class ServiceUnavailable(DomainError):
-    status = 503
-    code = "unavailable"
-    default_message = gettext_noop("The service is briefly unavailable. Please try again in a moment.")
 
 
 _GENERIC_MESSAGES = {
@@ -222,7 +210,7 @@ def database_unavailable(request: HttpRequest, exception: BaseException) -> Http
     _log_outage(request, exception)
     message = _("The database is briefly unavailable. Please try again in a moment.")
     if is_api_request(request):
-        response = json_error(503, message, code=ServiceUnavailable.code)
+        response = json_error(503, message, code="unavailable")
     else:
         from django.contrib.auth.models import AnonymousUser
         from django.shortcuts import render
