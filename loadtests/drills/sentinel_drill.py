@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> dict:
         stack.wait_healthy()
         probes = []
         for session in probe_sessions:
-            student = Student(stack.base_url, session["session"], session["csrf"])
+            student = Student(stack.base_url, session["session"], session["csrf"], ws_origin=stack.ws_origin)
             status, body = student.claim(probe_event.slug)
             if status != 202 or body.get("position") is not None:  # in the pre-queue: no place yet
                 raise RuntimeError(f"probe pre-claim answered {status}: {body}")

@@ -21,6 +21,9 @@ class Student:
     base_url: str
     session: str
     csrf: str = field(default_factory=lambda: secrets.token_hex(16))
+    # Where websockets are served (ws://host:port), when not by base_url's own process: the ws
+    # process of a stack split as the Procfile splits it (settings.WEBSOCKET_ORIGIN).
+    ws_origin: str = ""
 
     @classmethod
     def login(cls, base_url: str, user) -> Student:
@@ -59,7 +62,7 @@ class Student:
     def websocket(self, queue_id: str, *, timeout: float = 20):
         import websocket  # websocket-client
 
-        url = self.base_url.replace("http://", "ws://") + f"/ws/queue/{queue_id}/"
+        url = (self.ws_origin or self.base_url.replace("http://", "ws://")) + f"/ws/queue/{queue_id}/"
         return websocket.create_connection(url, timeout=timeout, cookie=self.cookie, origin=self.base_url)
 
 
