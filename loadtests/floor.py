@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the web command must serve {WSGI_TARGET} (the bare view replaces it)")
 
     work = Path(tempfile.mkdtemp(prefix="ticketwar-floor-"))
-    stack = DrillStack(work)
+    # The per-student API budget still counts every request (its cost is part of the floor) but
+    # never refuses one: the quick run's 60 students read far more than 60 times a minute each.
+    stack = DrillStack(work, extra_env={"RATELIMIT_API_USER": "1000000/m"})
     results: dict = {"command": command, "connections": args.connections, "students": args.students, "runs": {}}
     load_before = os.getloadavg()
     try:
