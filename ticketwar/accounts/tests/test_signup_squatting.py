@@ -14,23 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ticketwar.accounts import services
+from ticketwar.accounts.tests.test_signup import signup_data  # the sign-up tests' form data
 from ticketwar.lib.tests.conftest import redis_server  # noqa: F401 - the fixture that stops the real Redis
 
 User = get_user_model()
-PASSWORD = "Kopi-Susu-2024!"
 SIGNUP = reverse("accounts:signup")
-
-
-def signup_data(**overrides):
-    data = {
-        "full_name": "Siti Aminah",
-        "nim": "121140001",
-        "email": "siti.121140001@student.itera.ac.id",
-        "password1": PASSWORD,
-        "password2": PASSWORD,
-    }
-    data.update(overrides)
-    return data
 
 
 def squat(nim: str, email: str, *, hours_ago: float):
