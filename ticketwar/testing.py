@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -71,6 +72,35 @@ def procfile_command(name: str) -> str:
         if sep and process.strip() == name:
             return command.strip()
     raise KeyError(f"no {name} process in the Procfile")
+
+
+def cached_db_session(user) -> str:
+    """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
+    login form leaves one, or as sessions made before ``ticketwar.lib.sessions`` look); its key."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    session = SessionStore()
+    session.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "ticketwar.lib.auth.CachedNimOrEmailBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+    )
+    session.create()
+    return session.session_key
+
+
+def start_procfile_process(name: str, settings_dict: dict, **env: str) -> subprocess.Popen:
+    """Start the Procfile's process ``name`` on the test database, in its own process group,
+    with the virtualenv's ``python`` first on PATH (as under ``make run``)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = ["bash", "-c", procfile_command(name)]
+    return subprocess.Popen(  # noqa: S603 - the Procfile's own command line
+        command, cwd=ROOT, env=subprocess_env(settings_dict, PATH=path, **env), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:

@@ -44,45 +44,29 @@ def _checkin(client, event):
     )
 
 
-# persona -> expected status; anything not listed is refused as the table's last column says.
+def _get(path: str):
+    return lambda client, event: client.get(path)
+
+
+DOOR = {"door_staff": 200, "superuser": 200}
+OPS = {"operator": 200, "superuser": 200}
+ORG = {"organiser": 200, "superuser": 200}
+STAFF = {"operator": 200, "organiser": 200, "plain_staff": 200, "superuser": 200}
+
+# what: (request, {persona: status}, the status of everyone else logged in)
 CASES = {
-    # what: (request, {persona: status})
-    "scan page": (lambda c, e: c.get("/scan/"), {"door_staff": 200, "superuser": 200}, 403),
-    "check-in API": (_checkin, {"door_staff": 200, "superuser": 200}, 403),
-    "monitoring metrics API": (
-        lambda c, e: c.get("/api/monitoring/metrics/"),
-        {"operator": 200, "superuser": 200},
-        403,
-    ),
-    "monitoring alerts API": (lambda c, e: c.get("/api/monitoring/alerts/"), {"operator": 200, "superuser": 200}, 403),
-    "claim log export": (
-        lambda c, e: c.get("/api/monitoring/export/claims.csv"),
-        {"operator": 200, "superuser": 200},
-        403,
-    ),
-    "error log export (tracebacks)": (
-        lambda c, e: c.get("/api/monitoring/export/errors.jsonl"),
-        {"operator": 200, "superuser": 200},
-        403,
-    ),
-    "/metrics": (lambda c, e: c.get("/metrics"), {"operator": 200, "superuser": 200}, 403),
-    "monitoring dashboard": (
-        lambda c, e: c.get("/admin/monitoring/dashboard/"),
-        {"operator": 200, "superuser": 200},
-        403,
-    ),
-    "error log in the admin": (
-        lambda c, e: c.get("/admin/monitoring/errorlog/"),
-        {"operator": 200, "superuser": 200},
-        403,
-    ),
-    "events admin": (lambda c, e: c.get("/admin/events/event/"), {"organiser": 200, "superuser": 200}, 403),
-    "add an event": (lambda c, e: c.get("/admin/events/event/add/"), {"organiser": 200, "superuser": 200}, 403),
-    "admin index": (
-        lambda c, e: c.get("/admin/"),
-        {"operator": 200, "organiser": 200, "plain_staff": 200, "superuser": 200},
-        302,
-    ),
+    "scan page": (_get("/scan/"), DOOR, 403),
+    "check-in API": (_checkin, DOOR, 403),
+    "monitoring metrics API": (_get("/api/monitoring/metrics/"), OPS, 403),
+    "monitoring alerts API": (_get("/api/monitoring/alerts/"), OPS, 403),
+    "claim log export": (_get("/api/monitoring/export/claims.csv"), OPS, 403),
+    "error log export (tracebacks)": (_get("/api/monitoring/export/errors.jsonl"), OPS, 403),
+    "/metrics": (_get("/metrics"), OPS, 403),
+    "monitoring dashboard": (_get("/admin/monitoring/dashboard/"), OPS, 403),
+    "error log in the admin": (_get("/admin/monitoring/errorlog/"), OPS, 403),
+    "events admin": (_get("/admin/events/event/"), ORG, 403),
+    "add an event": (_get("/admin/events/event/add/"), ORG, 403),
+    "admin index": (_get("/admin/"), STAFF, 302),
 }
 ANONYMOUS = {
     "scan page": 302,  # to the login page

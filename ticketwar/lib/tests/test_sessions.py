@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ticketwar.lib.redis import get_client
+from ticketwar.testing import cached_db_session
 
 
 class RedisMonitor:
@@ -112,27 +113,16 @@ def test_logout_ends_the_session_for_every_holder_of_the_cookie(client, student)
 @pytest.mark.django_db
 def test_a_session_cached_before_this_engine_still_works(client, student):
     """Sessions written by Django's cached_db (no user-id key yet) are read, then upgraded."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
-
-    session = SessionStore()
-    session.update(
-        {
-            SESSION_KEY: str(student.pk),
-            BACKEND_SESSION_KEY: "ticketwar.lib.auth.CachedNimOrEmailBackend",
-            HASH_SESSION_KEY: student.get_session_auth_hash(),
-        }
-    )
-    session.create()
-    client.cookies["sessionid"] = session.session_key
-    assert not get_client().exists(f"tw:1:sessuid:{session.session_key}")
+    session_key = cached_db_session(student)
+    client.cookies["sessionid"] = session_key
+    assert not get_client().exists(f"tw:1:sessuid:{session_key}")
     with RedisMonitor() as monitor:
         assert client.get("/api/ping/").wsgi_request.user == student
     # Read once (no recursion into load()), upgraded once.
     assert len([line for line in monitor.sent() if "django.contrib.sessions" in line]) == 1, monitor.sent()
     assert len([line for line in monitor.sent() if "sessuid" in line and line.split()[1] == "SET"]) == 1
     _warm(client)
-    assert get_client().get(f"tw:1:sessuid:{session.session_key}") == str(student.pk).encode()
+    assert get_client().get(f"tw:1:sessuid:{session_key}") == str(student.pk).encode()
 
 
 @pytest.mark.django_db
