@@ -148,6 +148,13 @@ def cache_get_or_compute(
         value = _wait_for(key)
         if value is not _NOTHING:
             return value
+    elif token is not None and _fresh(entry := cache.get(key), time.time()):
+        # A request that read the stale copy just as another finished recomputing and let the
+        # lock go: the fresh value is there, no second recompute for the same crowd.
+        _release(key, token)
+        _count(family, hit=True)
+        _local_put(key, entry[0], min(local_ttl, entry[1] - time.time()))
+        return entry[0]
     else:
         _count(family, hit=False)
     try:

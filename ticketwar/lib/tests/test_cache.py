@@ -252,6 +252,28 @@ def test_cold_key_under_a_crowd_is_computed_once(make_event, counted_event_reads
     assert {r["slug"] for r in results} == {event.slug}
 
 
+def test_a_request_that_takes_the_lock_after_a_recompute_finished_uses_its_value(monkeypatch):
+    """The crowd's race, made certain: this request read the stale copy, then another request
+    recomputed, stored and let the lock go before this one asked for the lock."""
+    from django.core.cache import cache
+
+    from ticketwar.lib import cache as lib_cache
+
+    cache.set("race-key", ("stale", time.time() - 1), timeout=60)
+    take_lock = lib_cache._lock
+
+    def lock_after_the_other_recompute(key):
+        cache.set(key, ("fresh", time.time() + 30), timeout=60)  # the other request's store
+        return take_lock(key)
+
+    monkeypatch.setattr(lib_cache, "_lock", lock_after_the_other_recompute)
+    computed = []
+    value = cache_get_or_compute("test", "race-key", lambda: computed.append(1) or "again", ttl=30)
+    assert (value, computed) == ("fresh", [])
+    assert cache.get("lock:race-key") is None  # the lock it took is let go at once
+    cache.delete("race-key")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_expired_key_under_a_crowd_is_recomputed_once_while_others_serve_the_stale_copy(
     make_event, counted_event_reads, settings
