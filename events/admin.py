@@ -6,9 +6,12 @@ import csv
 
 from django.contrib import admin, messages
 from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tickets.models import Ticket
 from ticketwar.lib.errors import DomainError
 from ticketwar.lib.spreadsheet import csv_safe
 from ticketwar.lib.timefmt import short_local
@@ -109,8 +112,6 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description=_("Ask ticket holders to confirm attendance"))
     def ask_ticket_holders_to_confirm(self, request, queryset):
         # The deadline is chosen on the confirmation request's form (waitlist admin).
-        from django.shortcuts import redirect
-        from django.urls import reverse
 
         event = queryset.first()
         url = reverse("admin:waitlist_confirmationrequest_add")
@@ -118,7 +119,6 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Export attendee list (CSV)"))
     def export_attendees_csv(self, request, queryset):
-        from tickets.models import Ticket
 
         tickets = (
             Ticket.objects.filter(event__in=queryset.values("pk"), status=Ticket.Status.ACTIVE)

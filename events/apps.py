@@ -8,6 +8,7 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        # Receivers are connected once every app is loaded (Django's AppConfig.ready).
         from tickets.signals import seats_changed
 
         from .cache import invalidate_on_event_changed, refresh_on_seats_changed

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from ticketwar.lib.cache import cache_delete, cache_get_or_compute, cache_prime, cache_set_fresh
@@ -131,7 +132,6 @@ def cached_events_payload() -> list[dict[str, Any]]:
 
 def invalidate_event(event_id: int) -> None:
     """Drop every cached copy of ``event_id`` (its row under the old and new slug, the list)."""
-    from django.core.cache import cache
 
     keys = [EVENT_LIST_KEY, remaining_key(event_id)]
     slug = Event.objects.filter(pk=event_id).values_list("slug", flat=True).first()
@@ -161,7 +161,6 @@ def refresh_remaining(event_id: int) -> None:
 
 def remember_slug(event: Event) -> None:
     """Note which slug ``event`` is cached under, so a later slug change can drop it."""
-    from django.core.cache import cache
 
     cache.set(event_slug_key(event.pk), event.slug, timeout=_ttl_event() * 2)
 

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import Event
+from .selectors import has_prequeue
 from .services import ORGANISER_FIELDS
 
 
@@ -28,17 +29,15 @@ class EventAdminForm(forms.ModelForm):
             self.add_error("claim_closes_at", _("The claim window must open before it closes."))
         if closes and starts and closes > starts:
             self.add_error("claim_closes_at", _("The claim window must close no later than the event starts."))
-        if self.instance.pk and data["opening_mode"] != self.instance.opening_mode:
-            from .selectors import has_prequeue
-
-            if has_prequeue(self.instance.pk):
-                self.add_error(
-                    "opening_mode",
-                    _(
-                        "The opening mode cannot change any more: students already wait in the pre-queue, "
-                        "and their claims would never be drawn nor decided."
-                    ),
-                )
+        changed_mode = self.instance.pk and data["opening_mode"] != self.instance.opening_mode
+        if changed_mode and has_prequeue(self.instance.pk):
+            self.add_error(
+                "opening_mode",
+                _(
+                    "The opening mode cannot change any more: students already wait in the pre-queue, "
+                    "and their claims would never be drawn nor decided."
+                ),
+            )
         capacity = data.get("capacity")
         if self.instance.pk and capacity is not None:
             issued = self.instance.capacity - Event.objects.values_list("remaining", flat=True).get(pk=self.instance.pk)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from tickets.selectors import active_ticket_of
 from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import json_error
 
@@ -64,8 +65,6 @@ def render_event_page(request, slug: str, *, refusal: str = "", status: int = 20
     user = request.user
     my_ticket = None
     if user.is_authenticated and user.is_student:
-        from tickets.selectors import active_ticket_of
-
         my_ticket = active_ticket_of(event_id=event.pk, user_id=user.pk)
     can_claim = not (user.is_authenticated and (not user.is_student or not user.is_verified)) and my_ticket is None
     config = {

@@ -13,6 +13,9 @@ from __future__ import annotations
 import threading
 import time
 
+from ticketwar.lib import redis as redis_lib
+from ticketwar.lib.breaker import get_breaker
+
 ACTIVE_WINDOW_SECONDS = 300
 TOUCH_EVERY_SECONDS = 30
 KEY = "tw:active_users"
@@ -64,7 +67,5 @@ def _forget_older_than(cutoff: float) -> None:
 
 
 def _redis_call(fn):
-    from ticketwar.lib import redis as redis_lib
-    from ticketwar.lib.breaker import get_breaker
 
     return get_breaker("redis").call(lambda: fn(redis_lib.get_client()), fallback=None)

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import activity, notify, selectors
@@ -79,7 +79,6 @@ def evaluate_alerts(*, now: datetime | None = None) -> list[tuple[int, str]]:
 
     Notifications are sent after the transaction commits (monitoring.notify).
     """
-    from django.db import connection
 
     now = now or timezone.now()
     transitions: list[tuple[int, str]] = []

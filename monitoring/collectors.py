@@ -16,6 +16,9 @@ import time
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
+from . import activity, selectors
+from .models import Alert
+
 logger = logging.getLogger("ticketwar.monitoring")
 
 _lock = threading.Lock()
@@ -48,8 +51,6 @@ def forget_cached() -> None:
 
 
 def _compute():
-    from . import activity, selectors
-    from .models import Alert
 
     try:
         remaining = selectors.remaining_per_event()

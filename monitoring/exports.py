@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+from queueing.models import ClaimStat, QueueEntry
 from ticketwar.lib.spreadsheet import csv_safe
 
 from .models import ErrorLog, MetricSample, RequestStat
@@ -51,8 +52,6 @@ def rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
                 "traceback": e.traceback,
             }  # fmt: skip
     elif kind == "claims":
-        from queueing.models import QueueEntry
-
         qs = (
             QueueEntry.objects.filter(created_at__gte=since, created_at__lt=until)
             .select_related("event")
@@ -68,7 +67,6 @@ def rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
             }  # fmt: skip
     elif kind == "claimstats":
         # Decided claims per minute, event and outcome: what the queue keeps after its hourly cleanup.
-        from queueing.models import ClaimStat
 
         qs = (
             ClaimStat.objects.filter(minute__gte=since, minute__lt=until)

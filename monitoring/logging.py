@@ -26,6 +26,8 @@ class ErrorLogHandler(logging.Handler):
         if record.name.startswith(_IGNORED_LOGGERS):
             return
         try:
+            # The settings' LOGGING builds this handler before the apps are loaded: the recorder
+            # (models) and the metrics are imported on the first record instead.
             from . import recorder
             from .metrics import ERRORS_LOGGED
 

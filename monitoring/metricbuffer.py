@@ -15,9 +15,13 @@ end, through the same buffer.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from bisect import bisect_left
+
+from django.conf import settings
 
 FLUSH_SECONDS = 1.0
 
@@ -79,8 +83,6 @@ def request_done() -> None:
     """Called at the end of every request: starts the flusher, or (tests) writes at once."""
     global _thread_pid, _background
     if _background is None:
-        from django.conf import settings
-
         _background = getattr(settings, "MONITORING_FLUSH_IN_BACKGROUND", True)
     if not _background:
         flush()
@@ -96,13 +98,10 @@ def request_done() -> None:
 
 
 def _flush_forever() -> None:
-    import time
 
     while True:
         time.sleep(FLUSH_SECONDS)
         try:
             flush()
         except Exception:  # never let the flusher die: the next second tries again
-            import logging
-
             logging.getLogger("monitoring.metrics").exception("metrics flush failed")

@@ -17,7 +17,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+
+from .models import ErrorLog
 
 logger = logging.getLogger("ticketwar.monitoring")
 
@@ -87,7 +91,6 @@ def _ensure_thread() -> None:
     pid = os.getpid()
     if _thread_pid == pid:
         return
-    from django.conf import settings
 
     # Off in tests: they call flush() themselves, inside their own transaction.
     if not getattr(settings, "MONITORING_FLUSH_IN_BACKGROUND", True):
@@ -100,7 +103,6 @@ def _ensure_thread() -> None:
 
 
 def _flush_forever() -> None:
-    from django.db import close_old_connections
 
     while True:
         _wake.wait(FLUSH_SECONDS)
@@ -166,8 +168,6 @@ ON CONFLICT (minute, endpoint, method) DO UPDATE SET
 
 
 def _write_stats(stats: dict[tuple[datetime, str, str], _Stat]) -> None:
-    from django.db import connection, transaction
-
     rows = [
         (minute, endpoint, method, s.count, s.errors, s.client_errors, s.total_ms, s.max_ms, s.db_queries, s.db_ms,
          s.buckets)
@@ -179,7 +179,6 @@ def _write_stats(stats: dict[tuple[datetime, str, str], _Stat]) -> None:
 
 
 def _write_errors(errors: list[dict]) -> None:
-    from .models import ErrorLog
 
     ErrorLog.objects.bulk_create([ErrorLog(**entry) for entry in errors])
 

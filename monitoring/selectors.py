@@ -12,7 +12,12 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from events.models import Event
+from queueing import selectors as queue_selectors
+from queueing.models import QueueEntry
 from ticketwar import health as health_checks
 
 from . import activity
@@ -78,7 +83,6 @@ def remaining_per_event(*, now: datetime | None = None, open_only: bool = False)
     ``open_only``: only events whose window has opened, too (a small event is not "running
     out" before anyone could claim).
     """
-    from events.models import Event
 
     now = now or timezone.now()
     events = Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
@@ -89,7 +93,6 @@ def remaining_per_event(*, now: datetime | None = None, open_only: bool = False)
 
 def claims_summary(*, now: datetime | None = None) -> dict:
     """Claims received in the last minute and the success share of recent decisions."""
-    from queueing.models import QueueEntry
 
     now = now or timezone.now()
     last_minute = now - timedelta(seconds=60)
@@ -108,29 +111,13 @@ def claims_summary(*, now: datetime | None = None) -> dict:
     }
 
 
-def queue_figures(*, now: datetime | None = None) -> dict:
-    """Queue depth (waiting + being processed) and delay (age of the oldest waiting claim)."""
-    try:  # the queue's own definitions when it provides them
-        from queueing import selectors as queue_selectors
-
-        return {
-            "queue_depth": int(queue_selectors.queue_depth()),
-            "queue_delay_seconds": round(float(queue_selectors.queue_delay_seconds()), 2),
-        }
-    except (ImportError, AttributeError):
-        pass
-    from queueing.models import QueueEntry
-
-    now = now or timezone.now()
-    live = QueueEntry.objects.filter(status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.PROCESSING])
-    oldest = (
-        QueueEntry.objects.filter(status=QueueEntry.Status.PENDING, prequeue=False)
-        .order_by("id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    delay = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-    return {"queue_depth": live.count(), "queue_delay_seconds": round(delay, 2)}
+def queue_figures() -> dict:
+    """Queue depth (waiting + being processed) and delay (age of the oldest waiting claim), as
+    the queue itself measures them (the same figures as /healthz)."""
+    return {
+        "queue_depth": int(queue_selectors.queue_depth()),
+        "queue_delay_seconds": round(float(queue_selectors.queue_delay_seconds()), 2),
+    }
 
 
 # --- cache ----------------------------------------------------------------------------
@@ -154,8 +141,6 @@ def cache_counters() -> tuple[float, float]:
 
 
 def _collect_families():
-    from prometheus_client import REGISTRY, CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -208,7 +193,7 @@ def live_metrics(*, now: datetime | None = None, with_health: bool = True) -> di
         "cache_hit_ratio": cache_hit_ratio(hits=hits, misses=misses, since=reference),
         "cache_hits_total": hits,
         "cache_misses_total": misses,
-        **queue_figures(now=now),
+        **queue_figures(),
         "window_seconds": WINDOW_SECONDS,
         "time": now.isoformat(),
     }
@@ -229,7 +214,6 @@ def requests_last_minute(*, now: datetime) -> int:
 
 def capacity_of(slugs) -> dict[str, int]:
     """``{slug: capacity}`` of these events (one query)."""
-    from events.models import Event
 
     return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "capacity"))
 

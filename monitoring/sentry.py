@@ -13,6 +13,8 @@ from typing import Any
 import sentry_sdk
 from sentry_sdk.transport import HttpTransport
 
+from ticketwar.lib.breaker import get_breaker
+
 logger = logging.getLogger("ticketwar.monitoring")
 
 
@@ -20,8 +22,6 @@ class BreakerTransport(HttpTransport):
     """Sentry's HTTP transport with the "sentry" circuit breaker around each request."""
 
     def capture_envelope(self, envelope) -> None:
-        from ticketwar.lib.breaker import get_breaker
-
         if not get_breaker("sentry").allow():
             self.on_dropped_event("circuit_open")
             for item in envelope.items:
@@ -30,8 +30,6 @@ class BreakerTransport(HttpTransport):
         super().capture_envelope(envelope)
 
     def _request(self, method, endpoint_type, body, headers):
-        from ticketwar.lib.breaker import get_breaker
-
         breaker = get_breaker("sentry")
         try:
             response = super()._request(method, endpoint_type, body, headers)
@@ -52,6 +50,7 @@ def init_sentry(dsn: str, *, environment: str, release: str = "", traces_sample_
     """
     if not dsn:
         return False
+    # Loaded only with a DSN: without one the settings import nothing of Sentry's integrations.
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.integrations.logging import LoggingIntegration

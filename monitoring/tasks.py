@@ -8,6 +8,7 @@ import os
 from celery import shared_task
 from celery.signals import worker_process_shutdown
 from django.conf import settings
+from prometheus_client import multiprocess
 
 from . import alerts, notify, services
 
@@ -46,6 +47,4 @@ def deliver_alert_webhook(self, payload: dict) -> None:
 def _mark_process_dead(pid=None, **kwargs) -> None:
     """Multiprocess metrics: drop the live gauges of a Celery child that exits."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid or os.getpid())

@@ -16,11 +16,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import json_error
 
 from . import exports, selectors
+from .collectors import BusinessCollector
 from .models import Alert
 from .timerange import parse_range
 
@@ -193,10 +196,6 @@ def prometheus_metrics(request):
     refusal = scrape_refusal(request)
     if refusal is not None:
         return refusal
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    from .collectors import BusinessCollector
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         processes = CollectorRegistry()

@@ -15,8 +15,12 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from monitoring import activity
+from queueing.waitlist.selectors import outlook_of
+
 from .models import LIVE_STATUSES
 from .push import entry_group, event_group
+from .selectors import decided_total, entry_as_dict, entry_of_owner
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -29,7 +33,6 @@ def _load_snapshot(public_id: uuid.UUID, user_id: int):
     One thread hop and one read of the row: called after joining the entry's group, so a
     decision made in between is either in this read or pushed to us.
     """
-    from .selectors import decided_total, entry_as_dict, entry_of_owner
 
     entry = entry_of_owner(public_id=public_id, user_id=user_id)
     if entry is None:
@@ -80,7 +83,6 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
 
     async def _still_here(self) -> None:
         """Count this student as active (monitoring) while the socket is open, every ~30 s."""
-        from monitoring import activity
 
         now = time.monotonic()
         if now - self.active_at >= activity.TOUCH_EVERY_SECONDS:
@@ -116,7 +118,6 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         update = {"position": position, "eta_seconds": eta}
         if message.get("seats_left") is not None:
             # The page's sentence ("you are 812th for 500 seats") follows the seats and the place.
-            from queueing.waitlist.selectors import outlook_of  # the sub-app imports queueing's models
 
             update["seats_left"] = message["seats_left"]
             update["outlook"] = outlook_of(

@@ -17,8 +17,13 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 
+from channels.layers import get_channel_layer
+
+from events.models import Event
+from ticketwar.lib import redis as redis_lib
+
 from .models import QueueEntry
-from .selectors import DECIDED_KEY, DRAIN_RATE_KEY, entry_as_dict, measured_drain_rate
+from .selectors import DECIDED_KEY, DRAIN_RATE_KEY, decided_total, drain_rate, entry_as_dict, measured_drain_rate
 
 logger = logging.getLogger("ticketwar.queueing")
 
@@ -36,7 +41,6 @@ def event_group(event_id: int) -> str:
 
 
 def _redis():
-    from ticketwar.lib import redis as redis_lib
 
     return redis_lib.get_client()
 
@@ -105,7 +109,6 @@ def push_batch(decisions) -> None:
 
 def seats_of(event_ids) -> dict[int, tuple[int, int]]:
     """``{event id: (seats left, capacity)}``: one indexed read per progress message, not per page."""
-    from events.models import Event
 
     rows = Event.objects.filter(id__in=list(event_ids)).values_list("id", "remaining", "capacity")
     return {event_id: (remaining, capacity) for event_id, remaining, capacity in rows}
@@ -121,7 +124,6 @@ def progress_message(event_id: int, decided: int | None, rate: float | None, sea
 
 def push_progress(event_ids) -> None:
     """Heartbeat from the beat tick: waiting pages hear from us at least every tick."""
-    from .selectors import decided_total, drain_rate
 
     due = _due_events(list(event_ids))
     if not due:
@@ -154,7 +156,6 @@ def send_all(messages: list[tuple[str, dict]]) -> None:
     """group_send every message from the push loop without waiting for Redis. Never raises."""
     if not messages:
         return
-    from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, NotEligible, SoldOut
+from tickets.models import Ticket
+from tickets.selectors import ticket_as_dict
+from ticketwar.lib import redis as redis_lib
 
 from .models import LIVE_STATUSES, QueueEntry
 
@@ -126,7 +130,6 @@ _drain_rate_memo: list = [float("-inf"), 0.0]
 
 def drain_rate() -> float:
     """The queue's drain rate in claims/s: last measured by the workers (Redis), else the DB."""
-    import time
 
     read_at, rate = _drain_rate_memo
     if time.monotonic() - read_at < DRAIN_RATE_MEMO_SECONDS:
@@ -137,7 +140,6 @@ def drain_rate() -> float:
 
 
 def _read_drain_rate() -> float:
-    from ticketwar.lib import redis as redis_lib
 
     try:
         client = redis_lib.get_client()
@@ -168,7 +170,6 @@ def eta_seconds(position: int | None, rate: float) -> int | None:
 
 def decided_total(event_id: int) -> int:
     """How many entries of the event the workers have decided so far (Redis counter, 0 if unknown)."""
-    from ticketwar.lib import redis as redis_lib
 
     try:
         return int(redis_lib.get_client().get(DECIDED_KEY.format(event_id=event_id)) or 0)
@@ -179,7 +180,6 @@ def decided_total(event_id: int) -> int:
 def ticket_dict(ticket) -> dict[str, Any] | None:
     if ticket is None:
         return None
-    from tickets.selectors import ticket_as_dict
 
     return ticket_as_dict(ticket)
 
@@ -220,7 +220,6 @@ def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float
 
 def _held_ticket(entry: QueueEntry):
     """The active ticket of the entry's student for its event, if any (with its event)."""
-    from tickets.models import Ticket
 
     return (
         Ticket.objects.select_related("event")

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from events.views import render_event_page
+from queueing.waitlist.selectors import outlook_sentences, seat_outlook, waitlist_entry_of, waitlist_place
 from ticketwar.lib.api import json_api
 from ticketwar.lib.errors import DomainError, json_error
 from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
@@ -66,7 +67,6 @@ def api_queue_status(request, queue_id: str):
 
 def _stock_fields(entry, payload: dict) -> dict:
     """Seats left against the position, said honestly, and the waiting list (extra fields)."""
-    from queueing.waitlist.selectors import seat_outlook, waitlist_entry_of, waitlist_place
 
     event = entry.event
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
@@ -87,7 +87,6 @@ def waiting_page(request, queue_id: str):
     entry = selectors.entry_of_owner(public_id=queue_id, user_id=request.user.id)
     if entry is None:
         raise Http404(_("This queue entry does not exist."))
-    from queueing.waitlist.selectors import outlook_sentences
 
     payload = selectors.entry_as_dict(entry)
     payload.update(_stock_fields(entry, payload))

@@ -16,6 +16,8 @@ from datetime import datetime
 
 from django.conf import settings
 
+from .rendering import qr_svg_of
+
 ROTATING_PREFIX = "TWR"
 WINDOW_SECONDS = 30
 _CODE_HEX = 16  # 64 bits: guessing the current code within 60 s is hopeless
@@ -61,6 +63,5 @@ def ticket_id_from_rotating(payload: str, now: datetime) -> uuid.UUID | None:
 
 
 def rotating_qr_svg(ticket_id: uuid.UUID, now: datetime) -> str:
-    from .rendering import qr_svg_of
 
     return qr_svg_of(rotating_payload(ticket_id, now))

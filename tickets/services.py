@@ -13,8 +13,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from events.models import Event
+from ticketwar.lib.errors import PermissionDenied
 
 from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
@@ -29,8 +31,10 @@ from .exceptions import (
     TicketNotFound,
 )
 from .models import Ticket
+from .rotating import ROTATING_PREFIX, ticket_id_from_rotating
 from .rows import insert_ticket, insert_tickets
 from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
+from .selectors import door_window, may_check_in
 from .signals import seats_changed
 
 
@@ -185,7 +189,6 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
 
 
 def _door_closed_message(event: Event, opens: datetime, closes: datetime, now: datetime) -> str:
-    from django.utils.translation import gettext as _
 
     values = {
         "title": event.title,
@@ -252,7 +255,6 @@ def _lookup_for_check_in(code: str, now: datetime) -> tuple[Ticket | None, bool]
     For an event with ``rotating_qr`` the fixed QR is refused (it may be a screenshot passed
     on); the redeem code is found, and ``ticket_check_in`` asks for an identity check.
     """
-    from .rotating import ROTATING_PREFIX, ticket_id_from_rotating
 
     if not isinstance(code, str) or not code.strip() or len(code) > CHECK_IN_MAX_CODE_LENGTH:
         return None, False
@@ -291,9 +293,6 @@ def ticket_check_in(
     ``needs_identity_check`` (holder's name and NIM, not admitted) unless ``identity_checked``:
     staff compared them with the student ID card and scan again confirming it.
     """
-    from ticketwar.lib.errors import PermissionDenied
-
-    from .selectors import door_window, may_check_in
 
     if not may_check_in(staff_user):
         raise PermissionDenied("Only door staff can check tickets in.")

@@ -12,6 +12,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from monitoring.models import WorkerHeartbeat
+from queueing.models import QueueEntry
+from ticketwar.lib import redis as redis_lib
+from ticketwar.lib.breaker import all_breakers
+
 GREEN, YELLOW, RED = "green", "yellow", "red"
 _RANK = {GREEN: 0, YELLOW: 1, RED: 2}
 
@@ -29,8 +34,6 @@ def check_database() -> dict:
 
 
 def check_redis() -> dict:
-    from ticketwar.lib import redis as redis_lib
-    from ticketwar.lib.breaker import all_breakers
 
     ok, detail = redis_lib.ping()
     breakers = {name: breaker.snapshot() for name, breaker in sorted(all_breakers().items())}
@@ -40,7 +43,6 @@ def check_redis() -> dict:
 
 
 def check_worker() -> dict:
-    from monitoring.models import WorkerHeartbeat
 
     try:
         latest = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
@@ -55,7 +57,6 @@ def check_worker() -> dict:
 
 
 def check_queue() -> dict:
-    from queueing.models import QueueEntry
 
     try:
         oldest = (

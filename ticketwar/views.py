@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
+from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.decorators.cache import never_cache
 
 from .health import RED, health_report
 from .lib.api import json_api
+from .lib.errors import is_api_request, json_error
 
 
 @never_cache
@@ -29,9 +31,6 @@ def ping(request):
 
 def csrf_failure(request, reason: str = ""):
     """A refused CSRF check: JSON on the API (clients read `error`), Django's page elsewhere."""
-    from django.views.csrf import csrf_failure as html_csrf_failure
-
-    from .lib.errors import is_api_request, json_error
 
     if is_api_request(request):
         return json_error(

@@ -17,6 +17,7 @@ _stop = threading.Event()
 
 
 def _beat_forever(hostname: str, queues: str) -> None:
+    # ticketwar.celery imports this module before Django is set up: models load once the worker runs.
     from django.db import close_old_connections
     from django.utils import timezone
 
@@ -46,7 +47,7 @@ def start_heartbeat(sender=None, **kwargs) -> None:
 def stop_heartbeat(sender=None, **kwargs) -> None:
     _stop.set()
     try:
-        from monitoring.models import WorkerHeartbeat
+        from monitoring.models import WorkerHeartbeat  # see _beat_forever
 
         WorkerHeartbeat.objects.filter(hostname=getattr(sender, "hostname", "worker")).delete()
     except Exception:

@@ -10,6 +10,7 @@ class WaitlistConfig(AppConfig):
     verbose_name = "Waiting list and confirmations"
 
     def ready(self) -> None:
+        # Receivers are connected once every app is loaded (Django's AppConfig.ready).
         from tickets.signals import seats_changed
 
         from .services import waitlist_on_seats_changed

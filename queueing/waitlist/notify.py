@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from queueing.push import entry_group
 
 from .models import WaitlistEntry
 
@@ -55,10 +59,6 @@ def notify_offer(entry_id: int) -> None:
 
 
 def _push(entry: WaitlistEntry, message: dict) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from queueing.push import entry_group
 
     layer = get_channel_layer()
     if layer is None:

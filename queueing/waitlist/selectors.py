@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from .models import WaitlistEntry
 
@@ -47,7 +49,6 @@ def waitlist_entry_of(*, event_id: int, user_id: int) -> WaitlistEntry | None:
 
 
 def waitlist_offer_of_owner(*, public_id, user_id: int) -> WaitlistEntry | None:
-    import uuid
 
     try:
         public_id = uuid.UUID(str(public_id))
@@ -79,7 +80,6 @@ def outlook_sentences(seats_left: int) -> dict[str, str]:
     The waiting page gets them for 1 and for 2 seats (the plural forms) and fills them in as the
     position and the seats left arrive by websocket.
     """
-    from django.utils.translation import ngettext
 
     return {
         "likely": ngettext(

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django_ratelimit import ALL
 from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
@@ -78,7 +79,6 @@ def verification_email_send(*, user_id: int, base_url: str) -> None:
     user = User.objects.filter(pk=user_id).first()
     if user is None or user.email_verified_at is not None or not user.email:
         return
-    from django.urls import reverse
 
     link = base_url.rstrip("/") + reverse("accounts:verify", args=[verification_token_make(user=user)])
     hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600

@@ -11,6 +11,7 @@ class LibConfig(AppConfig):
     verbose_name = "Shared helpers"
 
     def ready(self) -> None:
+        # Receivers are connected once every app is loaded (Django's AppConfig.ready).
         from . import auth
 
         auth.connect_signals()

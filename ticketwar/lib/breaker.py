@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis.exceptions
+from django.conf import settings
 from prometheus_client import Counter, Gauge
 
 logger = logging.getLogger("ticketwar.breaker")
@@ -182,8 +184,6 @@ _registry_lock = threading.Lock()
 def _builtin_defaults(name: str) -> dict:
     """What counts as a failure for the well-known dependencies."""
     if name == "redis":
-        import redis.exceptions
-
         # Refused/reset/timeout mean "Redis is not usable"; a ResponseError means it answered.
         return {"expected": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)}
     return {}
@@ -192,8 +192,6 @@ def _builtin_defaults(name: str) -> dict:
 def _defaults_for(name: str) -> dict:
     """Per-name thresholds from settings.CIRCUIT_BREAKERS (read lazily, not at import)."""
     try:
-        from django.conf import settings
-
         return dict(getattr(settings, "CIRCUIT_BREAKERS", {}).get(name, {}))
     except Exception:  # settings not configured (plain scripts): library defaults
         return {}

@@ -8,15 +8,22 @@ logging integration) and answered with a JSON 500 on the API, never an HTML page
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Any
 
+import psycopg
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from django.views.defaults import server_error as default_server_error
 
 logger = logging.getLogger("ticketwar.errors")
 
@@ -174,8 +181,6 @@ def unreadable_request(request: HttpRequest) -> HttpResponse | None:
 def is_database_outage(exception: BaseException | None) -> bool:
     """PostgreSQL unreachable: Django's or psycopg's OperationalError/InterfaceError (a pool
     timeout is one), or another database error about the connection."""
-    import psycopg
-    from django.db import DatabaseError, InterfaceError, OperationalError
 
     outage = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
     return isinstance(exception, outage) or (
@@ -212,9 +217,6 @@ def database_unavailable(request: HttpRequest, exception: BaseException) -> Http
     if is_api_request(request):
         response = json_error(503, message, code="unavailable")
     else:
-        from django.contrib.auth.models import AnonymousUser
-        from django.shortcuts import render
-
         user = getattr(request, "user", None)
         if user is not None and not _loaded(user):
             request.user = AnonymousUser()  # the page's header must not try to load it again
@@ -227,7 +229,6 @@ def database_unavailable(request: HttpRequest, exception: BaseException) -> Http
 
 
 def _loaded(user) -> bool:
-    from django.utils.functional import SimpleLazyObject, empty
 
     return not isinstance(user, SimpleLazyObject) or user._wrapped is not empty
 
@@ -262,13 +263,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500, the last resort (DEBUG off only): an outage met outside the view and outside
     ``DatabaseOutageMiddleware`` (saving a changed session on the way out) still answers 503.
     Django calls this inside its ``except`` block."""
-    import sys
 
     exception = sys.exc_info()[1]
     if is_database_outage(exception):
         return database_unavailable(request, exception)
     if is_api_request(request):
         return json_error(500, _("Something went wrong on our side. It has been logged; please try again."))
-    from django.views.defaults import server_error as default_server_error
 
     return default_server_error(request)
