@@ -15,11 +15,10 @@ from events.models import Event
 from queueing.deciding import queue_decide, queue_decide_many, queue_take_batch
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.processing import queue_process_batch, queue_reap
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_issue
-from tickets.tests.conftest import TicketCommittedMeanwhile, run_race, wait_for_lock_wait
+from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, run_race, wait_for_lock_wait
 
 
 def outcomes(entries) -> list[tuple[str, str]]:

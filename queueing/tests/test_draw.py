@@ -21,7 +21,7 @@ from queueing.draw import draw_open, draw_open_due, draw_order, pseudonym_for
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.selectors import entry_position
-from queueing.tests.conftest import bulk_students
+from ticketwar.testing import bulk_students
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIM = "/api/events/{}/claim/"

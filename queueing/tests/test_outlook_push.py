@@ -11,8 +11,8 @@ from channels.routing import URLRouter
 
 from queueing.processing import queue_process_batch
 from queueing.push import PROGRESS_INTERVAL_SECONDS, flush_pushes, push_batch
-from queueing.tests.conftest import WebsocketClient
 from ticketwar.routing import websocket_urlpatterns
+from ticketwar.testing import WebsocketClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,13 +11,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from events.models import Event
-from queueing.tests.conftest import bulk_students
 from tickets.exceptions import AlreadyHasTicket, TicketError
 from tickets.models import REDEEM_ALPHABET, REDEEM_LENGTH, Ticket
 from tickets.services import ticket_issue, ticket_issue_many
 from tickets.signals import seats_changed
-
-from .conftest import TicketCommittedMeanwhile, run_race, wait_for_lock_wait
+from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, run_race, wait_for_lock_wait
 
 
 def remaining(event) -> int:

@@ -11,8 +11,7 @@ from tickets.exceptions import AlreadyHasTicket, SoldOut, TicketAlreadyUsed
 from tickets.models import Ticket
 from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
 from ticketwar.roles import DOOR_STAFF
-
-from .conftest import run_race
+from ticketwar.testing import run_race
 
 pytestmark = [
     pytest.mark.slow,

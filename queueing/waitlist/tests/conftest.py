@@ -1,10 +1,10 @@
-"""Helpers of the waiting-list tests."""
+"""Fixtures of the waiting-list tests."""
 
 from __future__ import annotations
 
 import pytest
 
-from queueing.tests.conftest import bulk_students, enqueue  # noqa: F401 - fixture shared with the queue tests
+from ticketwar.testing import bulk_students
 
 
 @pytest.fixture
@@ -26,6 +26,3 @@ def sold_out(make_event):
         return event, holders, users
 
     return make
-
-
-from queueing.tests.conftest import celery_beat_process  # noqa: E402,F401 - fixture shared with the queue tests

@@ -8,12 +8,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.confirmations import confirmation_request_create
 from queueing.waitlist.models import WaitlistEntry
 from queueing.waitlist.services import waitlist_fill
 from tickets.models import Ticket
 from tickets.services import ticket_return
+from ticketwar.testing import bulk_students
 
 
 def as_user(user) -> Client:

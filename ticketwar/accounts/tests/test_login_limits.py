@@ -12,7 +12,6 @@ from django.test import Client
 from django.urls import reverse
 
 from ticketwar.accounts.models import LoginThrottle
-from ticketwar.lib.tests.conftest import redis_server  # noqa: F401 - the fixture that stops the real Redis
 
 PASSWORD = "s3cret-pass!"
 LOGIN = reverse("accounts:login")
@@ -160,7 +159,7 @@ def test_successful_logins_do_not_count_against_the_ip(make_user, settings):
 
 
 @pytest.mark.django_db
-def test_login_works_and_accounts_still_lock_while_redis_is_down(redis_server, student, other_student):  # noqa: F811
+def test_login_works_and_accounts_still_lock_while_redis_is_down(redis_server, student, other_student):
     redis_server.kill()
     client, response = post_login(other_student.nim, PASSWORD)
     assert response.status_code == 302

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from ticketwar.accounts import services
 from ticketwar.accounts.tests.test_signup import signup_data  # the sign-up tests' form data
-from ticketwar.lib.tests.conftest import redis_server  # noqa: F401 - the fixture that stops the real Redis
 
 User = get_user_model()
 SIGNUP = reverse("accounts:signup")
@@ -129,7 +128,7 @@ def test_signups_are_limited_per_address_with_a_clear_message(settings):
 
 
 @pytest.mark.django_db
-def test_signup_works_while_redis_is_down(redis_server, settings):  # noqa: F811
+def test_signup_works_while_redis_is_down(redis_server, settings):
     settings.SIGNUP_LIMIT_IP = "1/h"
     redis_server.kill()
     for i in range(3):
