@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from ticketwar.accounts.models import LoginThrottle
+from ticketwar.testing import run_race
 
 PASSWORD = "s3cret-pass!"
 LOGIN = reverse("accounts:login")
@@ -114,25 +114,13 @@ def test_lock_message_in_english(student):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_guesses_get_no_more_tries_than_the_limit(student):
     """Twenty guesses sent at once on real connections: five are checked, fifteen refused."""
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-    lock = threading.Lock()
 
-    def guess(i: int) -> None:
-        try:
-            client = Client()
-            barrier.wait()
-            response = client.post(LOGIN, {"username": student.nim, "password": f"wrong-guess-{i}"})
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def guess(i: int) -> int:
+        return Client().post(LOGIN, {"username": student.nim, "password": f"wrong-guess-{i}"}).status_code
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_race([partial(guess, i) for i in range(20)])
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    statuses = [status for _, status in outcomes]
     assert sorted(statuses) == [200] * 5 + [429] * 15
 
 

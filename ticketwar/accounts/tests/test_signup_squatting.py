@@ -3,18 +3,16 @@ NIMs in other scripts' digits, and one clear error per field."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from ticketwar.accounts import services
-from ticketwar.accounts.tests.test_signup import signup_data  # the sign-up tests' form data
+from ticketwar.accounts.tests.test_signup import race_signups, signup_data  # the sign-up tests' helpers
 
 User = get_user_model()
 SIGNUP = reverse("accounts:signup")
@@ -85,25 +83,7 @@ def test_link_of_a_replaced_signup_no_longer_verifies(client):
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_signups_replacing_one_expired_account_make_one_account():
     squat("121140099", "bot@student.itera.ac.id", hours_ago=49)
-    barrier = threading.Barrier(8)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def attempt(i: int) -> None:
-        try:
-            client = Client(REMOTE_ADDR=f"10.0.0.{i + 1}")
-            barrier.wait()
-            response = client.post(SIGNUP, signup_data(nim="121140099", email=f"race{i}@student.itera.ac.id"))
-            with lock:
-                results.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race_signups("121140099")
     assert sorted(results) == [200] * 7 + [302]
     assert User.objects.filter(nim="121140099").count() == 1
     assert User.objects.get(nim="121140099").email.startswith("race")
