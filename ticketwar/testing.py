@@ -222,6 +222,13 @@ def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[
     return outcomes  # type: ignore[return-value]
 
 
+def race_values(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list:
+    """``run_race`` for jobs that must all return: their values, in the order given."""
+    outcomes = run_race(jobs, timeout=timeout)
+    assert all(kind == "ok" for kind, _ in outcomes), [value for kind, value in outcomes if kind != "ok"]
+    return [value for _, value in outcomes]
+
+
 def wait_for_lock_wait(sql_fragment: str, timeout: float = 20) -> None:
     """Until another connection waits for a lock while running a statement containing ``sql_fragment``."""
     from django.db import connection
@@ -277,6 +284,29 @@ class TicketCommittedMeanwhile:
         self._commit.set()
         self._thread.join(30)
         assert not self._thread.is_alive() and not self.errors, self.errors
+
+    def commit_during(self, job: Callable[[], Any]) -> tuple[str, Any]:
+        """Run ``job`` in a thread of its own (its own connection) until it waits on this ticket's
+        lock in an INSERT into tickets_ticket, then commit. ``("ok", value)`` or ``("error", exception)``."""
+        from django.db import connection
+
+        outcome: list[tuple[str, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append(("ok", job()))
+            except Exception as exc:
+                outcome.append(("error", exc))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for_lock_wait("INSERT INTO tickets_ticket")
+        self.commit()
+        thread.join(30)
+        assert not thread.is_alive(), "the job still waits after the commit"
+        return outcome[0]
 
 
 class WebsocketClient:

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from ticketwar.accounts import services
 from ticketwar.accounts.exceptions import EmailTaken, NimTaken
-from ticketwar.testing import run_race
+from ticketwar.testing import race_values
 
 User = get_user_model()
 PASSWORD = "Kopi-Susu-2024!"
@@ -126,9 +126,7 @@ def race_signups(nim: str, count: int = 8) -> list[int]:
         data = signup_data(nim=nim, email=f"race{i}@student.itera.ac.id")
         return clients[i].post(reverse("accounts:signup"), data).status_code
 
-    outcomes = run_race([partial(attempt, i) for i in range(count)])
-    assert all(kind == "ok" for kind, _ in outcomes), outcomes
-    return [status for _, status in outcomes]
+    return race_values([partial(attempt, i) for i in range(count)])
 
 
 @pytest.mark.django_db(transaction=True)
