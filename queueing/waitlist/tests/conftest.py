@@ -26,3 +26,18 @@ def sold_out(make_event):
         return event, holders, users
 
     return make
+
+
+@pytest.fixture
+def offered(sold_out):
+    """A sold-out event of one seat whose holder gave it back: the first of two waiting students
+    is offered it. Returns ``(event, waiting_users, offer)``."""
+    from queueing.waitlist.models import WaitlistEntry
+    from queueing.waitlist.services import waitlist_fill
+    from tickets.models import Ticket
+    from tickets.services import ticket_return
+
+    event, holders, users = sold_out(capacity=1, waiting=2)
+    ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
+    waitlist_fill(event_id=event.id)
+    return event, users, WaitlistEntry.objects.get(user=users[0])
