@@ -2,7 +2,8 @@
 environments, the Procfile's command lines, live mail, starting and stopping processes, bulk
 students, racing threads, websocket clients and control of the test run's Redis.
 
-Plain functions, no fixtures: tests import them from here, never from conftest.py.
+Plain functions and classes, no fixtures: tests and conftest files import them from here;
+nothing is ever imported from a conftest.py.
 """
 
 from __future__ import annotations

@@ -55,25 +55,26 @@ def test_signup_creates_unverified_student_logs_in_and_mails_link(django_capture
     assert "verify-banner" in page.content.decode()
 
 
+# Sign-up form data with one bad field: ``(overrides of signup_data, the field in error)``.
+BAD_INPUT = [
+    ({"nim": "12345678"}, "nim"),
+    ({"nim": "12345678a"}, "nim"),
+    ({"nim": "1234567890"}, "nim"),
+    ({"email": "siti@gmail.com"}, "email"),
+    ({"email": "siti@student.itera.ac.id.evil.com"}, "email"),
+    ({"email": "not-an-email"}, "email"),
+    ({"password2": "Something-else-99"}, "password2"),
+    ({"password1": "12345678", "password2": "12345678"}, "password1"),
+    ({"password1": "password", "password2": "password"}, "password1"),
+    ({"full_name": "x" * 151}, "full_name"),
+    ({"full_name": "   "}, "full_name"),
+    ({"email": "a" * 300 + "@student.itera.ac.id"}, "email"),
+    ({"password1": "p" * 5000, "password2": "p" * 5000}, "password1"),
+]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"nim": "12345678"}, "nim"),
-        ({"nim": "12345678a"}, "nim"),
-        ({"nim": "1234567890"}, "nim"),
-        ({"email": "siti@gmail.com"}, "email"),
-        ({"email": "siti@student.itera.ac.id.evil.com"}, "email"),
-        ({"email": "not-an-email"}, "email"),
-        ({"password2": "Something-else-99"}, "password2"),
-        ({"password1": "12345678", "password2": "12345678"}, "password1"),
-        ({"password1": "password", "password2": "password"}, "password1"),
-        ({"full_name": "x" * 151}, "full_name"),
-        ({"full_name": "   "}, "full_name"),
-        ({"email": "a" * 300 + "@student.itera.ac.id"}, "email"),
-        ({"password1": "p" * 5000, "password2": "p" * 5000}, "password1"),
-    ],
-)
+@pytest.mark.parametrize(("overrides", "field"), BAD_INPUT)
 def test_signup_rejects_bad_input_with_a_form_error(client, overrides, field):
     response = client.post(reverse("accounts:signup"), signup_data(**overrides))
     assert response.status_code == 200
