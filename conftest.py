@@ -13,15 +13,19 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from django.utils import timezone
 
 from ticketwar.testing import (
     ROOT,
+    RedisControl,
     door_open_times,
     free_port,
     procfile_command,
+    reset_redis_state,
+    start_celery,
     stop_process_group,
     stop_processes,
     subprocess_env,
@@ -209,17 +213,63 @@ def celery_worker_process(transactional_db, settings):
     processes: list[subprocess.Popen] = []
 
     def start(*extra: str, concurrency: int = 2) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ticketwar", "worker", "-Q", "claims,default",
-             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-             "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra],
-            cwd=ROOT, env=env,
+        process = start_celery(
+            env, "worker", "-Q", "claims,default", "--concurrency", str(concurrency), "--without-gossip",
+            "--without-mingle", "--loglevel", "WARNING", "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
         )  # fmt: skip
         processes.append(process)
         return process
 
     yield start
     stop_processes(processes, timeout=15)
+
+
+@pytest.fixture
+def celery_beat_process(transactional_db, tmp_path):
+    """``start()`` runs a real Celery beat on the test database (several may run, by mistake)."""
+    from django.db import connection
+
+    env = subprocess_env(connection.settings_dict)
+    processes: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        schedule = tmp_path / f"beat-{len(processes)}"
+        process = start_celery(env, "beat", "--loglevel", "WARNING", "--schedule", str(schedule))
+        processes.append(process)
+        return process
+
+    yield start
+    stop_processes(processes, timeout=10)
+
+
+@pytest.fixture
+def enqueue():
+    """``enqueue(user, event)``: the real enqueue service, returning the entry."""
+    from queueing.services import queue_enqueue
+
+    def run(user, event):
+        return queue_enqueue(user=user, event_slug=event.slug)[0]
+
+    return run
+
+
+@pytest.fixture
+def redis_server():
+    """The test run's real Redis (a ``RedisControl``) for a test that kills or hangs it; left running,
+    with every circuit breaker closed, at teardown, so later tests are unaffected."""
+    data_dir = os.environ.get("TICKETWAR_TEST_DATA_DIR")
+    if not data_dir:
+        pytest.fail("run the tests through `python -m ticketwar.devservices test` (it owns the test Redis)")
+    port = urlparse(os.environ["REDIS_URL"]).port
+    control = RedisControl(Path(data_dir), port)
+    reset_redis_state()
+    yield control
+    control.restore()
+    reset_redis_state()
+    # Connections in the pool point at the old (dead or stopped) server: drop them.
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").connection_pool.disconnect()
 
 
 @pytest.fixture
@@ -237,8 +287,6 @@ def live_asgi_server(transactional_db, live_mail_dir):
     Yields the base URL, e.g. ``http://127.0.0.1:41234``. Data must be committed to be
     seen by the server, hence ``transactional_db``.
     """
-    import socket
-
     from django.db import connection
 
     port = free_port()
@@ -252,25 +300,11 @@ def live_asgi_server(transactional_db, live_mail_dir):
          "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("uvicorn exited before serving")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("uvicorn did not start within 30 s")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_processes([process], timeout=10)
 
 
 @dataclass(frozen=True)

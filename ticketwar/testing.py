@@ -1,19 +1,26 @@
 """Helpers shared by the tests and the test fixtures (conftest.py): ports, subprocess
-environments, the Procfile's command lines, live mail and stopping processes.
+environments, the Procfile's command lines, live mail, starting and stopping processes, bulk
+students, racing threads, websocket clients and control of the test run's Redis.
 
-Plain functions, no fixtures: tests import them from here, never from conftest.py.
+Plain functions and classes, no fixtures: tests and conftest files import them from here;
+nothing is ever imported from a conftest.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.utils import timezone
 
@@ -124,3 +131,298 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """A real Celery process of the project (``celery -A ticketwar <args>``) with environment ``env``."""
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "ticketwar", *args], cwd=ROOT, env=env)  # noqa: S603
+
+
+def kill_tree(process) -> None:
+    """SIGKILL a worker and its pool children at once: no goodbye, no ack, no rollback by us."""
+    import psutil
+
+    parent = psutil.Process(process.pid)
+    victims = [*parent.children(recursive=True), parent]
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+    psutil.wait_procs(victims, timeout=10)
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition not met"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{message} within {timeout} s")
+
+
+_BATCH_STAMPS = itertools.count(time.monotonic_ns() // 1000)
+
+
+def bulk_students(count: int) -> list:
+    """``count`` verified students created in one INSERT (one password hash shared by all)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    user_model = get_user_model()
+    password = make_password("s3cret-pass!")
+    now = timezone.now()
+    # NIMs are 9 digits: a 4-digit batch stamp + 5 for the index. The stamp starts from the clock
+    # (test runs apart) and then counts, so two batches of one run never share NIMs (two batches
+    # made within the same clock tick did, now and then, in the racing tests).
+    stamp = next(_BATCH_STAMPS) % 10**4
+    nims = [f"{stamp:04d}{i:05d}" for i in range(count)]
+    users = [
+        user_model(
+            username=nims[i],
+            nim=nims[i],
+            email=f"{nims[i]}@student.itera.ac.id",
+            full_name=f"Mahasiswa {i}",
+            email_verified_at=now,
+            password=password,
+        )
+        for i in range(count)
+    ]
+    return user_model.objects.bulk_create(users)
+
+
+def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[tuple[str, Any]]:
+    """Run every job in its own thread, released together by a barrier.
+
+    Each thread uses its own database connection (Django's connections are per thread) and
+    closes it at the end. Returns ``("ok", value)`` or ``("error", exception)`` per job, in
+    the order given.
+    """
+    from django.db import connection
+
+    jobs = list(jobs)
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[tuple[str, Any] | None] = [None] * len(jobs)
+
+    def runner(index: int, job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            outcomes[index] = ("ok", job())
+        except Exception as exc:
+            outcomes[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, job), daemon=True) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def race_values(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list:
+    """``run_race`` for jobs that must all return: their values, in the order given."""
+    outcomes = run_race(jobs, timeout=timeout)
+    assert all(kind == "ok" for kind, _ in outcomes), [value for kind, value in outcomes if kind != "ok"]
+    return [value for _, value in outcomes]
+
+
+def wait_for_lock_wait(sql_fragment: str, timeout: float = 20) -> None:
+    """Until another connection waits for a lock while running a statement containing ``sql_fragment``."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{sql_fragment}%"],
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no connection waited on a lock running {sql_fragment!r} within {timeout} s")
+
+
+class TicketCommittedMeanwhile:
+    """Another connection inserts a ticket for ``user_id`` and keeps its transaction open.
+
+    ``ticket_issue_held`` (a waiting-list seat) inserts without touching the event row, so it
+    can slip in between ``ticket_issue_many``'s check and its INSERT: that INSERT then waits
+    for this transaction on the unique index, and fails on the constraint once it commits.
+    """
+
+    def __init__(self, *, event_id: int, user_id: int) -> None:
+        self._inserted, self._commit = threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(event_id, user_id), daemon=True)
+
+    def _run(self, event_id: int, user_id: int) -> None:
+        from django.db import connection, transaction
+
+        from tickets.services import ticket_issue_held
+
+        try:
+            with transaction.atomic():
+                ticket_issue_held(event_id=event_id, user_id=user_id)
+                self._inserted.set()
+                self._commit.wait(30)
+        except BaseException as exc:
+            self.errors.append(exc)
+            self._inserted.set()
+        finally:
+            connection.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._inserted.wait(30) and not self.errors, self.errors
+
+    def commit(self) -> None:
+        self._commit.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive() and not self.errors, self.errors
+
+    def commit_during(self, job: Callable[[], Any]) -> tuple[str, Any]:
+        """Run ``job`` in a thread of its own (its own connection) until it waits on this ticket's
+        lock in an INSERT into tickets_ticket, then commit. ``("ok", value)`` or ``("error", exception)``."""
+        from django.db import connection
+
+        outcome: list[tuple[str, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append(("ok", job()))
+            except Exception as exc:
+                outcome.append(("error", exc))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for_lock_wait("INSERT INTO tickets_ticket")
+        self.commit()
+        thread.join(30)
+        assert not thread.is_alive(), "the job still waits after the commit"
+        return outcome[0]
+
+
+class WebsocketClient:
+    """A websocket test client on asgiref's ApplicationCommunicator.
+
+    Same idea as ``channels.testing.WebsocketCommunicator``, whose package also imports the
+    Daphne live server (not installed: uvicorn serves the app here).
+    """
+
+    def __init__(self, application, path: str, user) -> None:
+        from asgiref.testing import ApplicationCommunicator
+
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [],
+            "subprotocols": [],
+            "user": user,
+        }
+        self._app = ApplicationCommunicator(application, scope)
+
+    async def connect(self, timeout: float = 5) -> dict:
+        await self._app.send_input({"type": "websocket.connect"})
+        return await self._app.receive_output(timeout)
+
+    async def receive_output(self, timeout: float = 5) -> dict:
+        return await self._app.receive_output(timeout)
+
+    async def receive_json(self, timeout: float = 5) -> dict:
+        import json
+
+        message = await self._app.receive_output(timeout)
+        assert message["type"] == "websocket.send", message
+        return json.loads(message["text"])
+
+    async def send_json(self, data) -> None:
+        import json
+
+        await self._app.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def receive_nothing(self, timeout: float = 0.3) -> bool:
+        return await self._app.receive_nothing(timeout)
+
+    async def disconnect(self) -> None:
+        await self._app.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self._app.wait(2)
+
+
+class RedisControl:
+    """Control of the test run's real Redis server: kill it, hang it, bring it back.
+
+    ``python -m ticketwar.devservices test`` starts a private Redis whose pid file is
+    ``$TICKETWAR_TEST_DATA_DIR/redis/redis.pid`` (the ``redis_server`` fixture always leaves it
+    running again at teardown).
+    """
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.dir = data_dir / "redis"
+        self.port = port
+        self.stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        from ticketwar.devservices import redis_running
+
+        return redis_running(self.dir)
+
+    def kill(self) -> None:
+        """SIGKILL: the port refuses connections from now on."""
+        pid = self.pid
+        assert pid, "the test Redis is not running"
+        if self.stopped:
+            os.kill(pid, signal.SIGCONT)
+            self.stopped = False
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def hang(self) -> None:
+        """SIGSTOP: connections stay open (the kernel still accepts) but nothing answers."""
+        pid = self.pid
+        assert pid, "the test Redis is not running"
+        os.kill(pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self) -> None:
+        pid = self.pid
+        if pid and self.stopped:
+            os.kill(pid, signal.SIGCONT)
+        self.stopped = False
+
+    def restart(self) -> None:
+        """Start it again on the same port with the same arguments (after a kill)."""
+        from ticketwar.devservices import redis_start
+
+        if self.pid:
+            return
+        redis_start(self.dir, self.port, persistent=False)
+
+    def restore(self) -> None:
+        self.resume()
+        if not self.pid:
+            self.restart()
+
+
+def reset_redis_state() -> None:
+    """Every circuit breaker closed, the in-process rate limits and pending cache invalidations gone."""
+    from ticketwar.lib import cache as lib_cache
+    from ticketwar.lib.breaker import all_breakers
+    from ticketwar.lib.ratelimit import memory_limiter
+
+    for breaker in all_breakers().values():
+        breaker.reset()
+    memory_limiter.clear()
+    with lib_cache._pending_lock:
+        lib_cache._pending_invalidations.clear()

@@ -89,24 +89,26 @@ def run_cycle(capture, channels, *, key, cross, clear, start):
     return alert
 
 
-def test_error_rate_fires_once_and_resolves(alert_rules, channels, django_capture_on_commit_callbacks):
-    start = timezone.now()
+@pytest.mark.parametrize(
+    ("key", "crossing", "clearing"),
+    [
+        ("error_rate", {"requests": 100, "errors": 25}, {"requests": 200, "errors": 0}),
+        ("response_time", {"requests": 50, "latency_ms": 4500}, {"requests": 50, "latency_ms": 80}),
+    ],
+    ids=["error-rate", "response-time"],
+)
+def test_traffic_rule_fires_once_and_resolves(
+    alert_rules, channels, django_capture_on_commit_callbacks, key, crossing, clearing
+):
+    """The error-rate and response-time rules, crossed and cleared by a minute of request log."""
     alert = run_cycle(
-        django_capture_on_commit_callbacks, channels, key="error_rate", start=start,
-        cross=lambda now: traffic(now, requests=100, errors=25),
-        clear=lambda now: traffic(now, requests=200, errors=0),
+        django_capture_on_commit_callbacks, channels, key=key, start=timezone.now(),
+        cross=lambda now: traffic(now, **crossing), clear=lambda now: traffic(now, **clearing),
     )  # fmt: skip
-    assert alert.value == 25.0 and alert.threshold == 10.0
-
-
-def test_response_time_fires_once_and_resolves(alert_rules, channels, django_capture_on_commit_callbacks):
-    start = timezone.now()
-    alert = run_cycle(
-        django_capture_on_commit_callbacks, channels, key="response_time", start=start,
-        cross=lambda now: traffic(now, requests=50, latency_ms=4500),
-        clear=lambda now: traffic(now, requests=50, latency_ms=80),
-    )  # fmt: skip
-    assert alert.value > 3000
+    if key == "error_rate":
+        assert alert.value == 25.0 and alert.threshold == 10.0
+    else:
+        assert alert.value > 3000
 
 
 def test_remaining_tickets_fires_per_event(alert_rules, channels, make_event, django_capture_on_commit_callbacks):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from monitoring import recorder, selectors
 from monitoring.models import MetricSample, RequestStat
 from monitoring.services import metric_sample_take, monitoring_prune
+from ticketwar.testing import race_values
 
 
 def test_percentile_interpolates_inside_the_bucket():
@@ -44,18 +43,7 @@ def test_concurrent_flushes_from_many_processes_lose_nothing(transactional_db):
     """Threads with their own connections upsert the same minute at once; every count lands."""
     minute = timezone.now().replace(second=0, microsecond=0)
     stats = {(minute, "x:view", "GET"): recorder._Stat(count=5, total_ms=50, buckets=[5] + [0] * 10)}
-    barrier = threading.Barrier(8)
-
-    def flush():
-        barrier.wait()
-        recorder._write_stats(dict(stats))
-        connection.close()
-
-    threads = [threading.Thread(target=flush) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race_values([lambda: recorder._write_stats(dict(stats))] * 8)
     row = RequestStat.objects.get(endpoint="x:view")
     assert row.count == 40 and row.buckets[0] == 40
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketwar.testing import ROOT, free_port, procfile_command, stop_process_group, subprocess_env
+from ticketwar.testing import free_port, race_values, start_procfile_process, stop_process_group, wait_for_port
 
 TOKEN = "prometheus-scrape-token-0123456789abcdef"
 
@@ -63,19 +59,6 @@ def test_metrics_show_latency_and_db_histograms_after_requests(client, event, st
     assert "django_http_responses_total_by_status_view_method_total" in text
 
 
-def _wait_port(port: int, process: subprocess.Popen, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited early")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 @pytest.fixture
 def metrics_dir(tmp_path, monkeypatch):
     """PROMETHEUS_MULTIPROC_DIR for the subprocesses (set before the worker fixture reads the env)."""
@@ -99,17 +82,13 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
     AlertRule.objects.filter(metric="concurrent_users").update(threshold=0)
 
     port = free_port()
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    web = subprocess.Popen(
-        ["bash", "-c", procfile_command("web")], cwd=ROOT, start_new_session=True,
-        # As in production: each worker buffers its values and writes them once a second.
-        env=subprocess_env(
-            connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2", PATH=path,
-            MONITORING_FLUSH_IN_BACKGROUND="true", METRICS_TOKEN=TOKEN,
-        ),
+    # As in production: each worker buffers its values and writes them once a second.
+    web = start_procfile_process(
+        "web", connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2",
+        MONITORING_FLUSH_IN_BACKGROUND="true", METRICS_TOKEN=TOKEN,
     )  # fmt: skip
     try:
-        _wait_port(port, web)
+        wait_for_port(port, web, timeout=40)
         requests = 40
         for _ in range(requests):  # a new connection each time: both workers get some
             try:
@@ -169,11 +148,7 @@ def test_buffered_values_reach_the_metrics_in_the_background(monkeypatch):
             metricbuffer.child(histogram, view="a").observe(0.05 if i % 2 else 0.5)
             metricbuffer.request_done()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race_values([work] * 4)
     deadline = time.monotonic() + 5
     while registry.get_sample_value("tw_test_buffered_total", {"view": "a"}) != 2000 and time.monotonic() < deadline:
         time.sleep(0.05)

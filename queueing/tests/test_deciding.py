@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -15,11 +14,10 @@ from events.models import Event
 from queueing.deciding import queue_decide, queue_decide_many, queue_take_batch
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.processing import queue_process_batch, queue_reap
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_issue
-from tickets.tests.conftest import TicketCommittedMeanwhile, run_race, wait_for_lock_wait
+from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, race_values
 
 
 def outcomes(entries) -> list[tuple[str, str]]:
@@ -169,21 +167,8 @@ def test_a_ticket_committed_during_the_batch_rolls_it_back_and_the_fallback_deci
     # Between the batch's check and its INSERT, another connection gives ``late`` a ticket.
     other = TicketCommittedMeanwhile(event_id=event.id, user_id=late.id)
     other.start()
-    results: list = []
-
-    def work() -> None:
-        try:
-            results.append(queue_process_batch())
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    wait_for_lock_wait("INSERT INTO tickets_ticket")
-    other.commit()
-    worker.join(30)
-
-    (result,) = results
+    kind, result = other.commit_during(queue_process_batch)
+    assert kind == "ok", result
     fallback = [r for r in caplog.records if "not decided together" in r.getMessage()]
     assert len(fallback) == 1 and fallback[0].exc_info[0] is IntegrityError
     assert outcomes(entries) == [("completed", "")] * 3
@@ -208,10 +193,7 @@ def test_workers_racing_on_300_claims_for_100_seats(make_event, decided_log):
             decisions.extend(result.decisions)
         return decisions
 
-    raced = run_race([drain] * 6)
-
-    assert all(kind == "ok" for kind, _ in raced), [v for k, v in raced if k != "ok"]
-    decided = [d for _, decisions in raced for d in decisions]
+    decided = [d for decisions in race_values([drain] * 6) for d in decisions]
     assert sorted(d.claimed.id for d in decided) == sorted(QueueEntry.objects.values_list("id", flat=True))
     assert not QueueEntry.objects.filter(status__in=LIVE_STATUSES).exists()
     tickets = dict(Ticket.objects.filter(event=event, status="active").values_list("id", "user_id"))

@@ -20,11 +20,11 @@ from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.selectors import entry_as_dict
 from queueing.services import queue_enqueue
-from queueing.tests.conftest import bulk_students
 from tickets.exceptions import AlreadyHasTicket
 from tickets.models import Ticket
 from tickets.selectors import format_redeem_code
 from tickets.services import ticket_issue
+from ticketwar.testing import bulk_students
 
 ROUNDS = 8
 STUDENTS = 120

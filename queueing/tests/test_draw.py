@@ -6,12 +6,10 @@ import hashlib
 import json
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -21,7 +19,7 @@ from queueing.draw import draw_open, draw_open_due, draw_order, pseudonym_for
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.selectors import entry_position
-from queueing.tests.conftest import bulk_students
+from ticketwar.testing import bulk_students, race_values
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIM = "/api/events/{}/claim/"
@@ -174,21 +172,7 @@ def test_draw_happens_exactly_once_under_concurrency(make_event):
     for user in bulk_students(20):
         claim_as(user, event.slug)
     _open_now(event)
-    results: list[bool] = []
-    barrier = threading.Barrier(6)
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(draw_open(event_id=event.id))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race_values([lambda: draw_open(event_id=event.id)] * 6)
     assert sorted(results) == [False] * 5 + [True]
     event.refresh_from_db()
     keys = sorted(QueueEntry.objects.filter(event=event).values_list("sort_key", flat=True))

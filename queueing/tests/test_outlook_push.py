@@ -6,23 +6,11 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.routing import URLRouter
 
-from queueing.processing import queue_process_batch
-from queueing.push import PROGRESS_INTERVAL_SECONDS, flush_pushes, push_batch
-from queueing.tests.conftest import WebsocketClient
-from ticketwar.routing import websocket_urlpatterns
+from queueing.push import PROGRESS_INTERVAL_SECONDS
+from queueing.tests.test_websocket import communicator_for, decide_and_push  # the websocket tests' helpers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@database_sync_to_async
-def decide_and_push(limit: int):
-    result = queue_process_batch(limit=limit)
-    push_batch(result.decisions)
-    flush_pushes()
-    return result
 
 
 def test_progress_pushes_carry_seats_left_and_the_outlook(make_user, make_event, enqueue, settings):
@@ -34,7 +22,7 @@ def test_progress_pushes_carry_seats_left_and_the_outlook(make_user, make_event,
     entry = enqueue(me, event)  # fifth for three seats: the waiting list, at first
 
     async def scenario() -> list[dict]:
-        client = WebsocketClient(URLRouter(websocket_urlpatterns), f"/ws/queue/{entry.public_id}/", me)
+        client = communicator_for(entry.public_id, me)
         assert (await client.connect())["type"] == "websocket.accept"
         seen = [await client.receive_json(timeout=5)]
         await decide_and_push(2)  # two tickets: 1 seat left, and I am third

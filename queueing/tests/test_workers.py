@@ -13,9 +13,9 @@ from django.db import connection
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.tasks import process_queue
-from queueing.tests.conftest import bulk_students, kill_tree, wait_until
 from tickets.models import Ticket
 from ticketwar.lib.errors import DomainError
+from ticketwar.testing import bulk_students, kill_tree, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from events.models import Event
-from queueing.tests.conftest import bulk_students
 from tickets.exceptions import AlreadyHasTicket, TicketError
 from tickets.models import REDEEM_ALPHABET, REDEEM_LENGTH, Ticket
 from tickets.services import ticket_issue, ticket_issue_many
 from tickets.signals import seats_changed
-
-from .conftest import TicketCommittedMeanwhile, run_race, wait_for_lock_wait
+from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, race_values
 
 
 def remaining(event) -> int:
@@ -143,25 +140,14 @@ def test_a_ticket_committed_between_check_and_insert_rolls_everything_back(make_
     first, late, last = make_user(), make_user(), make_user()
     other = TicketCommittedMeanwhile(event_id=event.id, user_id=late.id)
     other.start()
-    result: list = []
 
-    def issue() -> None:
-        try:
-            with transaction.atomic():
-                result.append(ticket_issue_many(event_id=event.id, user_ids=[first.id, late.id, last.id]))
-        except Exception as exc:
-            result.append(exc)
-        finally:
-            connection.close()
+    def issue():
+        with transaction.atomic():
+            return ticket_issue_many(event_id=event.id, user_ids=[first.id, late.id, last.id])
 
-    issuer = threading.Thread(target=issue, daemon=True)
-    issuer.start()
-    wait_for_lock_wait("INSERT INTO tickets_ticket")
-    other.commit()
-    issuer.join(30)
-
-    (error,) = result
-    assert isinstance(error, IntegrityError) and "one_active_per_student_event" in str(error)
+    kind, error = other.commit_during(issue)
+    assert kind == "error" and isinstance(error, IntegrityError), error
+    assert "one_active_per_student_event" in str(error)
     # Nothing of the batch stayed: no seat taken, no ticket for the others.
     assert remaining(event) == 10
     assert list(Ticket.objects.filter(event=event).values_list("user_id", flat=True)) == [late.id]
@@ -188,10 +174,7 @@ def test_batches_and_single_claims_racing_never_oversell(make_event):
 
         jobs.append(single)
 
-    outcomes = run_race(jobs)
-
-    assert all(kind == "ok" for kind, _ in outcomes), [v for k, v in outcomes if k != "ok"]
-    results = list(itertools.chain.from_iterable(value.items() for _, value in outcomes))
+    results = list(itertools.chain.from_iterable(value.items() for value in race_values(jobs)))
     issued = [(user_id, o) for user_id, o in results if isinstance(o, Ticket)]
     refusals = {o.code for _, o in results if not isinstance(o, Ticket)}
     assert refusals <= {"sold_out", AlreadyHasTicket.code}, refusals

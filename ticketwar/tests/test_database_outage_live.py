@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from ticketwar import devservices
+from ticketwar.testing import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "outage-pass-123"
@@ -119,13 +120,7 @@ def server(site):
         return base, log_path
 
     yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_processes(processes, timeout=10)
     postgres.start()  # the next test finds it running
 
 

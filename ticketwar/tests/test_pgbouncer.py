@@ -15,9 +15,8 @@ import pytest
 
 from loadtests.drills import checks
 from loadtests.drills.common import dsn, make_sessions
-from queueing.tests.conftest import bulk_students, wait_until
 from ticketwar import devservices
-from ticketwar.testing import ROOT, database_url_for, free_port, subprocess_env
+from ticketwar.testing import ROOT, bulk_students, database_url_for, free_port, subprocess_env, wait_until
 from ticketwar.tests.appstack import AppProcesses, Student
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]

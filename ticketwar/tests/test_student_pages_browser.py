@@ -6,6 +6,7 @@ them on screen (``id-ID`` phone): a string left untranslated, or shown without g
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from datetime import timedelta
@@ -96,14 +97,23 @@ def log_in(page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
+@contextlib.contextmanager
+def page_without_javascript(browser, base: str, username: str):
+    """A phone-sized page with JavaScript off, signed in as ``username``; closed at the end."""
+    context = browser.new_context(java_script_enabled=False, **CHROMIUM)
+    try:
+        page = context.new_page()
+        log_in(page, base, username)
+        yield page
+    finally:
+        context.close()
+
+
 def test_the_claim_works_with_javascript_off(live_asgi_server, browser, make_event, student):
     """Sign in, claim, see the place in the queue, see the ticket: forms and reloads only."""
     base = live_asgi_server
     event = make_event(capacity=3, title="Kuliah Umum Tanpa Skrip")
-    context = browser.new_context(java_script_enabled=False, **CHROMIUM)
-    page = context.new_page()
-    try:
-        log_in(page, base, student.nim)
+    with page_without_javascript(browser, base, student.nim) as page:
         page.goto(f"{base}/events/{event.slug}/")
         assert page.get_attribute("#claim-form", "method") == "post"
         page.click("#claim-button")
@@ -126,16 +136,11 @@ def test_the_claim_works_with_javascript_off(live_asgi_server, browser, make_eve
         page.goto(f"{base}/events/{event.slug}/")
         assert page.locator("#claim-button").count() == 0
         assert page.get_attribute("#have-ticket a", "href") == f"/tickets/{ticket.id}/"
-    finally:
-        context.close()
 
 
 def test_a_refused_claim_without_javascript_shows_the_reason(live_asgi_server, browser, make_event, student):
     event = make_event(capacity=1, title="Kuliah Umum Penuh")
-    context = browser.new_context(java_script_enabled=False, **CHROMIUM)
-    page = context.new_page()
-    try:
-        log_in(page, live_asgi_server, student.nim)
+    with page_without_javascript(browser, live_asgi_server, student.nim) as page:
         page.goto(f"{live_asgi_server}/events/{event.slug}/")
         sell_out(event)  # the last seat goes while the page is open
         # The server's own copy of the seat count lives LOCAL_TTL (events/cache.py); after it the
@@ -144,8 +149,6 @@ def test_a_refused_claim_without_javascript_shows_the_reason(live_asgi_server, b
         page.click("#claim-button")
         page.wait_for_selector("#claim-message:not([hidden])")
         assert page.inner_text("#claim-message") == "Tiket untuk acara ini sudah habis diklaim."
-    finally:
-        context.close()
 
 
 def test_every_student_page_is_in_indonesian(live_asgi_server, phone_page, make_event, make_user, student):

@@ -1,10 +1,10 @@
-"""Helpers of the waiting-list tests."""
+"""Fixtures of the waiting-list tests."""
 
 from __future__ import annotations
 
 import pytest
 
-from queueing.tests.conftest import bulk_students, enqueue  # noqa: F401 - fixture shared with the queue tests
+from ticketwar.testing import bulk_students
 
 
 @pytest.fixture
@@ -28,4 +28,16 @@ def sold_out(make_event):
     return make
 
 
-from queueing.tests.conftest import celery_beat_process  # noqa: E402,F401 - fixture shared with the queue tests
+@pytest.fixture
+def offered(sold_out):
+    """A sold-out event of one seat whose holder gave it back: the first of two waiting students
+    is offered it. Returns ``(event, waiting_users, offer)``."""
+    from queueing.waitlist.models import WaitlistEntry
+    from queueing.waitlist.services import waitlist_fill
+    from tickets.models import Ticket
+    from tickets.services import ticket_return
+
+    event, holders, users = sold_out(capacity=1, waiting=2)
+    ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
+    waitlist_fill(event_id=event.id)
+    return event, users, WaitlistEntry.objects.get(user=users[0])

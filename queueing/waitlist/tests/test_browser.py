@@ -19,11 +19,10 @@ from django.utils import timezone
 from events.models import Event
 from queueing.draw import pseudonym_for
 from queueing.models import QueueEntry
-from queueing.tests.conftest import bulk_students, wait_until
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.tests.browser import login_with_session
-from ticketwar.testing import ROOT, read_live_mail
+from ticketwar.testing import ROOT, bulk_students, read_live_mail, wait_until
 
 pytestmark = pytest.mark.browser
 

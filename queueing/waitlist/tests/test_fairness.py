@@ -19,11 +19,11 @@ from django.utils import timezone
 from events.models import Event
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.models import WaitlistEntry
 from queueing.waitlist.services import waitlist_fill, waitlist_fill_all, waitlist_set_joined
 from tickets.models import Ticket
 from tickets.services import ticket_issue, ticket_return
+from ticketwar.testing import bulk_students
 
 
 def as_user(user) -> Client:

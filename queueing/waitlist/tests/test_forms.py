@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.test import Client
 from django.utils import timezone
 
 from queueing.models import QueueEntry
 from queueing.waitlist.models import WaitlistEntry
-from queueing.waitlist.services import waitlist_fill
 from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
+from tickets.services import ticket_issue
 
 
 def as_user(user, **kwargs) -> Client:
@@ -93,14 +91,6 @@ def test_waitlist_choice_form_refused_shows_the_event_page_with_the_reason(stude
     assert response["Content-Type"].startswith("text/html")
     assert "Daftar tunggu dibuka setelah tiket habis" in response.content.decode()
     assert not WaitlistEntry.objects.filter(event=event, user=student, status="waiting").exists()
-
-
-@pytest.fixture
-def offered(sold_out):
-    event, holders, users = sold_out(capacity=1, waiting=2)
-    ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
-    waitlist_fill(event_id=event.id)
-    return event, users, WaitlistEntry.objects.get(user=users[0])
 
 
 def test_offer_claim_form(client, offered):

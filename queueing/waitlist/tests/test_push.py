@@ -8,11 +8,11 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 
 from queueing.processing import queue_process_batch
-from queueing.tests.conftest import WebsocketClient
 from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_return
 from ticketwar.routing import websocket_urlpatterns
+from ticketwar.testing import WebsocketClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 from events.models import Event
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.confirmations import confirmation_release_due, confirmation_request_create, ticket_confirm
 from queueing.waitlist.exceptions import ConfirmationNotOpen, DeadlineInPast, NoOffer, OfferExpired, OfferNotFound
 from queueing.waitlist.models import WaitlistEntry
@@ -26,6 +25,7 @@ from queueing.waitlist.services import (
 from tickets.exceptions import AlreadyHasTicket
 from tickets.models import Ticket
 from tickets.services import ticket_issue, ticket_return
+from ticketwar.testing import bulk_students
 
 
 def seats_add_up(event: Event) -> None:

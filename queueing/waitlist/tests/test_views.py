@@ -4,30 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.test import Client
 from django.utils import timezone
 
-from queueing.tests.conftest import bulk_students
 from queueing.waitlist.confirmations import confirmation_request_create
 from queueing.waitlist.models import WaitlistEntry
-from queueing.waitlist.services import waitlist_fill
 from tickets.models import Ticket
-from tickets.services import ticket_return
+from ticketwar.testing import bulk_students
 
 
 def as_user(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def offered(sold_out):
-    event, holders, users = sold_out(capacity=1, waiting=2)
-    ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
-    waitlist_fill(event_id=event.id)
-    return event, users, WaitlistEntry.objects.get(user=users[0])
 
 
 def test_waitlist_api_reads_and_toggles(client, student, make_event):

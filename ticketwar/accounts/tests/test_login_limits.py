@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from ticketwar.accounts.models import LoginThrottle
-from ticketwar.lib.tests.conftest import redis_server  # noqa: F401 - the fixture that stops the real Redis
+from ticketwar.testing import race_values
 
 PASSWORD = "s3cret-pass!"
 LOGIN = reverse("accounts:login")
@@ -115,25 +114,11 @@ def test_lock_message_in_english(student):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_guesses_get_no_more_tries_than_the_limit(student):
     """Twenty guesses sent at once on real connections: five are checked, fifteen refused."""
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-    lock = threading.Lock()
 
-    def guess(i: int) -> None:
-        try:
-            client = Client()
-            barrier.wait()
-            response = client.post(LOGIN, {"username": student.nim, "password": f"wrong-guess-{i}"})
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def guess(i: int) -> int:
+        return Client().post(LOGIN, {"username": student.nim, "password": f"wrong-guess-{i}"}).status_code
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race_values([partial(guess, i) for i in range(20)])
     assert sorted(statuses) == [200] * 5 + [429] * 15
 
 
@@ -160,7 +145,7 @@ def test_successful_logins_do_not_count_against_the_ip(make_user, settings):
 
 
 @pytest.mark.django_db
-def test_login_works_and_accounts_still_lock_while_redis_is_down(redis_server, student, other_student):  # noqa: F811
+def test_login_works_and_accounts_still_lock_while_redis_is_down(redis_server, student, other_student):
     redis_server.kill()
     client, response = post_login(other_student.nim, PASSWORD)
     assert response.status_code == 302

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from ticketwar.accounts import services
 from ticketwar.accounts.exceptions import EmailTaken, NimTaken
+from ticketwar.testing import race_values
 
 User = get_user_model()
 PASSWORD = "Kopi-Susu-2024!"
@@ -55,25 +55,26 @@ def test_signup_creates_unverified_student_logs_in_and_mails_link(django_capture
     assert "verify-banner" in page.content.decode()
 
 
+# Sign-up form data with one bad field: ``(overrides of signup_data, the field in error)``.
+BAD_INPUT = [
+    ({"nim": "12345678"}, "nim"),
+    ({"nim": "12345678a"}, "nim"),
+    ({"nim": "1234567890"}, "nim"),
+    ({"email": "siti@gmail.com"}, "email"),
+    ({"email": "siti@student.itera.ac.id.evil.com"}, "email"),
+    ({"email": "not-an-email"}, "email"),
+    ({"password2": "Something-else-99"}, "password2"),
+    ({"password1": "12345678", "password2": "12345678"}, "password1"),
+    ({"password1": "password", "password2": "password"}, "password1"),
+    ({"full_name": "x" * 151}, "full_name"),
+    ({"full_name": "   "}, "full_name"),
+    ({"email": "a" * 300 + "@student.itera.ac.id"}, "email"),
+    ({"password1": "p" * 5000, "password2": "p" * 5000}, "password1"),
+]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"nim": "12345678"}, "nim"),
-        ({"nim": "12345678a"}, "nim"),
-        ({"nim": "1234567890"}, "nim"),
-        ({"email": "siti@gmail.com"}, "email"),
-        ({"email": "siti@student.itera.ac.id.evil.com"}, "email"),
-        ({"email": "not-an-email"}, "email"),
-        ({"password2": "Something-else-99"}, "password2"),
-        ({"password1": "12345678", "password2": "12345678"}, "password1"),
-        ({"password1": "password", "password2": "password"}, "password1"),
-        ({"full_name": "x" * 151}, "full_name"),
-        ({"full_name": "   "}, "full_name"),
-        ({"email": "a" * 300 + "@student.itera.ac.id"}, "email"),
-        ({"password1": "p" * 5000, "password2": "p" * 5000}, "password1"),
-    ],
-)
+@pytest.mark.parametrize(("overrides", "field"), BAD_INPUT)
 def test_signup_rejects_bad_input_with_a_form_error(client, overrides, field):
     response = client.post(reverse("accounts:signup"), signup_data(**overrides))
     assert response.status_code == 200
@@ -116,31 +117,23 @@ def test_service_maps_constraint_violations_to_domain_errors():
         )
 
 
+def race_signups(nim: str, count: int = 8) -> list[int]:
+    """``count`` sign-ups for ``nim`` sent at once on real connections; their status codes.
+
+    Each client has its own ``REMOTE_ADDR``, so per-IP sign-up limits never interfere."""
+    clients = [Client(REMOTE_ADDR=f"10.0.0.{i + 1}") for i in range(count)]
+
+    def attempt(i: int) -> int:
+        data = signup_data(nim=nim, email=f"race{i}@student.itera.ac.id")
+        return clients[i].post(reverse("accounts:signup"), data).status_code
+
+    return race_values([partial(attempt, i) for i in range(count)])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_signups_make_one_account_and_a_form_error_not_a_500():
     """Two sign-ups race past the form's existence check; the constraint decides."""
-    barrier = threading.Barrier(8)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def attempt(i: int) -> None:
-        try:
-            client = Client()
-            barrier.wait()
-            response = client.post(
-                reverse("accounts:signup"),
-                signup_data(nim="121140099", email=f"race{i}@student.itera.ac.id"),
-            )
-            with lock:
-                results.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race_signups("121140099")
     assert sorted(results).count(302) == 1
     assert all(code in (200, 302) for code in results)
     assert User.objects.filter(nim="121140099").count() == 1
