@@ -1,13 +1,10 @@
-"""CPU per middleware on a logged-in request, in process: each middleware added in turn.
+"""CPU per middleware on a logged-in request, in process: each middleware of ``settings.MIDDLEWARE`` added in turn.
 
     .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.middleware_cost
 
-Runs Django's WSGI handler in this process (no server, one thread) against the real PostgreSQL
-and Redis of the environment: ``GET /api/ping/`` from many logged-in students in turn (each
-session and user read once first, as the countdown's polling does), first with no middleware,
-then with ``settings.MIDDLEWARE``'s first 1, 2, … entries. The difference between two rows is
-what that middleware costs (CPU time of this process, ``time.process_time``). Prints a markdown
-table for docs/BENCHMARKS.md.
+Django's WSGI handler in this process (no server, one thread) on the environment's PostgreSQL and
+Redis, ``GET /api/ping/`` from many logged-in students in turn; CPU time (``time.process_time``).
+docs/BENCHMARKS.md, "The framework's floor". Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -17,10 +14,7 @@ import io
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 os.environ.setdefault("DEBUG", "false")
@@ -72,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", "--noinput", verbosity=0)
-    from loadtests.drills.common import make_sessions, make_students
+    from loadtests.harness.fixtures import make_sessions, make_students
 
     # Enough budget that no student is refused during the run (the limit is not what is measured).
     settings.RATELIMIT_API_USER = "100000/m"

@@ -1,36 +1,24 @@
-"""Claim-queue benchmark (not a test): claim-to-decision time and drain rate with a real worker.
+"""Claim-queue benchmark: claim-to-decision time and drain rate with a real worker (docs/BENCHMARKS.md, "Claim queue").
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python loadtests/queue_bench.py
+    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.queue_bench
 
-Uses ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper above gives private throw-away servers),
-migrates, then runs two phases against one Celery worker (``--concurrency 2``, the Procfile's
-queues) plus one beat, both started and stopped here:
-
-1. ``paced``: 1000 verified students claim a 500-seat event, arrivals spread evenly over 10 s,
-   through the real enqueue service (``queueing.services.queue_enqueue``: INSERT + wake-up)
-   from 16 threads, as web workers would;
-2. ``burst``: 1000 more claims for another 500-seat event inserted as fast as possible, to
-   measure how fast a backlog drains.
-
-Claim-to-decision time is ``processed_at - created_at`` of each entry (both written by the
-application). Prints a markdown table.
+On ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper's throw-away servers), one Celery worker and beat:
+``paced`` claims spread over ``--spread`` s through ``queue_enqueue`` from 16 threads, then a
+``burst`` inserted as fast as possible. Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+from loadtests.harness.fixtures import make_event, make_students
+from loadtests.harness.report import percentile
+from loadtests.harness.stack import ROOT
 
 
 def setup_django() -> None:
@@ -40,48 +28,6 @@ def setup_django() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-def make_students(count: int, tag: str) -> list:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
-
-    user_model = get_user_model()
-    password = make_password("bench-pass-1")
-    now = timezone.now()
-    users = [
-        user_model(
-            username=f"{tag}{i:05d}",
-            nim=f"{tag}{i:05d}",
-            email=f"{tag}{i:05d}@student.itera.ac.id",
-            full_name=f"Bench {i}",
-            email_verified_at=now,
-            password=password,
-        )
-        for i in range(count)
-    ]
-    return user_model.objects.bulk_create(users)
-
-
-def make_event(slug: str, capacity: int):
-    from django.utils import timezone
-
-    from events.models import Event
-
-    now = timezone.now()
-    return Event.objects.create(
-        slug=slug,
-        title="Benchmark",
-        speaker="Speaker",
-        venue="Aula",
-        claim_opens_at=now - timedelta(minutes=1),
-        claim_closes_at=now + timedelta(days=1),
-        starts_at=now + timedelta(days=2),
-        capacity=capacity,
-        remaining=capacity,
-        status="published",
-    )
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -145,11 +91,6 @@ def wait_drained(event, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     from queueing.models import QueueEntry
     from tickets.models import Ticket
@@ -172,8 +113,8 @@ def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
         "tickets": tickets.count(),
         "one_per_student": tickets.values("user_id").distinct().count() == tickets.count(),
         "remaining": event.remaining,
-        "p50": statistics.median(waits),
-        "p95": pct(waits, 0.95),
+        "p50": percentile(waits, 50),
+        "p95": percentile(waits, 95),
         "max": max(waits),
         "tickets_per_s": len(completed) / max(1e-6, (last_ticket - first_claim).total_seconds()),
         "drain_per_s": len(rows) / max(1e-6, (last_done - first_done).total_seconds()),
@@ -187,6 +128,7 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     options = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
     setup_django()
     from ticketwar.lib import redis as redis_lib
 

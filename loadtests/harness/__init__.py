@@ -1,0 +1,1 @@
+"""What the benchmarks and drills share: the stack, students, invariants, HTTP clients, reports."""
