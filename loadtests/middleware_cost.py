@@ -9,13 +9,14 @@ docs/BENCHMARKS.md, "The framework's floor". Prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
 import time
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+from loadtests.harness import report
+from loadtests.harness.stack import django_here
+
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 os.environ.setdefault("DEBUG", "false")
 
@@ -51,21 +52,10 @@ def _cost(middleware: list[str], path: str, sessions: list[dict], rounds: int) -
         return (time.process_time() - started) * 1000 / rounds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=1500)
-    parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--path", default="/api/ping/")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-
-    import django
-
-    django.setup()
+def run(args) -> dict:
+    django_here()
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", "--noinput", verbosity=0)
     from loadtests.harness.fixtures import make_sessions, make_students
 
     # Enough budget that no student is refused during the run (the limit is not what is measured).
@@ -78,16 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         for k in range(len(full) + 1):
             best[k] = min(best[k], _cost(full[:k], args.path, sessions, args.rounds))
-    rows = [("(none)", best[0])] + [(full[k - 1], best[k]) for k in range(1, len(full) + 1)]
-    total = rows[-1][1]
-    print(f"| middleware added (in order) | CPU ms/request, cumulative | this middleware | share of `{args.path}` |")
-    print("| --- | ---: | ---: | ---: |")
-    previous = None
-    for name, cost in rows:
+    return {
+        "path": args.path,
+        "rows": [("(none)", best[0])] + [(full[k - 1], best[k]) for k in range(1, len(full) + 1)],
+    }
+
+
+def markdown(figures: dict) -> str:
+    rows, total, previous = [], figures["rows"][-1][1], None
+    for name, cost in figures["rows"]:
         delta = "" if previous is None else f"{cost - previous:+.3f}"
-        print(f"| `{name}` | {cost:.3f} | {delta} | {(cost - (previous or 0)) / total:.0%} |")
+        rows.append(f"| `{name}` | {cost:.3f} | {delta} | {(cost - (previous or 0)) / total:.0%} |")
         previous = cost
-    return 0
+    header = (
+        f"middleware added (in order) | CPU ms/request, cumulative | this middleware | share of `{figures['path']}`"
+    )
+    return "\n".join(report.table(header, rows, ["---", "---:", "---:", "---:"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = report.parser(__doc__)
+    parser.add_argument("--students", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--path", default="/api/ping/")
+    parser.add_argument("--repeats", type=int, default=3)
+    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
 
 
 if __name__ == "__main__":

@@ -9,25 +9,17 @@ On ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper's throw-away servers), one Cele
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from loadtests.harness import report
 from loadtests.harness.fixtures import make_event, make_students
+from loadtests.harness.invariants import wait_queue_empty
 from loadtests.harness.report import percentile
-from loadtests.harness.stack import ROOT
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from loadtests.harness.stack import ROOT, django_here
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -81,16 +73,6 @@ def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tu
     return time.monotonic() - t0, refused
 
 
-def wait_drained(event, timeout: float = 120) -> None:
-    from queueing.models import LIVE_STATUSES, QueueEntry
-
-    deadline = time.monotonic() + timeout
-    while QueueEntry.objects.filter(event=event, status__in=LIVE_STATUSES).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("the queue did not drain within 120 s")
-        time.sleep(0.2)
-
-
 def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     from queueing.models import QueueEntry
     from tickets.models import Ticket
@@ -121,15 +103,8 @@ def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=1000)
-    parser.add_argument("--seats", type=int, default=500)
-    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    options = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
-    setup_django()
+def run(options) -> dict:
+    django_here()
     from ticketwar.lib import redis as redis_lib
 
     stamp = int(time.time()) % 10**4
@@ -146,7 +121,7 @@ def main() -> int:
             students = make_students(options.claims, f"{stamp % 1000:03d}{1 if phase == 'paced' else 2}")
             event = make_event(f"bench-{phase}-{stamp}", options.seats)
             arrivals, refused = fire(students, event.slug, spread_seconds=spread)
-            wait_drained(event)
+            wait_queue_empty(os.environ["DATABASE_URL"], event.id, 120)
             results[phase] = measure(event, arrivals, refused)
     finally:
         for process in processes:
@@ -156,15 +131,15 @@ def main() -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-    print(report(results, options))
     ok = all(r["tickets"] == options.seats and r["remaining"] == 0 and r["one_per_student"] for r in results.values())
-    return 0 if ok else 1
+    return {**vars(options), "results": results, "ok": ok}
 
 
-def report(results: dict, options) -> str:
+def markdown(figures: dict) -> str:
+    results = figures["results"]
     lines = [
-        f"{options.claims} claims for {options.seats} seats, one Celery worker (--concurrency "
-        f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine "
+        f"{figures['claims']} claims for {figures['seats']} seats, one Celery worker (--concurrency "
+        f"{figures['concurrency']}) + one beat, batches of 10, all on one 2-core machine "
         f"(load average over the last minute at the end: {os.getloadavg()[0]:.1f}).",
         "",
         "| phase | claims | arrivals over | queued | 410 at once (sold out) | queued & decided | tickets "
@@ -179,6 +154,15 @@ def report(results: dict, options) -> str:
             f"| {r['max'] * 1000:.0f} ms | {r['tickets_per_s']:.0f} | {r['drain_per_s']:.0f} |"
         )
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = report.parser(__doc__)
+    parser.add_argument("--claims", type=int, default=1000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from loadtests.harness import http, report
 from loadtests.harness.invariants import query
+from loadtests.harness.stack import django_here
 
 
 def pgbench_single_row_updates(*, clients: int, seconds: int) -> float:
@@ -111,10 +112,7 @@ def batch_allocations(*, event_id: int, user_ids: list[int], batch: int, seconds
 
 
 def run(args) -> dict:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
-    django.setup()
+    django_here(migrate=False)
     from loadtests.harness.fixtures import make_event, make_students, staff_cookie
     from tickets.models import Ticket
 

@@ -19,8 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from loadtests.harness import report
 from loadtests.harness.report import percentile, table
-from loadtests.harness.stack import ROOT
+from loadtests.harness.stack import ROOT, django_here
 from ticketwar.devservices import free_port, redis_running, redis_start
 
 THREADS = 16
@@ -29,15 +30,9 @@ SETTLE_SECONDS = 2.0
 
 
 def setup_data(n_students: int = 50) -> tuple[str, list[str]]:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
-    django.setup()
-    from django.core.management import call_command
-
+    django_here()
     from loadtests.harness.fixtures import make_event, make_sessions, make_students
 
-    call_command("migrate", "--noinput", verbosity=0)
     slug = f"outage-bench-{int(time.time())}"
     make_event(slug, 500)
     sessions = make_sessions(make_students(n_students, f"99{int(time.time()) % 100:02d}"))
@@ -109,7 +104,7 @@ def summary(name: str, rows: list[tuple[float, float, int]]) -> str:
     )
 
 
-def main() -> int:
+def run(args) -> dict:
     data_dir = os.environ.get("TICKETWAR_TEST_DATA_DIR")
     if not data_dir:
         raise SystemExit("run through `python -m ticketwar.devservices test --` (it owns the Redis this stops)")
@@ -148,8 +143,12 @@ def main() -> int:
         server.wait(timeout=15)
         if not redis_running(redis_dir):
             redis_start(redis_dir, redis_port, persistent=False)
-    print("\n".join(lines))
-    return 0
+    return {"table": lines}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = report.parser(__doc__).parse_args(argv)
+    return report.main(args, run=run, markdown=lambda figures: "\n".join(figures["table"]))
 
 
 if __name__ == "__main__":

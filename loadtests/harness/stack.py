@@ -29,6 +29,18 @@ def say(message: str) -> None:
     print(f"[loadtests {time.strftime('%H:%M:%S', time.gmtime())}] {message}", file=sys.stderr, flush=True)
 
 
+def django_here(*, migrate: bool = True) -> None:
+    """Django in this process on the environment's servers (``devservices test``'s), migrated."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", "--noinput", verbosity=0)
+
+
 def dsn(database_url: str) -> str:
     return database_url.replace("postgres://", "postgresql://", 1)
 
