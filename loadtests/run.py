@@ -233,6 +233,8 @@ def measure(args, name: str, stack: Stack) -> dict:
     }  # fmt: skip
     for key in ("first_claim_to_last_decision_seconds", "first_claim_to_sold_out_seconds"):
         figures["db"][key] = figures["db"]["decision_seconds"].pop(key)
+    for key in ("last_claim_seconds", "first_decision_seconds"):
+        figures["db"]["decision_seconds"].pop(key)
     if not args.no_ratios:
         say("measuring the ratios (pgbench, ticket_issue, cached endpoint vs /api/ping/)")
         ratios_out = work / "ratios.json"

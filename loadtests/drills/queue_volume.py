@@ -16,7 +16,7 @@ import time
 
 from loadtests.harness import load, report
 from loadtests.harness.fixtures import make_event, make_students
-from loadtests.harness.invariants import invariants, query, wait_queue_empty
+from loadtests.harness.invariants import decisions, invariants, query, wait_queue_empty
 from loadtests.harness.stack import family, family_usage, say
 
 FULL = {"claims": 20000, "events": [500, 20000], "drain": 900}
@@ -30,25 +30,13 @@ FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(uid, n) ORDER BY n
 
 
 def drain_figures(database_url: str, event_id: int) -> dict:
-    decided, first_created, last_created, first_done, last_done, pcts, worst, last_ticket = query(
-        database_url,
-        "SELECT count(*) FILTER (WHERE processed_at IS NOT NULL),"
-        " extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)),"
-        " extract(epoch FROM min(processed_at)), extract(epoch FROM max(processed_at)),"
-        " percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - created_at)),"
-        " max(extract(epoch FROM processed_at - created_at)),"
-        " extract(epoch FROM max(processed_at) FILTER (WHERE status = 'completed'))"
-        " FROM ticket_queue WHERE event_id = %s",
-        [event_id],
-    )
-    span = float(last_done) - float(first_created)
+    d = decisions(database_url, event_id)
+    span, first_done = d["first_claim_to_last_decision_seconds"], d["first_decision_seconds"]
     return {
-        "decided": decided, "insert_seconds": float(last_created) - float(first_created),
-        "first_decision_after_s": float(first_done) - float(first_created), "span_s": span,
-        "claims_per_s": decided / span if span > 0 else None,
-        "drain_per_s": decided / (float(last_done) - float(first_done)) if last_done != first_done else None,
-        "sold_out_after_s": float(last_ticket) - float(first_created) if last_ticket else None,
-        "p50": float(pcts[0]), "p95": float(pcts[1]), "max": float(worst),
+        "decided": d["decided"], "insert_seconds": d["last_claim_seconds"], "first_decision_after_s": first_done,
+        "span_s": span, "claims_per_s": d["decided"] / span if span > 0 else None,
+        "drain_per_s": d["decided"] / (span - first_done) if span > first_done else None,
+        "sold_out_after_s": d["first_claim_to_sold_out_seconds"], "p50": d["p50"], "p95": d["p95"], "max": d["max"],
     }  # fmt: skip
 
 

@@ -70,12 +70,14 @@ def invariants(database_url: str, event: int) -> dict:
 
 
 def decisions(database_url: str, event: int) -> dict:
-    """Claim-to-decision seconds (``processed_at - created_at``) and the run's first and last moments."""
-    p, worst, decided, first, last_done, sold_out = query(
+    """Claim-to-decision seconds (``processed_at - created_at``) and when, after the first claim, the
+    last claim came, the first and last decisions were made and the last ticket was issued."""
+    p, worst, decided, first, last_claim, first_done, last_done, sold_out = query(
         database_url,
         "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
         "(ORDER BY extract(epoch FROM processed_at - created_at)), max(extract(epoch FROM processed_at - created_at)),"
-        " count(processed_at), extract(epoch FROM min(created_at)), extract(epoch FROM max(processed_at)),"
+        " count(processed_at), extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)),"
+        " extract(epoch FROM min(processed_at)), extract(epoch FROM max(processed_at)),"
         " (SELECT extract(epoch FROM max(issued_at)) FROM tickets_ticket WHERE event_id = %s)"
         " FROM ticket_queue WHERE event_id = %s",
         [event, event],
@@ -84,8 +86,8 @@ def decisions(database_url: str, event: int) -> dict:
     since = lambda at: float(at) - float(first) if at is not None and first is not None else None  # noqa: E731
     return {
         "p50": p[0], "p95": p[1], "p99": p[2], "max": float(worst) if worst is not None else None,
-        "decided": decided, "first_claim_to_last_decision_seconds": since(last_done),
-        "first_claim_to_sold_out_seconds": since(sold_out),
+        "decided": decided, "last_claim_seconds": since(last_claim), "first_decision_seconds": since(first_done),
+        "first_claim_to_last_decision_seconds": since(last_done), "first_claim_to_sold_out_seconds": since(sold_out),
     }  # fmt: skip
 
 
