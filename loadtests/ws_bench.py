@@ -201,8 +201,7 @@ def websocket_markdown(f: dict) -> str:
             "and kept open, then the Celery worker and beat start and decide every entry "
             f"({f['sockets'] // 2} seats, so half are refused).",
             "",
-            "| measure | measured | target (ours) | |",
-            "| --- | --- | --- | --- |",
+            *report.table("measure | measured | target (ours) |", []),
             f"| sockets open at once | {f['max_open']} of {f['sockets']} (handshake failures: "
             f"{report.codes(f['handshake_failures']) or 'none'}) | {f['sockets']} | "
             f"{_verdict(f['max_open'] == f['sockets'])} |",

@@ -494,8 +494,7 @@ def markdown(f: dict) -> str:
         "resent to the other replica). Load from `loadtests/drills/loadclient.py` through HAProxy. What this "
         "drill checks is correctness across replicas; its latencies follow the machine's load average above.",
         "",
-        "| check | what happened | verdict |",
-        "| --- | --- | --- |",
+        *report.table("check | what happened | verdict", []),
         f"| session made on one replica, valid on the other | login form on web1: {s['login_status_web1']}; "
         f"claim with that session on web2: {s['claim_status_web2']} (the entry is the student's: "
         f"{'yes' if s['entry_owner_is_the_student'] else 'NO'}); without it: {s['claim_without_session_web2']} "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loadtests.harness.report import codes as _codes
 from loadtests.harness.report import ms as _ms
-from loadtests.harness.report import percentile
+from loadtests.harness.report import percentile, table
 
 # Our targets at 1000 users (docs/BENCHMARKS.md); the user's are looser (p95 < 500 ms, hit
 # ratio > 80%, queue delay < 5 s).
@@ -193,8 +193,7 @@ def markdown(figures: dict) -> str:
             else ""
         ),
         "",
-        "| measure | measured | target (ours) | |",
-        "| --- | --- | --- | --- |",
+        *table("measure | measured | target (ours) |", []),
         f"| requests (whole run) | {c['requests']:,} at {c.get('mean_rps', 0):.0f}/s mean, {c['peak_rps']}/s peak "
         f"(1 s), {c['spike_mean_rps']}/s over the first {c.get('spike_seconds', SPIKE_SECONDS)} s after opening | | |",
         f"| reads p50 / p95 / p99, opening spike | {_ms(reads.get('p50'))} / {_ms(reads.get('p95'))} / "
@@ -247,8 +246,7 @@ def markdown(figures: dict) -> str:
         "",
         "Per endpoint (whole run, every request Locust made; ms):",
         "",
-        "| endpoint | requests | failures | req/s | p50 | p95 | p99 | max |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *table("endpoint | requests | failures | req/s | p50 | p95 | p99 | max", [], ["---", *["---:"] * 7]),
     ]
     for row in c.get("endpoints", []):
         lines.append(
@@ -268,8 +266,7 @@ def ratio_lines(figures: dict) -> list[str]:
     lines = [
         "Ratios, measured right after the run on the same, idle, stack:",
         "",
-        "| pair | ours | machine's limit | ratio |",
-        "| --- | ---: | ---: | ---: |",
+        *table("pair | ours | machine's limit | ratio", [], ["---", "---:", "---:", "---:"]),
     ]
     pg = {row["clients"]: row["tps"] for row in ratios["pgbench"]}
     for row in ratios["ticket_issue"]:
