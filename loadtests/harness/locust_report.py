@@ -38,23 +38,14 @@ def request_class(name: str) -> str:
 
 def locust_stats(path: Path) -> list[dict]:
     """Rows of Locust's ``<prefix>_stats.csv``: one per request name, plus ``Aggregated``."""
-    rows = []
+    times = {"p50": "50%", "p95": "95%", "p99": "99%", "max": "Max Response Time"}
     with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            rows.append(
-                {
-                    "type": row["Type"],
-                    "name": row["Name"],
-                    "requests": int(row["Request Count"]),
-                    "failures": int(row["Failure Count"]),
-                    "rps": float(row["Requests/s"]),
-                    "p50": _num(row["50%"]),
-                    "p95": _num(row["95%"]),
-                    "p99": _num(row["99%"]),
-                    "max": _num(row["Max Response Time"]),
-                }
-            )
-    return rows
+        return [
+            {"type": row["Type"], "name": row["Name"], "requests": int(row["Request Count"]),
+             "failures": int(row["Failure Count"]), "rps": float(row["Requests/s"]),
+             **{key: _num(row[column]) for key, column in times.items()}}
+            for row in csv.DictReader(handle)
+        ]  # fmt: skip
 
 
 def _num(value: str) -> float | None:
@@ -79,12 +70,7 @@ def _claim_arrival(windows: list[tuple[float, float]]) -> dict:
 
 
 def _summary(times: list[float]) -> dict:
-    return {
-        "count": len(times),
-        "p50": percentile(times, 50),
-        "p95": percentile(times, 95),
-        "p99": percentile(times, 99),
-    }
+    return {"count": len(times), **{f"p{q}": percentile(times, q) for q in (50, 95, 99)}}
 
 
 def client_figures(results: dict) -> dict:
