@@ -62,7 +62,7 @@ messages: install test-tools
 	$(PY) manage.py update_messages
 
 loadtest: install
-	$(PY) loadtests/run.py
+	$(PY) -m loadtests.run
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,25 +1,12 @@
-"""Students on the day of the ticket war, for Locust (``loadtests/run.py`` drives it).
+"""Students on the day of the ticket war, for Locust (``python -m loadtests.run`` drives it).
 
-Each simulated student:
-
-1. logs in with the login form (``GET /accounts/login/`` for the CSRF cookie, then ``POST``);
-2. opens the event page and, like ``static/js/event.js``, re-reads ``/api/events/<slug>/``
-   every 5 s while the countdown runs;
-3. clicks "claim" when the window opens (plus a human reaction time), everybody at once;
-4. opens the queue page and watches its entry until it is decided: ``LOADTEST_WS_FRACTION`` of
-   the students (80% from ``run.py``) as ``static/js/queue.js`` does (websocket, one status read
-   after 5 s of silence, polling if the socket fails), the others as the page does when a network
-   blocks websockets (``GET /api/queue/<id>/`` every 1-2 s): the heavier case for the server;
-5. opens the ticket and stays on it (no polling); students left without one keep the event
-   page open (a poll every 5 s) in case a seat is returned.
-
-Refusals the contract defines (409 already has a ticket, 410 sold out, 425 not open yet,
-429 slow down) are outcomes, not failures: they are counted per status code and written,
-with client-side timings, to ``LOADTEST_RESULTS`` (JSON) when the run stops.
-
-Environment: ``LOADTEST_EVENT`` (slug, required), ``LOADTEST_CREDENTIALS`` (CSV ``nim,password``
-from ``manage.py create_students --out``), ``LOADTEST_WS_FRACTION`` (default 0.8),
-``LOADTEST_RESULTS`` (JSON output path, optional).
+Each logs in with the form, polls the event page's API every 5 s, claims at the opening (plus a
+human reaction time), watches its queue entry (``LOADTEST_WS_FRACTION`` by websocket as
+``static/js/queue.js``, the others by polling) and opens its ticket; docs/BENCHMARKS.md, "Load
+test", describes the journey. Refusals the contract defines (409, 410, 425, 429) are outcomes,
+counted per status code in ``LOADTEST_RESULTS`` (JSON). Environment: ``LOADTEST_EVENT``,
+``LOADTEST_CREDENTIALS`` (CSV of ``manage.py create_students --out``), ``LOADTEST_WS_FRACTION``,
+``LOADTEST_RESULTS``.
 """
 
 from __future__ import annotations
@@ -122,7 +109,7 @@ RESULTS = Results()
 
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, exception=None, **kwargs):
-    # Raw samples let run.py compute percentiles per class (reads, claims) and per phase.
+    # Raw samples let loadtests.run compute percentiles per class (reads, claims) and per phase.
     RESULTS.samples.append((round(time.time(), 3), name, round(response_time, 2), exception is None))
 
 

@@ -1,27 +1,22 @@
-"""CPU per middleware on a logged-in request, in process: each middleware added in turn.
+"""CPU per middleware on a logged-in request, in process: each middleware of ``settings.MIDDLEWARE`` added in turn.
 
     .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.middleware_cost
 
-Runs Django's WSGI handler in this process (no server, one thread) against the real PostgreSQL
-and Redis of the environment: ``GET /api/ping/`` from many logged-in students in turn (each
-session and user read once first, as the countdown's polling does), first with no middleware,
-then with ``settings.MIDDLEWARE``'s first 1, 2, … entries. The difference between two rows is
-what that middleware costs (CPU time of this process, ``time.process_time``). Prints a markdown
-table for docs/BENCHMARKS.md.
+Django's WSGI handler in this process (no server, one thread) on the environment's PostgreSQL and
+Redis, ``GET /api/ping/`` from many logged-in students in turn; CPU time (``time.process_time``).
+docs/BENCHMARKS.md, "The framework's floor". Prints a markdown table.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+from loadtests.harness import report
+from loadtests.harness.stack import django_here
+
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 os.environ.setdefault("DEBUG", "false")
 
@@ -57,22 +52,11 @@ def _cost(middleware: list[str], path: str, sessions: list[dict], rounds: int) -
         return (time.process_time() - started) * 1000 / rounds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=1500)
-    parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--path", default="/api/ping/")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-
-    import django
-
-    django.setup()
+def run(args) -> dict:
+    django_here()
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", "--noinput", verbosity=0)
-    from loadtests.drills.common import make_sessions, make_students
+    from loadtests.harness.fixtures import make_sessions, make_students
 
     # Enough budget that no student is refused during the run (the limit is not what is measured).
     settings.RATELIMIT_API_USER = "100000/m"
@@ -84,16 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         for k in range(len(full) + 1):
             best[k] = min(best[k], _cost(full[:k], args.path, sessions, args.rounds))
-    rows = [("(none)", best[0])] + [(full[k - 1], best[k]) for k in range(1, len(full) + 1)]
-    total = rows[-1][1]
-    print(f"| middleware added (in order) | CPU ms/request, cumulative | this middleware | share of `{args.path}` |")
-    print("| --- | ---: | ---: | ---: |")
-    previous = None
-    for name, cost in rows:
+    return {
+        "path": args.path,
+        "rows": [("(none)", best[0])] + [(full[k - 1], best[k]) for k in range(1, len(full) + 1)],
+    }
+
+
+def markdown(figures: dict) -> str:
+    rows, total, previous = [], figures["rows"][-1][1], None
+    for name, cost in figures["rows"]:
         delta = "" if previous is None else f"{cost - previous:+.3f}"
-        print(f"| `{name}` | {cost:.3f} | {delta} | {(cost - (previous or 0)) / total:.0%} |")
+        rows.append(f"| `{name}` | {cost:.3f} | {delta} | {(cost - (previous or 0)) / total:.0%} |")
         previous = cost
-    return 0
+    header = (
+        f"middleware added (in order) | CPU ms/request, cumulative | this middleware | share of `{figures['path']}`"
+    )
+    return "\n".join(report.table(header, rows, ["---", "---:", "---:", "---:"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = report.parser(__doc__)
+    parser.add_argument("--students", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--path", default="/api/ping/")
+    parser.add_argument("--repeats", type=int, default=3)
+    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
 
 
 if __name__ == "__main__":

@@ -1,87 +1,25 @@
-"""Claim-queue benchmark (not a test): claim-to-decision time and drain rate with a real worker.
+"""Claim-queue benchmark: claim-to-decision time and drain rate with a real worker (docs/BENCHMARKS.md, "Claim queue").
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python loadtests/queue_bench.py
+    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.queue_bench
 
-Uses ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper above gives private throw-away servers),
-migrates, then runs two phases against one Celery worker (``--concurrency 2``, the Procfile's
-queues) plus one beat, both started and stopped here:
-
-1. ``paced``: 1000 verified students claim a 500-seat event, arrivals spread evenly over 10 s,
-   through the real enqueue service (``queueing.services.queue_enqueue``: INSERT + wake-up)
-   from 16 threads, as web workers would;
-2. ``burst``: 1000 more claims for another 500-seat event inserted as fast as possible, to
-   measure how fast a backlog drains.
-
-Claim-to-decision time is ``processed_at - created_at`` of each entry (both written by the
-application). Prints a markdown table.
+On ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper's throw-away servers), one Celery worker and beat:
+``paced`` claims spread over ``--spread`` s through ``queue_enqueue`` from 16 threads, then a
+``burst`` inserted as fast as possible. Prints a markdown table.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def make_students(count: int, tag: str) -> list:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
-
-    user_model = get_user_model()
-    password = make_password("bench-pass-1")
-    now = timezone.now()
-    users = [
-        user_model(
-            username=f"{tag}{i:05d}",
-            nim=f"{tag}{i:05d}",
-            email=f"{tag}{i:05d}@student.itera.ac.id",
-            full_name=f"Bench {i}",
-            email_verified_at=now,
-            password=password,
-        )
-        for i in range(count)
-    ]
-    return user_model.objects.bulk_create(users)
-
-
-def make_event(slug: str, capacity: int):
-    from django.utils import timezone
-
-    from events.models import Event
-
-    now = timezone.now()
-    return Event.objects.create(
-        slug=slug,
-        title="Benchmark",
-        speaker="Speaker",
-        venue="Aula",
-        claim_opens_at=now - timedelta(minutes=1),
-        claim_closes_at=now + timedelta(days=1),
-        starts_at=now + timedelta(days=2),
-        capacity=capacity,
-        remaining=capacity,
-        status="published",
-    )
+from loadtests.harness import report
+from loadtests.harness.fixtures import make_event, make_students
+from loadtests.harness.invariants import invariants, wait_queue_empty
+from loadtests.harness.report import percentile
+from loadtests.harness.stack import ROOT, django_here
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -135,24 +73,8 @@ def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tu
     return time.monotonic() - t0, refused
 
 
-def wait_drained(event, timeout: float = 120) -> None:
-    from queueing.models import LIVE_STATUSES, QueueEntry
-
-    deadline = time.monotonic() + timeout
-    while QueueEntry.objects.filter(event=event, status__in=LIVE_STATUSES).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("the queue did not drain within 120 s")
-        time.sleep(0.2)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     from queueing.models import QueueEntry
-    from tickets.models import Ticket
 
     rows = list(QueueEntry.objects.filter(event=event).values_list("created_at", "processed_at", "status"))
     waits = [(done - created).total_seconds() for created, done, _ in rows]
@@ -161,33 +83,26 @@ def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
     last_done = max(r[1] for r in rows)
     completed = [r for r in rows if r[2] == "completed"]
     last_ticket = max(r[1] for r in completed)
-    event.refresh_from_db()
-    tickets = Ticket.objects.filter(event=event, status="active")
+    truth = invariants(os.environ["DATABASE_URL"], event.id)
     return {
         "claims": len(rows) + refused_at_once,
         "queued": len(rows),
         "refused_at_once": refused_at_once,
         "arrivals_s": arrival_seconds,
         "decided": sum(1 for r in rows if r[2] in ("completed", "failed")),
-        "tickets": tickets.count(),
-        "one_per_student": tickets.values("user_id").distinct().count() == tickets.count(),
-        "remaining": event.remaining,
-        "p50": statistics.median(waits),
-        "p95": pct(waits, 0.95),
+        "tickets": truth["tickets"],
+        "one_per_student": truth["holders"] == truth["tickets"],
+        "remaining": truth["remaining"],
+        "p50": percentile(waits, 50),
+        "p95": percentile(waits, 95),
         "max": max(waits),
         "tickets_per_s": len(completed) / max(1e-6, (last_ticket - first_claim).total_seconds()),
         "drain_per_s": len(rows) / max(1e-6, (last_done - first_done).total_seconds()),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=1000)
-    parser.add_argument("--seats", type=int, default=500)
-    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    options = parser.parse_args()
-    setup_django()
+def run(options) -> dict:
+    django_here()
     from ticketwar.lib import redis as redis_lib
 
     stamp = int(time.time()) % 10**4
@@ -204,7 +119,7 @@ def main() -> int:
             students = make_students(options.claims, f"{stamp % 1000:03d}{1 if phase == 'paced' else 2}")
             event = make_event(f"bench-{phase}-{stamp}", options.seats)
             arrivals, refused = fire(students, event.slug, spread_seconds=spread)
-            wait_drained(event)
+            wait_queue_empty(os.environ["DATABASE_URL"], event.id, 120)
             results[phase] = measure(event, arrivals, refused)
     finally:
         for process in processes:
@@ -214,20 +129,22 @@ def main() -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-    print(report(results, options))
     ok = all(r["tickets"] == options.seats and r["remaining"] == 0 and r["one_per_student"] for r in results.values())
-    return 0 if ok else 1
+    return {**vars(options), "results": results, "ok": ok}
 
 
-def report(results: dict, options) -> str:
+def markdown(figures: dict) -> str:
+    results = figures["results"]
     lines = [
-        f"{options.claims} claims for {options.seats} seats, one Celery worker (--concurrency "
-        f"{options.concurrency}) + one beat, batches of 10, all on one 2-core machine "
+        f"{figures['claims']} claims for {figures['seats']} seats, one Celery worker (--concurrency "
+        f"{figures['concurrency']}) + one beat, batches of 10, all on one 2-core machine "
         f"(load average over the last minute at the end: {os.getloadavg()[0]:.1f}).",
         "",
-        "| phase | claims | arrivals over | queued | 410 at once (sold out) | queued & decided | tickets "
-        "| one per student | claim→decision p50 | p95 | max | tickets/s | drain (claims/s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *report.table(
+            "phase | claims | arrivals over | queued | 410 at once (sold out) | queued & decided | tickets "
+            "| one per student | claim→decision p50 | p95 | max | tickets/s | drain (claims/s)",
+            [],
+        ),
     ]
     for phase, r in results.items():
         lines.append(
@@ -237,6 +154,15 @@ def report(results: dict, options) -> str:
             f"| {r['max'] * 1000:.0f} ms | {r['tickets_per_s']:.0f} | {r['drain_per_s']:.0f} |"
         )
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = report.parser(__doc__)
+    parser.add_argument("--claims", type=int, default=1000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
 
 
 if __name__ == "__main__":

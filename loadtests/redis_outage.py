@@ -1,12 +1,9 @@
 """API latency with Redis up, dead (SIGKILL) and hung (SIGSTOP): the circuit breaker at work.
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python loadtests/redis_outage.py
+    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.redis_outage
 
-Runs under the private throw-away servers of ``devservices test``; starts uvicorn (one process)
-on them, logs 50 students in (sessions created directly), then drives GET /api/events/,
-GET /api/events/<slug>/ and the event page from 16 threads for each phase. Latencies of the
-first 2 s after a failure are reported apart (that is when the breaker opens). Prints a
-Markdown table (docs/CACHING.md quotes it). The load generator shares the machine.
+One uvicorn process on the wrapper's throw-away servers, 16 client threads with 50 logged-in
+students; docs/BENCHMARKS.md, "Reads with Redis up, dead and hung" (docs/CACHING.md quotes it).
 """
 
 from __future__ import annotations
@@ -19,60 +16,27 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
+from loadtests.harness import report
+from loadtests.harness.report import percentile, table
+from loadtests.harness.stack import ROOT, django_here
+from ticketwar.devservices import free_port, redis_running, redis_start
 
 THREADS = 16
 PHASE_SECONDS = 10.0
 SETTLE_SECONDS = 2.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def setup_data(n_students: int = 50) -> tuple[str, list[str]]:
-    import django
+    django_here()
+    from loadtests.harness.fixtures import make_event, make_sessions, make_students
 
-    django.setup()
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.cached_db import SessionStore
-    from django.core.management import call_command
-    from django.utils import timezone
-
-    from events.models import Event
-
-    call_command("migrate", "--noinput", verbosity=0)
-    now = timezone.now()
-    slug = "outage-bench"
-    Event.objects.filter(slug=slug).delete()
-    Event.objects.create(
-        slug=slug, title="Outage bench", speaker="S", venue="V", capacity=500, remaining=500, status="published",
-        claim_opens_at=now - timedelta(minutes=1), claim_closes_at=now + timedelta(days=1),
-        starts_at=now + timedelta(days=2),
-    )  # fmt: skip
-    user_model = get_user_model()
-    cookies = []
-    for i in range(n_students):
-        nim = f"{990000000 + i}"
-        user, _ = user_model.objects.get_or_create(
-            username=nim, defaults={"nim": nim, "email": f"{nim}@student.itera.ac.id", "email_verified_at": now}
-        )
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        cookies.append(session.session_key)
-    return slug, cookies
+    slug = f"outage-bench-{int(time.time())}"
+    make_event(slug, 500)
+    sessions = make_sessions(make_students(n_students, f"99{int(time.time()) % 100:02d}"))
+    return slug, [session["session"] for session in sessions]
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -120,32 +84,27 @@ def drive(port: int, slug: str, cookies: list[str], seconds: float) -> list[tupl
             n += 1
         conn.close()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(worker, range(THREADS)))
     return results
 
 
 def summary(name: str, rows: list[tuple[float, float, int]]) -> str:
     if not rows:
         return f"| {name} | 0 | – | – | – | – | – |"
-    durations = sorted(d for _, d, _ in rows)
-    p = lambda q: durations[min(len(durations) - 1, int(len(durations) * q))] * 1000  # noqa: E731
+    durations = [d * 1000 for _, d, _ in rows]
     statuses: dict[int, int] = {}
     for _, _, status in rows:
         statuses[status] = statuses.get(status, 0) + 1
     codes = ", ".join(f"{code}: {count}" for code, count in sorted(statuses.items()))
     rate = len(rows) / max(0.001, max(t for t, _, _ in rows) - min(t for t, _, _ in rows))
     return (
-        f"| {name} | {len(rows)} | {rate:.0f} | {p(0.5):.1f} | {p(0.95):.1f} | {durations[-1] * 1000:.0f} | {codes} |"
+        f"| {name} | {len(rows)} | {rate:.0f} | {percentile(durations, 50):.1f} | {percentile(durations, 95):.1f} "
+        f"| {max(durations):.0f} | {codes} |"
     )
 
 
-def main() -> int:
-    from ticketwar.devservices import redis_running, redis_start
-
+def run(args) -> dict:
     data_dir = os.environ.get("TICKETWAR_TEST_DATA_DIR")
     if not data_dir:
         raise SystemExit("run through `python -m ticketwar.devservices test --` (it owns the Redis this stops)")
@@ -154,10 +113,7 @@ def main() -> int:
     slug, cookies = setup_data()
     port = free_port()
     server = start_server(port)
-    lines = [
-        "| phase | requests | req/s | p50 ms | p95 ms | max ms | statuses |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = table("phase | requests | req/s | p50 ms | p95 ms | max ms | statuses", [])
     try:
         drive(port, slug, cookies, 3)  # warm-up: caches, connections
         lines.append(summary("Redis up", drive(port, slug, cookies, PHASE_SECONDS)))
@@ -187,8 +143,12 @@ def main() -> int:
         server.wait(timeout=15)
         if not redis_running(redis_dir):
             redis_start(redis_dir, redis_port, persistent=False)
-    print("\n".join(lines))
-    return 0
+    return {"table": lines}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = report.parser(__doc__).parse_args(argv)
+    return report.main(args, run=run, markdown=lambda figures: "\n".join(figures["table"]))
 
 
 if __name__ == "__main__":

@@ -1,64 +1,44 @@
 """N open queue websockets on ONE ws process: memory, handshakes, and every decision delivered.
 
-    .venv/bin/python loadtests/ws_bench.py --sockets 1000
+    .venv/bin/python -m loadtests.ws_bench --sockets 1000
 
-Starts its own stack like ``loadtests/run.py`` but with a single uvicorn process for websockets
-(the Procfile's ws, ``WS_CONCURRENCY=1``) and, at first, no Celery worker; creates N students
-with a session each and N queue entries for an event of N/2 seats (``queue_enqueue``, the claim service);
-opens one ``/ws/queue/<id>/`` websocket per entry (asyncio, ``websockets``) and keeps them all
-open; measures the web process's RSS; then starts the worker and beat, which decide every
-entry, and checks that every socket received the decision the database holds. Writes a table
-to ``docs/BENCHMARKS.md`` (section "Load test") unless ``--no-docs``.
+Own stack with a single ws process (``WS_CONCURRENCY=1``) and, at first, no worker; one student,
+session and queue entry per socket, all sockets opened and kept open, then the worker and beat
+decide every entry. docs/BENCHMARKS.md, "1000 open queue websockets on one web process".
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from loadtests import report  # noqa: E402
-from loadtests.run import Stack, machine, say, versions  # noqa: E402
+from loadtests.harness import report
+from loadtests.harness.fixtures import make_event, make_sessions, make_students
+from loadtests.harness.invariants import query
+from loadtests.harness.locust_report import _verdict
+from loadtests.harness.stack import ROOT, family_usage, machine, running, say, versions
 
 DECIDED = {"completed", "failed"}
 
 
 def prepare(count: int, slug: str) -> list[tuple[str, str]]:
-    """Sessions and queue entries for ``count`` students: ``[(session_key, queue_id)]``."""
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.cached_db import SessionStore
+    """Students with a session and a queue entry each: ``[(session_key, queue_id)]``."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from queueing.services import queue_enqueue
 
-    users = list(get_user_model().objects.filter(nim__startswith="6").order_by("pk")[:count])
+    sessions = make_sessions(make_students(count, f"6{int(time.time()) % 1000:03d}"))
+    users = get_user_model().objects.in_bulk([s["user_id"] for s in sessions])
     pairs = []
-    for user in users:
-        # What django.contrib.auth.login() stores, without paying PBKDF2 a thousand times.
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        entry, _created = queue_enqueue(user=user, event_slug=slug)
-        pairs.append((session.session_key, str(entry.public_id)))
+    for session in sessions:
+        entry, _created = queue_enqueue(user=users[session["user_id"]], event_slug=slug)
+        pairs.append((session["session"], str(entry.public_id)))
     connection.close()
     return pairs
 
@@ -133,49 +113,20 @@ async def run_sockets(base: str, pairs: list[tuple[str, str]], watcher: Watcher,
     return memory_open, decided_in
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sockets", type=int, default=1000)
-    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for every decision")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--prepare", nargs=2, metavar=("SLUG", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.prepare:
-        slug, out = args.prepare
-        Path(out).write_text(json.dumps(prepare(args.sockets, slug)))
-        return 0
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    work = Path(tempfile.mkdtemp(prefix="ticketwar-loadtest-"))
-    stack = Stack(work)
-    try:
-        stack.start_services()
-        stack.env["WS_CONCURRENCY"] = "1"
-        stack.manage("migrate", "--noinput", "-v", "0")
-        stack.manage("create_students", "--count", str(args.sockets), "--prefix", "6")
+def run(args) -> dict:
+    with running("ws-bench", args.keep, extra_env={"WS_CONCURRENCY": "1"}) as stack:
+        stack.start()
         slug = f"lt-ws-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        stack.manage("create_event", "--slug", slug, "--capacity", str(max(1, args.sockets // 2)))
+        event = make_event(slug, max(1, args.sockets // 2))
         stack.start_processes(only={"web", "ws"})
         stack.wait_healthy(answering=True)  # no worker yet: health is red, but the web answers
         say(f"creating {args.sockets} sessions and queue entries")
-        # In a child process: Django must read the stack's DATABASE_URL, not this process's.
-        pairs_file = work / "pairs.json"
-        subprocess.run(
-            [sys.executable, __file__, "--prepare", slug, str(pairs_file), "--sockets", str(args.sockets)],
-            env={**stack.env, "DJANGO_SETTINGS_MODULE": "ticketwar.settings"}, cwd=ROOT, check=True,
-        )  # fmt: skip
-        pairs = [tuple(pair) for pair in json.loads(pairs_file.read_text())]
-
-        import psutil
-
-        web = psutil.Process(stack.processes["ws"].pid)
+        pairs = prepare(args.sockets, slug)
+        ws = stack.processes["ws"].pid
 
         def web_rss() -> float:
             """RSS of the one uvicorn worker (the largest process of the ws role)."""
-            return max(p.memory_info().rss for p in [web, *web.children(recursive=True)]) / 2**20
+            return max(family_usage(ws)[0])
 
         peak = [web_rss()]
         baseline = peak[0]
@@ -183,13 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def sample() -> None:
             while not halt.wait(0.5):
-                try:
-                    peak[0] = max(peak[0], web_rss())
-                except psutil.Error:
-                    return
+                peak[0] = max(peak[0], web_rss())
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        threading.Thread(target=sample, daemon=True).start()
 
         def start_deciding() -> float:
             rss = web_rss()
@@ -203,19 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             run_sockets(stack.ws_origin.replace("ws://", "http://", 1), pairs, watcher, start_deciding, args.timeout)
         )
         halt.set()
-        import psycopg
-
-        dsn = stack.env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
-        with psycopg.connect(dsn) as conn:
-            truth = dict(
-                conn.execute(
-                    "SELECT q.public_id::text, q.status FROM ticket_queue q JOIN events_event e ON e.id = q.event_id "
-                    "WHERE e.slug = %s",
-                    [slug],
-                ).fetchall()
-            )
+        sql = "SELECT public_id::text, status FROM ticket_queue WHERE event_id = %s"
+        truth = dict(query(stack.database_url, sql, [event.id], all_rows=True))
         delivered = sum(1 for qid, status in watcher.final.items() if truth.get(qid) == status)
-        undecided = sum(1 for status in truth.values() if status not in DECIDED)
         figures = {
             "sockets": args.sockets,
             "opened": len(watcher.handshake_ms),
@@ -228,25 +165,24 @@ def main(argv: list[str] | None = None) -> int:
             "rss_peak_mb": round(peak[0], 1),
             "messages": watcher.messages,
             "delivered": delivered,
-            "undecided": undecided,
+            "undecided": sum(1 for status in truth.values() if status not in DECIDED),
             "decided_in_seconds": round(decided_in, 1),
             "machine": machine(),
             "versions": versions(stack.env),
             "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
-        markdown = websocket_markdown(figures)
-        out = ROOT / "docs" / "loadtest" / f"websockets-{args.sockets}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(figures, indent=2))
-        if not args.no_docs:
-            report.update_benchmarks(ROOT / "docs" / "BENCHMARKS.md", f"websockets-{args.sockets}", markdown)
-        print(markdown)
-        return 0 if delivered == figures["opened"] == args.sockets else 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        stack.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    figures["ok"] = delivered == figures["opened"] == args.sockets
+    if not args.no_docs:
+        (ROOT / "docs" / "loadtest" / f"websockets-{args.sockets}.json").write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = report.parser(__doc__)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for every decision")
+    args = parser.parse_args(argv)
+    return report.main(args, run=run, markdown=websocket_markdown, section=f"loadtest:websockets-{args.sockets}")
 
 
 def websocket_markdown(f: dict) -> str:
@@ -257,7 +193,7 @@ def websocket_markdown(f: dict) -> str:
         [
             f"### {f['sockets']} open queue websockets on one web process ({f['started_at']})",
             "",
-            f"Command: `.venv/bin/python loadtests/ws_bench.py --sockets {f['sockets']}`  ",
+            f"Command: `.venv/bin/python -m loadtests.ws_bench --sockets {f['sockets']}`  ",
             f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM; Python {m['python']}, PostgreSQL "
             f"{v.get('postgresql')}, Redis {v.get('redis')}; the asyncio client ran on the same cores.  ",
             "One uvicorn process (the ws process, `WS_CONCURRENCY=1`); every student has a queue entry; "
@@ -265,17 +201,16 @@ def websocket_markdown(f: dict) -> str:
             "and kept open, then the Celery worker and beat start and decide every entry "
             f"({f['sockets'] // 2} seats, so half are refused).",
             "",
-            "| measure | measured | target (ours) | |",
-            "| --- | --- | --- | --- |",
+            *report.table("measure | measured | target (ours) |", []),
             f"| sockets open at once | {f['max_open']} of {f['sockets']} (handshake failures: "
-            f"{report._codes(f['handshake_failures']) or 'none'}) | {f['sockets']} | "
-            f"{report._verdict(f['max_open'] == f['sockets'])} |",
-            f"| handshake p50 / p95 | {report._ms(f['handshake_p50_ms'])} / {report._ms(f['handshake_p95_ms'])} ms "
+            f"{report.codes(f['handshake_failures']) or 'none'}) | {f['sockets']} | "
+            f"{_verdict(f['max_open'] == f['sockets'])} |",
+            f"| handshake p50 / p95 | {report.ms(f['handshake_p50_ms'])} / {report.ms(f['handshake_p95_ms'])} ms "
             "(100 in flight at a time) | | |",
             f"| web process RSS: idle / all sockets open / peak while deciding | {f['rss_baseline_mb']:.0f} / "
-            f"{f['rss_open_mb']:.0f} / {f['rss_peak_mb']:.0f} MB | ≤ 250 MB | {report._verdict(ok_rss)} |",
+            f"{f['rss_open_mb']:.0f} / {f['rss_peak_mb']:.0f} MB | ≤ 250 MB | {_verdict(ok_rss)} |",
             f"| decisions delivered by push (status equal to the database's) | {f['delivered']} of {f['sockets']}; "
-            f"{f['undecided']} entries undecided | every one | {report._verdict(ok_all)} |",
+            f"{f['undecided']} entries undecided | every one | {_verdict(ok_all)} |",
             f"| messages received in all / worker start to last decision pushed | {f['messages']:,} / "
             f"{f['decided_in_seconds']:.1f} s | | |",
             "",

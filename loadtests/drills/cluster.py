@@ -1,49 +1,28 @@
 """Cluster drill: two web, two websocket, two worker processes and one beat behind HAProxy.
 
-    .venv/bin/python loadtests/drills/cluster.py            # 600 students for 500 seats, then a kill
-    .venv/bin/python loadtests/drills/cluster.py --quick    # tiny, for the test suite
+    .venv/bin/python -m loadtests.drills.cluster            # 600 students for 500 seats, then a kill
+    .venv/bin/python -m loadtests.drills.cluster --quick    # tiny, for the test suite
 
-One machine standing in for several: every replica is a process of its own on its own port, and
-they share nothing but PostgreSQL and Redis, exactly like pods. In front, HAProxy (Debian's),
-routing ``/ws/`` to the websocket replicas and the rest to the web replicas, checking each
-replica's ``/healthz`` every second. HAProxy rather than nginx: open-source nginx only notices a
-dead backend when a real request fails on it (passive checks), HAProxy probes actively, takes
-the replica out after three failed checks, and resends a request whose connection was refused
-to the other replica (``retry-on conn-failure``, ``option redispatch``), so the students never
-see the refusal (requests in flight on a replica that dies are lost with it: 502).
-
-In order (1 and 2 on the replicas' own ports, so that both are surely involved; the rest
-through the balancer):
-
-1. a session made by the login form on one web replica is valid on the other (a claim there is
-   the logged-in student's);
-2. the claim rate limit (``RATELIMIT_CLAIM``, 3 a minute) holds across replicas: six claims of
-   one student sent alternately to both web replicas, three refused;
-3. websockets on both websocket replicas (directly and through the balancer) are open before any
-   worker runs, then one worker starts and decides: every socket hears its decision by push;
-4. the race: N students for fewer seats, all claiming within one second (one ticket each,
-   nothing lost or doubled);
-5. a second war, during which one web replica and one worker are SIGKILLed (the whole process
-   group) as soon as a batch is being decided: HAProxy marks the web replica down, sends it
-   nothing afterwards, and every accepted claim is decided (the dead worker's rows after the
-   lease). The answers students saw, errors included, are counted per time window.
+Every replica a process on its own port, sharing only PostgreSQL and Redis, like pods; HAProxy
+in front (active health checks, a refused connection resent to the other replica). Checks, in
+order: a session made on one web replica is valid on the other; the claim rate limit holds across
+replicas; a decision reaches sockets on every websocket replica; the race (one ticket each,
+nothing lost); a second war during which one web replica and one worker are SIGKILLed.
+docs/BENCHMARKS.md, "Two of everything behind HAProxy".
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import csv
 import http.client
 import io
 import json
-import os
 import random
 import re
 import secrets
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -51,11 +30,11 @@ import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-
-from loadtests import run as harness
-from loadtests.drills import checks, common, tables
-from loadtests.drills.common import say
+from loadtests.harness import load, report
+from loadtests.harness.fixtures import PASSWORD, make_event, make_sessions, make_students
+from loadtests.harness.invariants import accepted_claims, count_rows, invariants, wait_queue_empty
+from loadtests.harness.report import clock
+from loadtests.harness.stack import Stack, procfile, say
 from ticketwar import devservices
 
 # --- the command line of each replica: THE one place to change ---------------------------------
@@ -80,15 +59,21 @@ FULL = {
     "race_students": 600, "race_seats": 500, "kill_students": 600, "kill_seats": 500, "sockets": 30,
     "race_seconds": 40, "kill_seconds": 50, "burst_share": 0.6, "drain": 180, "lease": None,
 }  # fmt: skip
-QUICK = {
-    "race_students": 60, "race_seats": 50, "kill_students": 60, "kill_seats": 50, "sockets": 6,
-    "race_seconds": 12, "kill_seconds": 18, "burst_share": 0.6, "drain": 60, "lease": 5,
-}  # fmt: skip
-PASSWORD = "bench-pass-1"  # noqa: S105 - loadtests/queue_bench.make_students' students
+QUICK = {**FULL, "race_students": 60, "race_seats": 50, "kill_students": 60, "kill_seats": 50, "sockets": 6}
+QUICK.update(race_seconds=12, kill_seconds=18, drain=60, lease=5)
 DECIDED = {"completed", "failed"}
 
+BACKEND = """\
+backend {name}
+    balance {balance}
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
+    http-check expect rstatus ^(200|503)$
+    default-server inter 1s fastinter 250ms downinter 1s fall 3 rise 2
+{servers}
+"""
 HAPROXY_CONFIG = """\
-# Written by loadtests/drills/cluster.py for one run.
+# Written by loadtests.drills.cluster for one run.
 global
     # 600 students and their sockets, twice over (each needs two descriptors: client and server).
     maxconn 4000
@@ -122,22 +107,7 @@ frontend ticketwar
 # A busy one answers /healthz only after the requests queued for its threads (seconds at the
 # opening): the check waits up to 10 s. Its default (inter, 1 s) would take busy replicas out,
 # all of them at the opening, and leave HAProxy answering 503 itself.
-backend web
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect rstatus ^(200|503)$
-    default-server inter 1s fastinter 250ms downinter 1s fall 3 rise 2
-{web_servers}
-
-backend ws
-    balance leastconn
-    option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect rstatus ^(200|503)$
-    default-server inter 1s fastinter 250ms downinter 1s fall 3 rise 2
-{ws_servers}
-
+{backends}
 listen stats
     bind 127.0.0.1:{stats_port}
     stats enable
@@ -145,8 +115,8 @@ listen stats
 """
 
 
-class ClusterStack(common.DrillStack):
-    """``DrillStack`` with replicas on ports of their own and HAProxy on ``self.port``."""
+class ClusterStack(Stack):
+    """The stack with replicas on ports of their own and HAProxy on ``self.port``."""
 
     def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
         super().__init__(work, extra_env)
@@ -162,21 +132,22 @@ class ClusterStack(common.DrillStack):
             self.start_command(name, ROLE_COMMANDS[role].format(port=self.replica_ports[name]))
         elif role == "worker":
             # One pool process per replica (two replicas: the single box's two), named apart.
-            command = harness.procfile()["worker"] + f" -n {name}@%h"
+            command = procfile()["worker"] + f" -n {name}@%h"
             self.start_command(name, command, {"WORKER_CONCURRENCY": "1"})
         else:
-            self.start_command(name, harness.procfile()[role])
+            self.start_command(name, procfile()[role])
         say(f"started {name}")
 
     def start_balancer(self) -> None:
-        def servers(names: tuple[str, ...]) -> str:
-            return "\n".join(f"    server {n} 127.0.0.1:{self.replica_ports[n]} check" for n in names)
+        def backend(name: str, balance: str, names: tuple[str, ...]) -> str:
+            servers = "\n".join(f"    server {n} 127.0.0.1:{self.replica_ports[n]} check" for n in names)
+            return BACKEND.format(name=name, balance=balance, servers=servers)
 
         config = self.work / "haproxy.cfg"
         config.write_text(
             HAPROXY_CONFIG.format(
                 port=self.port, stats_port=self.stats_port,
-                web_servers=servers(WEB_REPLICAS), ws_servers=servers(WS_REPLICAS),
+                backends=backend("web", "roundrobin", WEB_REPLICAS) + "\n" + backend("ws", "leastconn", WS_REPLICAS),
             )
         )  # fmt: skip
         checked = subprocess.run(["haproxy", "-c", "-q", "-f", str(config)], capture_output=True, text=True)
@@ -206,28 +177,13 @@ class ClusterStack(common.DrillStack):
         deadline = time.monotonic() + timeout
         stats: dict = {}
         while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({process.returncode}); see {self.work / (name + '.log')}")
+            self.check_processes()
             with contextlib.suppress(OSError, http.client.HTTPException):
                 stats = self.balancer_stats()
                 if all(stats.get(n, {}).get("status") == "UP" for n in names):
                     return
             time.sleep(0.5)
         raise RuntimeError(f"replicas not up behind HAProxy after {timeout:.0f} s: {stats}")
-
-    def kill(self, name: str) -> int:
-        """SIGKILL a replica's whole process group at once (no graceful anything)."""
-        import psutil
-
-        process = self.processes.pop(name)
-        family = 1
-        with contextlib.suppress(psutil.Error):
-            family += len(psutil.Process(process.pid).children(recursive=True))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return family
 
 
 # --- one request, as a browser would send it -----------------------------------------------------
@@ -402,22 +358,19 @@ def war(
         ]
     else:  # the race: everyone within the same second
         claim_times = [3 + rng.uniform(0, 1) for _ in sessions]
-    start_at = time.time() + 2
-    plan_path, out_path = stack.work / f"{name}-plan.json", stack.work / f"{name}-client.json"
-    plan_path.write_text(json.dumps(common.build_plan(event.slug, sessions, claim_times, start_at, seconds)))
     before = stack.balancer_stats()
-    client = common.run_loadclient(stack.base_url, plan_path, out_path, stack.work / f"{name}-client.log")
-    figures: dict = {"students": len(sessions), "seats": event.capacity, "start": start_at}
-    try:
+    with load.Load(stack, event.slug, sessions, claim_times, seconds, name, sample=False) as client:
+        start_at = client.start_at
+        figures: dict = {"students": len(sessions), "seats": event.capacity, "start": start_at}
         if kill:
             deadline = time.monotonic() + 30
             processing = 0
             while time.monotonic() < deadline and not processing:
-                processing = checks.count_rows(stack.database_url, event.id, "processing")
+                processing = count_rows(stack.database_url, event.id, "processing")
                 time.sleep(0.01)
             killed_at = time.time()
             at_kill = stack.balancer_stats()
-            family = {"web1": stack.kill("web1"), "worker1": stack.kill("worker1")}
+            family = {"web1": len(stack.kill("web1")), "worker1": len(stack.kill("worker1"))}
             say(f"SIGKILLed web1 and worker1 ({family}) with {processing} entries processing")
             down_at, at_down = None, None
             while time.time() < killed_at + 20:
@@ -431,17 +384,13 @@ def war(
                 killed_at=killed_at, processing_at_kill=processing, processes_killed=family,
                 down_at=down_at, stats_at_kill=at_kill, stats_at_down=at_down,
             )  # fmt: skip
-        client.wait(timeout=seconds + 150)
-    finally:
-        if client.poll() is None:
-            client.kill()
-    figures["drained_after_end_s"] = checks.wait_queue_empty(stack.database_url, event.id, numbers["drain"])
+        results = client.results(150)
+    figures["drained_after_end_s"] = wait_queue_empty(stack.database_url, event.id, numbers["drain"])
     figures["stats_before"], figures["stats_after"] = before, stack.balancer_stats()
-    results = json.loads(out_path.read_text())
-    claims = checks.accepted_claims(stack.database_url, event.id, results)
+    claims = accepted_claims(stack.database_url, event.id, results)
     claims.pop("rows")
     figures["claims"] = claims
-    figures["invariants"] = checks.invariants(stack.database_url, event.id)
+    figures["invariants"] = invariants(stack.database_url, event.id)
     end = start_at + seconds
     if kill:
         windows = {
@@ -451,7 +400,7 @@ def war(
         }
     else:
         windows = {"the race": (start_at, end + 1)}
-    figures["windows"] = tables.summarise_requests(results["samples"], windows)
+    figures["windows"] = load.summarise_requests(results["samples"], windows)
     figures["errors"] = sum(w["errors"] for w in figures["windows"])
     served = {n: figures["stats_after"][n]["sessions"] - before[n]["sessions"] for n in (*WEB_REPLICAS, *WS_REPLICAS)}
     figures["sessions_per_replica"] = served
@@ -474,30 +423,22 @@ def war(
     return figures
 
 
-def run(args: argparse.Namespace) -> dict:
-    numbers = dict(QUICK if args.quick else FULL)
-    for key in ("race_students", "race_seats"):
-        if getattr(args, key) is not None:
-            numbers[key] = getattr(args, key)
-    work = common.fresh_work_dir("cluster")
+def run(args) -> dict:
+    n = load.numbers(args, QUICK, FULL, "race_students", "race_seats")
     extra = {"RATELIMIT_CLAIM": "3/m"}
-    if numbers["lease"]:
+    if n["lease"]:
         # Quick mode only: the reaper takes a dead worker's rows back after 5 s instead of 30 s.
-        extra["QUEUE_LEASE_SECONDS"] = str(numbers["lease"])
-    stack = ClusterStack(work, extra)
-    try:
-        stack.start()
+        extra["QUEUE_LEASE_SECONDS"] = str(n["lease"])
+    with load.drill(args, "cluster", extra, stack_class=ClusterStack) as (stack, _receiver):
         stamp = int(time.time())
-        race_event = common.make_event(f"cluster-race-{stamp}", numbers["race_seats"])
-        kill_event = common.make_event(f"cluster-kill-{stamp}", numbers["kill_seats"])
-        side_event = common.make_event(f"cluster-side-{stamp}", numbers["sockets"] + 10)
-        total = numbers["race_students"] + numbers["kill_students"] + numbers["sockets"] + 2
-        users = common.make_students(total, f"{stamp % 1000:03d}7")
-        sessions = common.make_sessions(users[1:])
-        race = sessions[: numbers["race_students"]]
-        killed = sessions[len(race) : len(race) + numbers["kill_students"]]
-        sockets = sessions[len(race) + len(killed) : len(race) + len(killed) + numbers["sockets"]]
-        limited = sessions[-1]
+        race_event = make_event(f"cluster-race-{stamp}", n["race_seats"])
+        kill_event = make_event(f"cluster-kill-{stamp}", n["kill_seats"])
+        side_event = make_event(f"cluster-side-{stamp}", n["sockets"] + 10)
+        users = make_students(n["race_students"] + n["kill_students"] + n["sockets"] + 2, f"{stamp % 1000:03d}7")
+        sessions = make_sessions(users[1:])
+        race = sessions[: n["race_students"]]
+        killed = sessions[len(race) : len(race) + n["kill_students"]]
+        sockets = sessions[len(race) + len(killed) : len(race) + len(killed) + n["sockets"]]
         from django.db import connection
 
         connection.close()
@@ -506,42 +447,25 @@ def run(args: argparse.Namespace) -> dict:
         stack.start_balancer()
         stack.wait_balanced((*WEB_REPLICAS, *WS_REPLICAS))
         say("every replica is up behind HAProxy")
-        figures: dict = {
-            "numbers": numbers,
-            "command": " ".join(
-                shlex.quote(a) for a in [".venv/bin/python", "loadtests/drills/cluster.py", *sys.argv[1:]]
-            ),
-            "machine": tables.machine_line(),
-            "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "role_commands": ROLE_COMMANDS,
-        }
+        figures: dict = {**load.header("loadtests.drills.cluster", n, time.time()), "role_commands": ROLE_COMMANDS}
         figures["session"] = check_session(stack, users[0], side_event.slug)
         say(f"session made on web1, used on web2: {figures['session']}")
-        figures["rate_limit"] = check_rate_limit(stack, limited, side_event.slug)
+        figures["rate_limit"] = check_rate_limit(stack, sessions[-1], side_event.slug)
         say(f"rate limit across replicas: {figures['rate_limit']['answers']}")
         figures["websockets"] = check_websockets(stack, sockets, side_event.slug)
         say(f"websockets: {figures['websockets']['routes']}")
         stack.start_replica("worker1")
-        checks.wait_queue_empty(stack.database_url, side_event.id, numbers["drain"])
+        wait_queue_empty(stack.database_url, side_event.id, n["drain"])
         say(f"the race: {len(race)} students for {race_event.capacity} seats")
         figures["race"] = war(
-            stack, numbers, name="race", event=race_event, sessions=race, seconds=numbers["race_seconds"], kill=False
+            stack, n, name="race", event=race_event, sessions=race, seconds=n["race_seconds"], kill=False
         )
         say(f"the kill: {len(killed)} students for {kill_event.capacity} seats; web1 and worker1 die mid-war")
         figures["kill"] = war(
-            stack, numbers, name="kill", event=kill_event, sessions=killed, seconds=numbers["kill_seconds"], kill=True
+            stack, n, name="kill", event=kill_event, sessions=killed, seconds=n["kill_seconds"], kill=True
         )
-        figures["ok"] = all(figures[part]["ok"] for part in ("session", "rate_limit", "websockets", "race", "kill"))
-        return figures
-    finally:
-        say("stopping the stack")
-        stack.stop()
-        common.cleanup(work, args.keep or sys.exc_info()[0] is not None)
-
-
-def _clicks(war_figures: dict) -> str:
-    statuses = war_figures["claims"]["click_statuses"]
-    return ", ".join(f"{'no answer' if int(k) == 0 else k}: {v}" for k, v in statuses.items())
+    figures["ok"] = all(figures[part]["ok"] for part in ("session", "rate_limit", "websockets", "race", "kill"))
+    return figures
 
 
 def _sources(war_figures: dict) -> str:
@@ -560,13 +484,9 @@ def markdown(f: dict) -> str:
     origin = kill["start"]
     dead_after = kill.get("sent_to_dead_after_down")
     down = kill["down_at"] - kill["killed_at"] if kill.get("down_at") else None
+    title = "### Two of everything behind HAProxy: sessions, rate limit, websockets, the race, a replica killed"
     lines = [
-        "### Two of everything behind HAProxy: sessions, rate limit, websockets, the race, a replica killed",
-        "",
-        "```",
-        f["command"],
-        "```",
-        "",
+        *report.heading(title, f["command"]),
         f"Run {f['started_at']} on {f['machine']}. Two web replicas, two websocket replicas (each one "
         "uvicorn process: `ROLE_COMMANDS` in `loadtests/drills/cluster.py`), two Celery workers (one pool "
         "process each), one beat, all on ports of their own and sharing only PostgreSQL and Redis, behind "
@@ -574,8 +494,7 @@ def markdown(f: dict) -> str:
         "resent to the other replica). Load from `loadtests/drills/loadclient.py` through HAProxy. What this "
         "drill checks is correctness across replicas; its latencies follow the machine's load average above.",
         "",
-        "| check | what happened | verdict |",
-        "| --- | --- | --- |",
+        *report.table("check | what happened | verdict", []),
         f"| session made on one replica, valid on the other | login form on web1: {s['login_status_web1']}; "
         f"claim with that session on web2: {s['claim_status_web2']} (the entry is the student's: "
         f"{'yes' if s['entry_owner_is_the_student'] else 'NO'}); without it: {s['claim_without_session_web2']} "
@@ -597,7 +516,7 @@ def markdown(f: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in race["sessions_per_replica"].items() if k.startswith("web"))
         + f"; errors (5xx + no answer): {race['errors']} ({_sources(race)}) | {_verdict(race['ok'])} |",
         f"| web1 and worker1 SIGKILLed mid-war ({kill['students']} students, {kill['seats']} seats) | killed at "
-        f"{tables.clock(kill['killed_at'], origin)} with {kill['processing_at_kill']} entries `processing`; "
+        f"{clock(kill['killed_at'], origin)} with {kill['processing_at_kill']} entries `processing`; "
         f"HAProxy marked web1 down {'never' if down is None else f'{down:.1f} s later'}; requests sent to web1 "
         f"after that: {dead_after}; web2 took "
         f"{kill['sessions_per_replica']['web2']}; retries/redispatches to the other replica: "
@@ -620,17 +539,17 @@ def markdown(f: dict) -> str:
         "requests web1 held when it died, answered by HAProxy; a 409 is a click again after such a 502 whose "
         "claim web1 had already queued (the student holds the ticket):",
         "",
-        *tables.requests_table(kill["windows"]),
+        *load.requests_table(kill["windows"]),
         "",
         "The race (claim clicks by answer: "
-        + _clicks(race)
+        + load.click_statuses(race["claims"])
         + "; a 410 is a click after the sell-out, answered at once and never queued):",
         "",
-        *checks.invariants_table(race["invariants"]),
+        *load.invariants_table(race["invariants"]),
         "",
-        f"The kill war (claim clicks by answer: {_clicks(kill)}):",
+        f"The kill war (claim clicks by answer: {load.click_statuses(kill['claims'])}):",
         "",
-        *checks.invariants_table(kill["invariants"]),
+        *load.invariants_table(kill["invariants"]),
         "",
         f"Queue empty {race['drained_after_end_s']:.0f} s (race) and {kill['drained_after_end_s']:.0f} s (kill) after "
         "the load stopped; the dead worker's rows came back after the lease (`QUEUE_LEASE_SECONDS`"
@@ -641,11 +560,10 @@ def markdown(f: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.drill_parser(__doc__)
+    parser = report.parser(__doc__)
     parser.add_argument("--race-students", dest="race_students", type=int, default=None)
     parser.add_argument("--race-seats", dest="race_seats", type=int, default=None)
-    args = parser.parse_args(argv)
-    return common.drill_main(args, run=run, markdown=markdown, section="cluster")
+    return report.main(parser.parse_args(argv), run=run, markdown=markdown, section="drill:cluster")
 
 
 if __name__ == "__main__":

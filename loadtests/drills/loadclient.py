@@ -1,20 +1,13 @@
 """Constant-load client for the drills: logged-in students on the event page who claim once.
 
-    python loadtests/drills/loadclient.py --base-url URL --plan plan.json --out results.json
+    python -m loadtests.drills.loadclient --base-url URL --plan plan.json --out results.json
 
-Lighter than Locust (one gevent process, no login form: the drill hands it ready sessions) so
-that hundreds of students can run next to the stack on two cores while something is broken.
-Each student, like ``static/js/event.js`` and ``static/js/queue.js`` with websockets blocked:
-
-- opens the event page once, then re-reads ``GET /api/events/<slug>/`` every 5 s;
-- at its ``claim_at`` second clicks claim (``POST /api/events/<slug>/claim/``); a 5xx or a
-  refused connection is clicked again after 2-4 s, as a person would (at most 20 times);
-- after a 200/202 watches ``GET /api/queue/<id>/`` every 1-2 s until the entry is decided, then
-  opens ``GET /api/me/tickets/`` once and goes back to the event page's polling.
-
-The plan (JSON): ``{slug, start_at (epoch s), seconds, students: [{user_id, session, csrf,
-claim_at (s after start, or null)}]}``. The output: every request as ``[epoch, kind, ms,
-status]`` (status 0: no answer) and every student's claim attempts and decision.
+One gevent process (lighter than Locust; the drill hands it ready sessions). Each student, like
+``static/js/event.js`` and ``queue.js`` with websockets blocked, re-reads the event every 5 s,
+claims at its ``claim_at`` (a 5xx or no answer clicked again after 2-4 s), then polls its entry
+every 1-2 s until decided. Plan: ``{slug, start_at, seconds, students: [{user_id, session, csrf,
+claim_at}]}``; output: every request as ``[epoch, kind, ms, status]`` (0: no answer) and each
+student's clicks and decision.
 """
 
 from __future__ import annotations

@@ -1,41 +1,23 @@
 """The cluster drill in ``--quick`` mode: two of every replica behind HAProxy, one of each killed.
 
-One run (about a minute on two idle cores) of ``loadtests/drills/cluster.py``, which brings its
+One run (about a minute on two idle cores) of ``python -m loadtests.drills.cluster``, which brings its
 own PostgreSQL, Redis, replicas and HAProxy on free ports; the tests read its figures.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from loadtests.tests.scripts import run_quick
+
 TIMEOUT_SECONDS = 240
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_SECONDS + 90)]
-_TEST_ONLY_ENV = {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("cluster") / "cluster.json"
-    # The drill brings its own servers and runs the replicas as in production, not as under test.
-    env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV and not k.startswith("TICKETWAR_")}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "loadtests" / "drills" / "cluster.py"), "--quick", "--json", str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.terminate()  # the drill stops its stack on SIGTERM
-        output, _ = process.communicate(timeout=60)
-    assert out.exists(), output[-4000:]
-    return {"returncode": process.returncode, "output": output, "figures": json.loads(out.read_text())}
+    result = run_quick("loadtests.drills.cluster", tmp_path_factory.mktemp("cluster"), TIMEOUT_SECONDS)
+    return {"returncode": result.returncode, "output": result.output, "figures": result.figures}
 
 
 def test_a_session_made_on_one_web_replica_is_valid_on_the_other(cluster):

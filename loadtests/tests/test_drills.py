@@ -9,58 +9,25 @@ database, the remaining-tickets alert received with a valid signature.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from loadtests.tests.scripts import finish, start_script
+
 DRILLS = ("redis_drill", "worker_db_drill", "queue_volume")
 TIMEOUT_SECONDS = 330
 # The fixture runs the three drills (about a minute; TIMEOUT_SECONDS at worst) inside the first test.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_SECONDS + 180)]
-_TEST_ONLY_ENV = {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 
 
 @pytest.fixture(scope="module")
 def drills(tmp_path_factory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("drills")
-    # The drills bring their own servers and run the stack as in production, not as under test.
-    env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV and not k.startswith("TICKETWAR_")}
     running = {
-        name: subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "loadtests" / "drills" / f"{name}.py"),
-                "--quick",
-                "--json",
-                str(out / f"{name}.json"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        name: start_script(f"loadtests.drills.{name}", "--quick", "--json", str(out / f"{name}.json"))
         for name in DRILLS
     }
-    figures = {}
-    for name, process in running.items():
-        try:
-            output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.terminate()  # the drill stops its stack on SIGTERM
-            output, _ = process.communicate(timeout=60)
-        path = out / f"{name}.json"
-        figures[name] = {
-            "returncode": process.returncode,
-            "output": output,
-            "figures": json.loads(path.read_text()) if path.exists() else None,
-        }
-    return figures
+    results = {name: finish(process, TIMEOUT_SECONDS, out / f"{name}.json") for name, process in running.items()}
+    return {name: vars(result) for name, result in results.items()}
 
 
 def _figures(drills: dict, name: str) -> dict:

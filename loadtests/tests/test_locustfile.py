@@ -17,7 +17,7 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from loadtests import report
+from loadtests.harness import locust_report, report
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def test_five_students_race_for_three_seats(live_asgi_server, celery_worker_proc
          "--csv", str(csv_prefix), "--only-summary", "--loglevel", "WARNING"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    stats = {row["name"]: row for row in report.locust_stats(csv_prefix.with_name("locust_stats.csv"))}
+    stats = {row["name"]: row for row in locust_report.locust_stats(csv_prefix.with_name("locust_stats.csv"))}
     failures = csv_prefix.with_name("locust_failures.csv").read_text()
     assert stats["Aggregated"]["failures"] == 0, failures + run.stdout[-2000:]
     assert run.returncode == 0, run.stdout[-2000:]
@@ -72,37 +72,29 @@ def test_five_students_race_for_three_seats(live_asgi_server, celery_worker_proc
     assert holders <= nims
 
     # The report of such a run renders (the same code writes docs/BENCHMARKS.md).
-    figures = report.client_figures(results)
+    figures = locust_report.client_figures(results)
     assert figures["whole"]["claim"]["count"] == STUDENTS
     assert figures["failures"] == 0
 
 
-def test_benchmarks_section_is_replaced_not_duplicated(tmp_path):
-    path = tmp_path / "BENCHMARKS.md"
-    path.write_text("# Benchmarks\n\n## Queue\n\nqueue table\n")
-    report.update_benchmarks(path, "500-users", "### 500 users\n\nfirst\n")
-    report.update_benchmarks(path, "1000-users", "### 1000 users\n\nbig\n")
-    report.update_benchmarks(path, "500-users", "### 500 users\n\nsecond\n")
-    text = path.read_text()
-    assert text.count("## Load test") == 1
-    assert "first" not in text
-    assert text.index("second") < text.index("big")
-    assert text.startswith("# Benchmarks\n\n## Queue\n\nqueue table\n")
-
-
-def test_drill_sections_are_replaced_not_duplicated(tmp_path):
-    """The drills put their tables in their own section, through the same helper as the load tests."""
-    from loadtests.drills import tables
-
+def test_sections_are_replaced_not_duplicated(tmp_path):
+    """Each run's table has its markers in its section ("Load test", "Failure drills"): replaced, never repeated."""
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n## Start-up\n\ntext\n")
-    tables.update_benchmarks("redis", "### Redis\n\nfirst\n", path)
-    report.update_benchmarks(path, "500-users", "### 500 users\n\nrun\n")
-    tables.update_benchmarks("worker-db", "### DB\n\nonce\n", path)
-    tables.update_benchmarks("redis", "### Redis\n\nsecond\n", path)
+    for marker, block in (
+        ("loadtest:500-users", "### 500 users\n\nfirst\n"),
+        ("drill:redis", "### Redis\n\nfirst\n"),
+        ("loadtest:1000-users", "### 1000 users\n\nbig\n"),
+        ("drill:worker-db", "### DB\n\nonce\n"),
+        ("loadtest:500-users", "### 500 users\n\nsecond\n"),
+        ("drill:redis", "### Redis\n\nsecond\n"),
+    ):
+        report.update_benchmarks(marker, block, path)
     text = path.read_text()
-    assert text.count("## Failure drills") == 1 and text.count("## Load test") == 1
-    assert "first" not in text and text.count("### Redis") == 1 and "second" in text
+    assert text.startswith("# Benchmarks\n\n## Start-up\n\ntext\n")
+    assert text.count("## Load test") == 1 and text.count("## Failure drills") == 1
+    assert "first" not in text and text.count("### Redis") == 1 and text.count("### 500 users") == 1
+    assert text.index("## Load test") < text.index("### 500 users") < text.index("### 1000 users")
     drills = text.index("## Failure drills")
-    assert drills < text.index("### Redis") < text.index("### DB") < text.index("## Load test")
-    assert text.index("## Start-up") < drills
+    assert drills < text.index("### Redis") < text.index("### DB")
+    assert text.index("second") < text.index("big")

@@ -3,30 +3,16 @@ promoted, and every Redis role (cache, rate limits, broker, channel layer) follo
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from loadtests.tests.scripts import run_quick
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-_TEST_ONLY_ENV = {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 
 
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("sentinel") / "sentinel.json"
-    # The drill brings its own servers and runs the stack as in production, not as under test.
-    env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV and not k.startswith("TICKETWAR_")}
-    process = subprocess.run(
-        [sys.executable, str(ROOT / "loadtests" / "drills" / "sentinel_drill.py"), "--quick", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=270, check=False,
-    )  # fmt: skip
-    assert out.exists(), (process.stdout + process.stderr)[-3000:]
-    return json.loads(out.read_text())
+    return run_quick("loadtests.drills.sentinel_drill", tmp_path_factory.mktemp("sentinel"), 270).figures
 
 
 def test_the_replica_is_promoted_within_seconds(figures):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from loadtests.drills.student import Student, read_until  # noqa: F401 - shared with the drills
+from loadtests.harness.fixtures import Student, read_until  # noqa: F401 - shared with the drills
 from ticketwar import devservices
 from ticketwar.testing import ROOT, free_port, stop_processes
 

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from loadtests.drills import checks
-from loadtests.drills.common import dsn, make_sessions
+from loadtests.harness import invariants
+from loadtests.harness.fixtures import make_sessions
+from loadtests.harness.stack import dsn
 from ticketwar import devservices
 from ticketwar.testing import ROOT, bulk_students, database_url_for, free_port, subprocess_env, wait_until
 from ticketwar.tests.appstack import AppProcesses, Student
@@ -142,14 +143,14 @@ def test_claim_race_through_pgbouncer_in_transaction_mode(pgbouncer, make_event)
         assert set(statuses) <= {202, 200, 409, 410}, statuses  # queued, again, holder, sold out
         database_url = database_url_for(connection.settings_dict)
         wait_until(
-            lambda: checks.invariants(database_url, event.id)["live_entries"] == 0,
+            lambda: invariants.invariants(database_url, event.id)["live_entries"] == 0,
             timeout=60,
             interval=0.3,
             message="queue not drained",
         )
     finally:
         app.stop()
-    truth = checks.invariants(database_url, event.id)
+    truth = invariants.invariants(database_url, event.id)
     assert truth["ok"], truth  # tickets == seats, one per student, nothing undecided or failed
     assert truth["tickets"] == seats and truth["holders"] == seats, truth
     # The web's and the worker's queries really went through the pooler.

@@ -1,4 +1,4 @@
-"""Turns one benchmark run's raw figures into the markdown of docs/BENCHMARKS.md."""
+"""One Locust run's raw figures (``loadtests.run``) as the markdown of docs/BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import csv
 import re
 from collections import defaultdict
 from pathlib import Path
+
+from loadtests.harness.report import codes as _codes
+from loadtests.harness.report import ms as _ms
+from loadtests.harness.report import percentile, table
 
 # Our targets at 1000 users (docs/BENCHMARKS.md); the user's are looser (p95 < 500 ms, hit
 # ratio > 80%, queue delay < 5 s).
@@ -18,14 +22,6 @@ TARGET_DECISION_P95_S = 2.0
 SPIKE_SECONDS = 60
 # The countdown: the last seconds before the opening, everyone logged in and polling.
 COUNTDOWN_SECONDS = 25
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def request_class(name: str) -> str:
@@ -42,23 +38,14 @@ def request_class(name: str) -> str:
 
 def locust_stats(path: Path) -> list[dict]:
     """Rows of Locust's ``<prefix>_stats.csv``: one per request name, plus ``Aggregated``."""
-    rows = []
+    times = {"p50": "50%", "p95": "95%", "p99": "99%", "max": "Max Response Time"}
     with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            rows.append(
-                {
-                    "type": row["Type"],
-                    "name": row["Name"],
-                    "requests": int(row["Request Count"]),
-                    "failures": int(row["Failure Count"]),
-                    "rps": float(row["Requests/s"]),
-                    "p50": _num(row["50%"]),
-                    "p95": _num(row["95%"]),
-                    "p99": _num(row["99%"]),
-                    "max": _num(row["Max Response Time"]),
-                }
-            )
-    return rows
+        return [
+            {"type": row["Type"], "name": row["Name"], "requests": int(row["Request Count"]),
+             "failures": int(row["Failure Count"]), "rps": float(row["Requests/s"]),
+             **{key: _num(row[column]) for key, column in times.items()}}
+            for row in csv.DictReader(handle)
+        ]  # fmt: skip
 
 
 def _num(value: str) -> float | None:
@@ -83,12 +70,7 @@ def _claim_arrival(windows: list[tuple[float, float]]) -> dict:
 
 
 def _summary(times: list[float]) -> dict:
-    return {
-        "count": len(times),
-        "p50": percentile(times, 50),
-        "p95": percentile(times, 95),
-        "p99": percentile(times, 99),
-    }
+    return {"count": len(times), **{f"p{q}": percentile(times, q) for q in (50, 95, 99)}}
 
 
 def client_figures(results: dict) -> dict:
@@ -156,15 +138,13 @@ def client_figures(results: dict) -> dict:
 # --- markdown ------------------------------------------------------------------------------
 
 
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
-
-
 def _verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
 
 def markdown(figures: dict) -> str:
+    # Runs recorded before the shared invariants named it "completed_with_ticket".
+    linked = figures["db"].get("completed_linked", figures["db"].get("completed_with_ticket"))
     c, db, m = figures["client"], figures["db"], figures["machine"]
     versions = figures.get("versions", {})
     reads, claims = c["spike"].get("read", {}), c["spike"].get("claim", {})
@@ -185,8 +165,7 @@ def markdown(figures: dict) -> str:
         f"Locust: `python {_shorten(figures['locust_command'])}`  ",
         f"Machine: {m['cpus']} vCPU {m['cpu']}, {m['ram_gb']} GB RAM, Linux {m['kernel']}; Python {m['python']}, "
         f"PostgreSQL {versions.get('postgresql', '?')}, Redis {versions.get('redis', '?')}. Locust (one process) "
-        f"shared the {m['cpus']} cores with web (uvicorn × {figures.get('web_workers', 2)}, "
-        f"{figures.get('web_threads', 8)} HTTP threads each), the Celery worker (× 2) and beat; mean CPU use "
+        f"shared the {m['cpus']} cores with {_web(figures)}, the Celery worker (× 2) and beat; mean CPU use "
         f"{figures.get('cpu_percent_mean', '–')}%"
         + ("; Locust warned that its own CPU use went above 90%" if figures.get("locust_cpu_warning") else "")
         + ".  ",
@@ -201,8 +180,7 @@ def markdown(figures: dict) -> str:
             else ""
         ),
         "",
-        "| measure | measured | target (ours) | |",
-        "| --- | --- | --- | --- |",
+        *table("measure | measured | target (ours) |", []),
         f"| requests (whole run) | {c['requests']:,} at {c.get('mean_rps', 0):.0f}/s mean, {c['peak_rps']}/s peak "
         f"(1 s), {c['spike_mean_rps']}/s over the first {c.get('spike_seconds', SPIKE_SECONDS)} s after opening | | |",
         f"| reads p50 / p95 / p99, opening spike | {_ms(reads.get('p50'))} / {_ms(reads.get('p95'))} / "
@@ -239,7 +217,7 @@ def markdown(figures: dict) -> str:
         f"{_s(db['first_claim_to_last_decision_seconds'])} | | |",
         f"| queue outcomes (`ticket_queue`) | {_codes(db['queue'])} | | |",
         f"| tickets issued == capacity, one per student | {db['tickets']} tickets, {db['holders']} holders, "
-        f"remaining {db['remaining']}, {db['completed_with_ticket']} completed entries with their ticket, "
+        f"remaining {db['remaining']}, {linked} completed entries with their ticket, "
         f"{figures['queue_left']} entries left undecided | {expected_tickets}, one each, none left | "
         f"{_verdict(invariant)} |",
         f"| RSS max: web (all) / largest web process | {mem.get('web', 0):.0f} / {single.get('web', 0):.0f} MB | | |",
@@ -255,8 +233,7 @@ def markdown(figures: dict) -> str:
         "",
         "Per endpoint (whole run, every request Locust made; ms):",
         "",
-        "| endpoint | requests | failures | req/s | p50 | p95 | p99 | max |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *table("endpoint | requests | failures | req/s | p50 | p95 | p99 | max", [], ["---", *["---:"] * 7]),
     ]
     for row in c.get("endpoints", []):
         lines.append(
@@ -264,10 +241,7 @@ def markdown(figures: dict) -> str:
             f"{_ms(row['p95'])} | {_ms(row['p99'])} | {_ms(row['max'])} |"
         )
     lines += ["", *ratio_lines(figures), ""]
-    lines.append(
-        f"HTML report: [`docs/loadtest/{figures['name']}.html`](loadtest/{figures['name']}.html); raw figures: "
-        f"`docs/loadtest/{figures['name']}.json`."
-    )
+    lines.append(f"Raw figures: `docs/loadtest/{figures['name']}.json`.")
     return "\n".join(lines) + "\n"
 
 
@@ -279,8 +253,7 @@ def ratio_lines(figures: dict) -> list[str]:
     lines = [
         "Ratios, measured right after the run on the same, idle, stack:",
         "",
-        "| pair | ours | machine's limit | ratio |",
-        "| --- | ---: | ---: | ---: |",
+        *table("pair | ours | machine's limit | ratio", [], ["---", "---:", "---:", "---:"]),
     ]
     pg = {row["clients"]: row["tps"] for row in ratios["pgbench"]}
     for row in ratios["ticket_issue"]:
@@ -311,12 +284,16 @@ def ratio_lines(figures: dict) -> list[str]:
     return lines
 
 
+def _web(figures: dict) -> str:
+    """The web processes of a run (runs before the split had no ws process and no "web_server")."""
+    workers, threads = figures.get("web_workers", 2), figures.get("web_threads", 8)
+    if figures.get("web_server", "uvicorn") == "uvicorn":
+        return f"web (uvicorn × {workers}, {threads} HTTP threads each)"
+    return f"web ({figures['web_server']}, {workers} workers × {threads} threads), ws (uvicorn)"
+
+
 def _shorten(command: str) -> str:
     return re.sub(r"/\S*/ticketwar-loadtest-[^/ ]+/", "$TMP/", command).replace(str(Path.cwd()) + "/", "")
-
-
-def _codes(counts: dict) -> str:
-    return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()))
 
 
 def _families(families: dict) -> str:
@@ -347,64 +324,3 @@ def _spike_cpu_row(spike: dict) -> str:
 
 def _cpu(cpu: dict) -> str:
     return " / ".join(f"{cpu.get(role, 0):.0f}" for role in ("web", "worker", "beat", "locust"))
-
-
-# --- docs/BENCHMARKS.md ----------------------------------------------------------------------
-
-SECTION = "## Load test"
-INTRO = """## Load test
-
-`make loadtest` (= `.venv/bin/python loadtests/run.py`, 500 users) and
-`.venv/bin/python loadtests/run.py --users 1000` start their own PostgreSQL and Redis (durable
-settings, as `make run`), web (uvicorn, 2 workers, 8 HTTP threads each), Celery worker and beat with the Procfile's
-own command lines, create the students (`create_students`) and a fresh 500-seat event
-(`create_event --opens-in N`), run Locust headless with `loadtests/locustfile.py`, then check
-the database and write the tables below (each is replaced when its run is repeated; Locust's
-HTML reports are in `docs/loadtest/`). Everything runs on the one machine: Locust competes
-with the server for the same cores, so every figure is pessimistic for the server.
-
-How a simulated student behaves: logs in through the login form; opens the event page and,
-like `static/js/event.js`, re-reads `/api/events/<slug>/` every 5 s during the countdown;
-claims 0.2–1.5 s after the opening (the spike: every student within about a second); watches
-the queue entry (80% by websocket as `static/js/queue.js` does, the others polling
-`/api/queue/<id>/` every 1–2 s as the page does behind a network that blocks websockets); opens
-the ticket; students left without a seat keep the event page open (a poll every 5 s).
-Students arrive at `--spawn-rate` per second (4 by default): a login costs ~0.25 s of CPU
-(PBKDF2 with Django's 1,000,000 iterations), so arrivals are paced and the window opens 40 s
-after the last one. "Reads" are all GET requests; the targets are judged on the opening spike
-(the 60 s after the opening), and the countdown (its last 25 s) and whole-run figures are shown
-beside them.
-409/410/425/429 answers to a claim are outcomes the contract defines, counted separately;
-"unexpected failures" are everything else (5xx, timeouts, wrong answers).
-"""
-
-
-def replace_marked_block(path: Path, *, marker: str, block: str, heading: str, intro: str) -> None:
-    """Put ``block`` between ``<!-- {marker}:start -->`` and ``<!-- {marker}:end -->`` in ``path``.
-
-    A block already there is replaced; a new one goes at the end of the section that starts with
-    ``heading`` (a second-level heading); without that section, ``intro`` (which starts with the
-    heading) and the block are appended to the file.
-    """
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    wrapped = f"{start}\n{block.rstrip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        text = before + wrapped + after
-    elif heading in text:
-        before, _, rest = text.partition(heading)
-        # The section ends where the next second-level heading begins.
-        match = re.search(r"^## ", rest[1:], flags=re.MULTILINE)
-        cut = match.start() + 1 if match else len(rest)
-        body, after = rest[:cut].rstrip(), rest[cut:]
-        text = before + heading + body + "\n\n" + wrapped + "\n" + ("\n" + after if after else "")
-    else:
-        text = text.rstrip() + "\n\n" + intro.rstrip() + "\n\n" + wrapped + "\n"
-    path.write_text(text)
-
-
-def update_benchmarks(path: Path, name: str, block: str) -> None:
-    """Put ``block`` between this run's markers inside the "Load test" section of ``path``."""
-    replace_marked_block(path, marker=f"loadtest:{name}", block=block, heading=SECTION, intro=INTRO)

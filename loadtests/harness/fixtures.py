@@ -1,8 +1,4 @@
-"""A logged-in student speaking to a running stack over HTTP and a websocket (drills, tests).
-
-The session is made as the login form would leave it (a test client's ``force_login`` or the
-drills' ``make_sessions``); the CSRF secret is the student's own, sent as cookie and header.
-"""
+"""Students, their logged-in sessions and events, made in the database (Django set up on the stack)."""
 
 from __future__ import annotations
 
@@ -12,11 +8,73 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+PASSWORD = "bench-pass-1"  # noqa: S105 - the bulk students' password (the cluster drill logs one in)
+
+
+def make_students(count: int, tag: str) -> list:
+    """Verified students created in bulk, NIM ``<tag><i:05d>`` (one password hash for all)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    user_model, password, now = get_user_model(), make_password(PASSWORD), timezone.now()
+    return user_model.objects.bulk_create(
+        user_model(
+            username=f"{tag}{i:05d}", nim=f"{tag}{i:05d}", email=f"{tag}{i:05d}@student.itera.ac.id",
+            full_name=f"Bench {i}", email_verified_at=now, password=password,
+        )
+        for i in range(count)
+    )  # fmt: skip
+
+
+def make_sessions(users: list) -> list[dict]:
+    """A logged-in session per student, as the login form would leave it (what ``login()`` stores,
+    without paying PBKDF2 for each), plus a CSRF secret: ``{user_id, session, csrf}``."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    sessions = []
+    for user in users:
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        sessions.append({"user_id": user.pk, "session": session.session_key, "csrf": secrets.token_hex(16)})
+    return sessions
+
+
+def staff_cookie() -> str:
+    """A logged-in staff session (staff are outside the general API budget)."""
+    from django.contrib.auth import get_user_model
+
+    user, _created = get_user_model().objects.get_or_create(
+        username="loadtest-staff", defaults={"is_staff": True, "full_name": "Load test"}
+    )
+    return f"sessionid={make_sessions([user])[0]['session']}"
+
+
+def make_event(slug: str, capacity: int, **fields):
+    """A published event, open for claims since a minute ago (``fields`` override)."""
+    from django.utils import timezone
+
+    from events.models import Event
+
+    now = timezone.now()
+    values = {
+        "slug": slug, "title": "Benchmark", "speaker": "Speaker", "venue": "Aula", "capacity": capacity,
+        "remaining": capacity, "status": "published", "claim_opens_at": now - timedelta(minutes=1),
+        "claim_closes_at": now + timedelta(days=1), "starts_at": now + timedelta(days=2),
+    }  # fmt: skip
+    return Event.objects.create(**{**values, **fields})
 
 
 @dataclass
 class Student:
-    """A logged-in student (a session made by Django's test client) talking to ``base_url``."""
+    """A logged-in student (a session made by ``make_sessions`` or a test client) talking to ``base_url``."""
 
     base_url: str
     session: str
