@@ -52,8 +52,8 @@ class Student:
             body = "{}"
         started = time.time()
         status, payload = 0, None
-        # A kept-alive connection the server has just closed (uvicorn's keep-alive is 5 s, the
-        # page polls every 5 s) is retried once on a new one, as browsers do; a refused or
+        # A kept-alive connection the server (or a proxy in front) has just closed as idle is
+        # retried once on a new one, as browsers do; a refused or
         # failed fresh connection is an error.
         for reused in (self.conn is not None, False):
             try:
