@@ -112,14 +112,12 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description=_("Ask ticket holders to confirm attendance"))
     def ask_ticket_holders_to_confirm(self, request, queryset):
         # The deadline is chosen on the confirmation request's form (waitlist admin).
-
         event = queryset.first()
         url = reverse("admin:waitlist_confirmationrequest_add")
         return redirect(f"{url}?event={event.pk}" if event is not None else url)
 
     @admin.action(description=_("Export attendee list (CSV)"))
     def export_attendees_csv(self, request, queryset):
-
         tickets = (
             Ticket.objects.filter(event__in=queryset.values("pk"), status=Ticket.Status.ACTIVE)
             .select_related("event", "user", "admitted_by")

@@ -132,7 +132,6 @@ def cached_events_payload() -> list[dict[str, Any]]:
 
 def invalidate_event(event_id: int) -> None:
     """Drop every cached copy of ``event_id`` (its row under the old and new slug, the list)."""
-
     keys = [EVENT_LIST_KEY, remaining_key(event_id)]
     slug = Event.objects.filter(pk=event_id).values_list("slug", flat=True).first()
     if slug:
@@ -161,7 +160,6 @@ def refresh_remaining(event_id: int) -> None:
 
 def remember_slug(event: Event) -> None:
     """Note which slug ``event`` is cached under, so a later slug change can drop it."""
-
     cache.set(event_slug_key(event.pk), event.slug, timeout=_ttl_event() * 2)
 
 

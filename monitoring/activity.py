@@ -67,5 +67,4 @@ def _forget_older_than(cutoff: float) -> None:
 
 
 def _redis_call(fn):
-
     return get_breaker("redis").call(lambda: fn(redis_lib.get_client()), fallback=None)

@@ -79,7 +79,6 @@ def evaluate_alerts(*, now: datetime | None = None) -> list[tuple[int, str]]:
 
     Notifications are sent after the transaction commits (monitoring.notify).
     """
-
     now = now or timezone.now()
     transitions: list[tuple[int, str]] = []
     with transaction.atomic():

@@ -51,7 +51,6 @@ def forget_cached() -> None:
 
 
 def _compute():
-
     try:
         remaining = selectors.remaining_per_event()
         claims = selectors.claims_summary()

@@ -98,7 +98,6 @@ def request_done() -> None:
 
 
 def _flush_forever() -> None:
-
     while True:
         time.sleep(FLUSH_SECONDS)
         try:

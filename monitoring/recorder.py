@@ -103,7 +103,6 @@ def _ensure_thread() -> None:
 
 
 def _flush_forever() -> None:
-
     while True:
         _wake.wait(FLUSH_SECONDS)
         _wake.clear()
@@ -179,7 +178,6 @@ def _write_stats(stats: dict[tuple[datetime, str, str], _Stat]) -> None:
 
 
 def _write_errors(errors: list[dict]) -> None:
-
     ErrorLog.objects.bulk_create([ErrorLog(**entry) for entry in errors])
 
 

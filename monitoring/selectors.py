@@ -83,7 +83,6 @@ def remaining_per_event(*, now: datetime | None = None, open_only: bool = False)
     ``open_only``: only events whose window has opened, too (a small event is not "running
     out" before anyone could claim).
     """
-
     now = now or timezone.now()
     events = Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
     if open_only:
@@ -93,7 +92,6 @@ def remaining_per_event(*, now: datetime | None = None, open_only: bool = False)
 
 def claims_summary(*, now: datetime | None = None) -> dict:
     """Claims received in the last minute and the success share of recent decisions."""
-
     now = now or timezone.now()
     last_minute = now - timedelta(seconds=60)
     window = now - timedelta(seconds=WINDOW_SECONDS)
@@ -141,7 +139,6 @@ def cache_counters() -> tuple[float, float]:
 
 
 def _collect_families():
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
@@ -214,7 +211,6 @@ def requests_last_minute(*, now: datetime) -> int:
 
 def capacity_of(slugs) -> dict[str, int]:
     """``{slug: capacity}`` of these events (one query)."""
-
     return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "capacity"))
 
 

@@ -33,7 +33,6 @@ def _load_snapshot(public_id: uuid.UUID, user_id: int):
     One thread hop and one read of the row: called after joining the entry's group, so a
     decision made in between is either in this read or pushed to us.
     """
-
     entry = entry_of_owner(public_id=public_id, user_id=user_id)
     if entry is None:
         return None, None, 0
@@ -83,7 +82,6 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
 
     async def _still_here(self) -> None:
         """Count this student as active (monitoring) while the socket is open, every ~30 s."""
-
         now = time.monotonic()
         if now - self.active_at >= activity.TOUCH_EVERY_SECONDS:
             self.active_at = now

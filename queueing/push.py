@@ -41,7 +41,6 @@ def event_group(event_id: int) -> str:
 
 
 def _redis():
-
     return redis_lib.get_client()
 
 
@@ -109,7 +108,6 @@ def push_batch(decisions) -> None:
 
 def seats_of(event_ids) -> dict[int, tuple[int, int]]:
     """``{event id: (seats left, capacity)}``: one indexed read per progress message, not per page."""
-
     rows = Event.objects.filter(id__in=list(event_ids)).values_list("id", "remaining", "capacity")
     return {event_id: (remaining, capacity) for event_id, remaining, capacity in rows}
 
@@ -124,7 +122,6 @@ def progress_message(event_id: int, decided: int | None, rate: float | None, sea
 
 def push_progress(event_ids) -> None:
     """Heartbeat from the beat tick: waiting pages hear from us at least every tick."""
-
     due = _due_events(list(event_ids))
     if not due:
         return

@@ -130,7 +130,6 @@ _drain_rate_memo: list = [float("-inf"), 0.0]
 
 def drain_rate() -> float:
     """The queue's drain rate in claims/s: last measured by the workers (Redis), else the DB."""
-
     read_at, rate = _drain_rate_memo
     if time.monotonic() - read_at < DRAIN_RATE_MEMO_SECONDS:
         return rate
@@ -140,7 +139,6 @@ def drain_rate() -> float:
 
 
 def _read_drain_rate() -> float:
-
     try:
         client = redis_lib.get_client()
         raw = client.get(DRAIN_RATE_KEY)
@@ -170,7 +168,6 @@ def eta_seconds(position: int | None, rate: float) -> int | None:
 
 def decided_total(event_id: int) -> int:
     """How many entries of the event the workers have decided so far (Redis counter, 0 if unknown)."""
-
     try:
         return int(redis_lib.get_client().get(DECIDED_KEY.format(event_id=event_id)) or 0)
     except Exception:
@@ -220,7 +217,6 @@ def entry_as_dict(entry: QueueEntry, *, position: int | None = None, rate: float
 
 def _held_ticket(entry: QueueEntry):
     """The active ticket of the entry's student for its event, if any (with its event)."""
-
     return (
         Ticket.objects.select_related("event")
         .filter(event_id=entry.event_id, user_id=entry.user_id, status=Ticket.Status.ACTIVE)

@@ -67,7 +67,6 @@ def api_queue_status(request, queue_id: str):
 
 def _stock_fields(entry, payload: dict) -> dict:
     """Seats left against the position, said honestly, and the waiting list (extra fields)."""
-
     event = entry.event
     fields = seat_outlook(position=payload["position"], seats_left=event.remaining, capacity=event.capacity)
     # A student whose claim got a ticket has no use for the waiting list: no query for it.

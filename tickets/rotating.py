@@ -63,5 +63,4 @@ def ticket_id_from_rotating(payload: str, now: datetime) -> uuid.UUID | None:
 
 
 def rotating_qr_svg(ticket_id: uuid.UUID, now: datetime) -> str:
-
     return qr_svg_of(rotating_payload(ticket_id, now))

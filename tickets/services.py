@@ -189,7 +189,6 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
 
 
 def _door_closed_message(event: Event, opens: datetime, closes: datetime, now: datetime) -> str:
-
     values = {
         "title": event.title,
         "opens": timezone.localtime(opens).strftime("%d.%m. %H:%M"),
@@ -255,7 +254,6 @@ def _lookup_for_check_in(code: str, now: datetime) -> tuple[Ticket | None, bool]
     For an event with ``rotating_qr`` the fixed QR is refused (it may be a screenshot passed
     on); the redeem code is found, and ``ticket_check_in`` asks for an identity check.
     """
-
     if not isinstance(code, str) or not code.strip() or len(code) > CHECK_IN_MAX_CODE_LENGTH:
         return None, False
     tickets = Ticket.objects.select_related("event", "user", "admitted_by")
@@ -293,7 +291,6 @@ def ticket_check_in(
     ``needs_identity_check`` (holder's name and NIM, not admitted) unless ``identity_checked``:
     staff compared them with the student ID card and scan again confirming it.
     """
-
     if not may_check_in(staff_user):
         raise PermissionDenied("Only door staff can check tickets in.")
     now = now or timezone.now()

@@ -34,7 +34,6 @@ def check_database() -> dict:
 
 
 def check_redis() -> dict:
-
     ok, detail = redis_lib.ping()
     breakers = {name: breaker.snapshot() for name, breaker in sorted(all_breakers().items())}
     # An open Redis breaker means recent calls failed: red even if this one PING got through.
@@ -43,7 +42,6 @@ def check_redis() -> dict:
 
 
 def check_worker() -> dict:
-
     try:
         latest = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
     except Exception:
@@ -57,7 +55,6 @@ def check_worker() -> dict:
 
 
 def check_queue() -> dict:
-
     try:
         oldest = (
             QueueEntry.objects.filter(status=QueueEntry.Status.PENDING, prequeue=False)

@@ -31,7 +31,6 @@ def ping(request):
 
 def csrf_failure(request, reason: str = ""):
     """A refused CSRF check: JSON on the API (clients read `error`), Django's page elsewhere."""
-
     if is_api_request(request):
         return json_error(
             403,

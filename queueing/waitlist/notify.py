@@ -59,7 +59,6 @@ def notify_offer(entry_id: int) -> None:
 
 
 def _push(entry: WaitlistEntry, message: dict) -> None:
-
     layer = get_channel_layer()
     if layer is None:
         return

@@ -49,7 +49,6 @@ def waitlist_entry_of(*, event_id: int, user_id: int) -> WaitlistEntry | None:
 
 
 def waitlist_offer_of_owner(*, public_id, user_id: int) -> WaitlistEntry | None:
-
     try:
         public_id = uuid.UUID(str(public_id))
     except (ValueError, TypeError, AttributeError):
@@ -80,7 +79,6 @@ def outlook_sentences(seats_left: int) -> dict[str, str]:
     The waiting page gets them for 1 and for 2 seats (the plural forms) and fills them in as the
     position and the seats left arrive by websocket.
     """
-
     return {
         "likely": ngettext(
             "You are number %(pos)s for %(seats)s seat left.",

@@ -181,7 +181,6 @@ def unreadable_request(request: HttpRequest) -> HttpResponse | None:
 def is_database_outage(exception: BaseException | None) -> bool:
     """PostgreSQL unreachable: Django's or psycopg's OperationalError/InterfaceError (a pool
     timeout is one), or another database error about the connection."""
-
     outage = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
     return isinstance(exception, outage) or (
         isinstance(exception, (DatabaseError, psycopg.DatabaseError)) and "connection" in str(exception).lower()
@@ -229,7 +228,6 @@ def database_unavailable(request: HttpRequest, exception: BaseException) -> Http
 
 
 def _loaded(user) -> bool:
-
     return not isinstance(user, SimpleLazyObject) or user._wrapped is not empty
 
 
@@ -263,7 +261,6 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500, the last resort (DEBUG off only): an outage met outside the view and outside
     ``DatabaseOutageMiddleware`` (saving a changed session on the way out) still answers 503.
     Django calls this inside its ``except`` block."""
-
     exception = sys.exc_info()[1]
     if is_database_outage(exception):
         return database_unavailable(request, exception)
