@@ -16,12 +16,13 @@ end, through the same buffer.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from bisect import bisect_left
 
 from django.conf import settings
+
+from ticketwar.lib.background import ProcessThread
 
 FLUSH_SECONDS = 1.0
 
@@ -30,7 +31,6 @@ _lock = threading.Lock()
 _counts: dict[tuple, float] = {}
 # (histogram, labels) -> [count per bucket..., sum]
 _observations: dict[tuple, list[float]] = {}
-_thread_pid: int | None = None
 _background: bool | None = None
 
 
@@ -81,20 +81,13 @@ def flush() -> None:
 
 def request_done() -> None:
     """Called at the end of every request: starts the flusher, or (tests) writes at once."""
-    global _thread_pid, _background
+    global _background
     if _background is None:
         _background = getattr(settings, "MONITORING_FLUSH_IN_BACKGROUND", True)
     if not _background:
         flush()
         return
-    pid = os.getpid()
-    if _thread_pid == pid:
-        return
-    with _lock:
-        if _thread_pid == pid:
-            return
-        _thread_pid = pid
-    threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+    _flusher.ensure()
 
 
 def _flush_forever() -> None:
@@ -104,3 +97,6 @@ def _flush_forever() -> None:
             flush()
         except Exception:  # never let the flusher die: the next second tries again
             logging.getLogger("monitoring.metrics").exception("metrics flush failed")
+
+
+_flusher = ProcessThread("metrics-flush", _flush_forever)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+
+from ticketwar.lib.background import ProcessThread
 
 from .models import ErrorLog
 
@@ -47,7 +48,6 @@ class _Stat:
 _lock = threading.Lock()
 _stats: dict[tuple[datetime, str, str], _Stat] = {}
 _errors: deque[dict] = deque(maxlen=MAX_PENDING_ERRORS)
-_thread_pid: int | None = None
 _wake = threading.Event()
 
 
@@ -87,19 +87,9 @@ def record_error(entry: dict) -> None:
 
 
 def _ensure_thread() -> None:
-    global _thread_pid
-    pid = os.getpid()
-    if _thread_pid == pid:
-        return
-
     # Off in tests: they call flush() themselves, inside their own transaction.
-    if not getattr(settings, "MONITORING_FLUSH_IN_BACKGROUND", True):
-        return
-    with _lock:
-        if _thread_pid == pid:
-            return
-        _thread_pid = pid
-    threading.Thread(target=_flush_forever, name="monitoring-flush", daemon=True).start()
+    if getattr(settings, "MONITORING_FLUSH_IN_BACKGROUND", True):
+        _flusher.ensure()
 
 
 def _flush_forever() -> None:
@@ -183,8 +173,9 @@ def _write_errors(errors: list[dict]) -> None:
 
 def _flush_at_exit() -> None:
     # Only where the background thread runs: a test process exits after its database is gone.
-    if _thread_pid == os.getpid():
+    if _flusher.running_here:
         flush()
 
 
+_flusher = ProcessThread("monitoring-flush", _flush_forever)
 atexit.register(_flush_at_exit)

@@ -134,13 +134,14 @@ def test_buffered_values_reach_the_metrics_in_the_background(monkeypatch):
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
     from monitoring import metricbuffer
+    from ticketwar.lib.background import ProcessThread
 
     registry = CollectorRegistry()
     counter = Counter("tw_test_buffered", "test", ["view"], registry=registry)
     histogram = Histogram("tw_test_buffered_seconds", "test", ["view"], buckets=(0.1, 1.0), registry=registry)
     monkeypatch.setattr(metricbuffer, "FLUSH_SECONDS", 0.1)
     monkeypatch.setattr(metricbuffer, "_background", True)
-    monkeypatch.setattr(metricbuffer, "_thread_pid", None)
+    monkeypatch.setattr(metricbuffer, "_flusher", ProcessThread("metrics-flush", metricbuffer._flush_forever))
 
     def work() -> None:
         for i in range(500):
