@@ -133,11 +133,9 @@ def cache_get_or_compute(
         CACHE_RECOMPUTES.labels(family=family).inc()
         return compute()
     entry = cache.get(key)
-    now = time.time()
-    if _fresh(entry, now):
-        _count(family, hit=True)
-        _local_put(key, entry[0], min(local_ttl, entry[1] - now))
-        return entry[0]
+    value = _fresh_hit(family, key, entry, local_ttl)
+    if value is not _NOTHING:
+        return value
     token = _lock(key)
     if token is None and redis_available():
         if entry is not None and serve_stale and isinstance(entry, tuple):
@@ -148,13 +146,11 @@ def cache_get_or_compute(
         value = _wait_for(key)
         if value is not _NOTHING:
             return value
-    elif token is not None and _fresh(entry := cache.get(key), time.time()):
+    elif token is not None and (value := _fresh_hit(family, key, cache.get(key), local_ttl)) is not _NOTHING:
         # A request that read the stale copy just as another finished recomputing and let the
         # lock go: the fresh value is there, no second recompute for the same crowd.
         _release(key, token)
-        _count(family, hit=True)
-        _local_put(key, entry[0], min(local_ttl, entry[1] - time.time()))
-        return entry[0]
+        return value
     else:
         _count(family, hit=False)
     try:
@@ -172,6 +168,16 @@ def cache_get_or_compute(
 
 
 _NOTHING = object()
+
+
+def _fresh_hit(family: str, key: str, entry: Any, local_ttl: float) -> Any:
+    """``entry``'s value if it is fresh (counted as a hit, kept locally), else ``_NOTHING``."""
+    now = time.time()
+    if not _fresh(entry, now):
+        return _NOTHING
+    _count(family, hit=True)
+    _local_put(key, entry[0], min(local_ttl, entry[1] - now))
+    return entry[0]
 
 
 def _lock_key(key: str) -> str:
