@@ -84,6 +84,7 @@ def procfile_command(name: str) -> str:
 def cached_db_session(user) -> str:
     """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
     login form leaves one, or as sessions made before ``ticketwar.lib.sessions`` look); its key."""
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.cached_db import SessionStore
 
@@ -91,7 +92,7 @@ def cached_db_session(user) -> str:
     session.update(
         {
             SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: "ticketwar.lib.auth.CachedNimOrEmailBackend",
+            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
             HASH_SESSION_KEY: user.get_session_auth_hash(),
         }
     )

@@ -32,19 +32,9 @@ def make_students(count: int, tag: str) -> list:
 def make_sessions(users: list) -> list[dict]:
     """A logged-in session per student, as the login form would leave it (what ``login()`` stores,
     without paying PBKDF2 for each), plus a CSRF secret: ``{user_id, session, csrf}``."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
+    from ticketwar.testing import cached_db_session
 
-    sessions = []
-    for user in users:
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        sessions.append({"user_id": user.pk, "session": session.session_key, "csrf": secrets.token_hex(16)})
-    return sessions
+    return [{"user_id": u.pk, "session": cached_db_session(u), "csrf": secrets.token_hex(16)} for u in users]
 
 
 def staff_cookie() -> str:
