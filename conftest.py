@@ -88,14 +88,9 @@ def make_user(db):
         if staff or roles:
             user = user_model(username=f"staff{n}_{time.monotonic_ns()}", is_staff=staff, full_name=f"Staff {n}")
         else:
-            nim = nim or f"{(time.monotonic_ns() + n) % 10**9:09d}"
-            user = user_model(
-                username=nim,
-                nim=nim,
-                email=f"{nim}@student.itera.ac.id",
-                full_name=f"Mahasiswa {nim}",
-                email_verified_at=timezone.now() if verified else None,
-            )
+            user = user_model.verified_student(nim or f"{(time.monotonic_ns() + n) % 10**9:09d}", password_hash="")
+            if not verified:
+                user.email_verified_at = None
         user.set_password(password)
         user.save()
         if roles:

@@ -168,28 +168,16 @@ def bulk_students(count: int) -> list:
     """``count`` verified students created in one INSERT (one password hash shared by all)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
 
     user_model = get_user_model()
     password = make_password("s3cret-pass!")
-    now = timezone.now()
     # NIMs are 9 digits: a 4-digit batch stamp + 5 for the index. The stamp starts from the clock
     # (test runs apart) and then counts, so two batches of one run never share NIMs (two batches
     # made within the same clock tick did, now and then, in the racing tests).
     stamp = next(_BATCH_STAMPS) % 10**4
-    nims = [f"{stamp:04d}{i:05d}" for i in range(count)]
-    users = [
-        user_model(
-            username=nims[i],
-            nim=nims[i],
-            email=f"{nims[i]}@student.itera.ac.id",
-            full_name=f"Mahasiswa {i}",
-            email_verified_at=now,
-            password=password,
-        )
-        for i in range(count)
-    ]
-    return user_model.objects.bulk_create(users)
+    return user_model.objects.bulk_create(
+        [user_model.verified_student(f"{stamp:04d}{i:05d}", password_hash=password) for i in range(count)]
+    )
 
 
 def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[tuple[str, Any]]:

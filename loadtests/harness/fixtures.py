@@ -17,16 +17,11 @@ def make_students(count: int, tag: str) -> list:
     """Verified students created in bulk, NIM ``<tag><i:05d>`` (one password hash for all)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
 
-    user_model, password, now = get_user_model(), make_password(PASSWORD), timezone.now()
+    user_model, password = get_user_model(), make_password(PASSWORD)
     return user_model.objects.bulk_create(
-        user_model(
-            username=f"{tag}{i:05d}", nim=f"{tag}{i:05d}", email=f"{tag}{i:05d}@student.itera.ac.id",
-            full_name=f"Bench {i}", email_verified_at=now, password=password,
-        )
-        for i in range(count)
-    )  # fmt: skip
+        user_model.verified_student(f"{tag}{i:05d}", password_hash=password) for i in range(count)
+    )
 
 
 def make_sessions(users: list) -> list[dict]:

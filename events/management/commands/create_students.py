@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 NIM_LENGTH = 9
 BATCH = 2000
@@ -45,24 +44,12 @@ class Command(BaseCommand):
         # One hash for all: PBKDF2 per user would take minutes for thousands of accounts.
         password_hash = make_password(password)
         user_model = get_user_model()
-        now = timezone.now()
-        domain = (settings.STUDENT_EMAIL_DOMAINS or ["student.itera.ac.id"])[0]
         created = 0
         for start in range(0, count, BATCH):
             chunk = nims[start : start + BATCH]
             before = user_model.objects.filter(nim__in=chunk).count()
             user_model.objects.bulk_create(
-                [
-                    user_model(
-                        username=nim,
-                        nim=nim,
-                        email=f"{nim}@{domain}",
-                        full_name=f"Mahasiswa {nim}",
-                        password=password_hash,
-                        email_verified_at=now,
-                    )
-                    for nim in chunk
-                ],
+                [user_model.verified_student(nim, password_hash=password_hash) for nim in chunk],
                 # Re-running skips NIMs that exist (any unique constraint conflict).
                 ignore_conflicts=True,
             )
