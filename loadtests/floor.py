@@ -21,7 +21,8 @@ import time
 from loadtests.harness import http, report
 from loadtests.harness.fixtures import make_event, make_sessions, make_students
 from loadtests.harness.invariants import invariants, wait_queue_empty
-from loadtests.harness.stack import family_usage, procfile, running, say
+from loadtests.harness.stack import family_usage, running, say
+from ticketwar.testing import procfile
 
 WSGI_TARGET = "ticketwar.wsgi:application"
 BARE_TARGET = "loadtests.bare_app:application"

@@ -72,13 +72,23 @@ def read_live_mail(mail_dir: Path) -> list[str]:
     return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's command line of each process type (web, ws, worker, beat), as ``make run``
+    (honcho) starts them."""
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.strip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
 def procfile_command(name: str) -> str:
     """The Procfile's command line of process ``name`` (web, ws, worker, beat)."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        process, sep, command = line.partition(":")
-        if sep and process.strip() == name:
-            return command.strip()
-    raise KeyError(f"no {name} process in the Procfile")
+    try:
+        return procfile()[name]
+    except KeyError:
+        raise KeyError(f"no {name} process in the Procfile") from None
 
 
 def cached_db_session(user) -> str:

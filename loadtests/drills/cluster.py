@@ -34,8 +34,9 @@ from loadtests.harness import load, report
 from loadtests.harness.fixtures import PASSWORD, make_event, make_sessions, make_students
 from loadtests.harness.invariants import accepted_claims, count_rows, invariants, wait_queue_empty
 from loadtests.harness.report import clock
-from loadtests.harness.stack import Stack, procfile, say
+from loadtests.harness.stack import Stack, say
 from ticketwar import devservices
+from ticketwar.testing import procfile
 
 # --- the command line of each replica: THE one place to change ---------------------------------
 # As the Procfile splits them: HTTP (web) on granian's WSGI interface, websockets (ws) on uvicorn;

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from ticketwar import devservices
+from ticketwar.testing import procfile
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
@@ -43,16 +44,6 @@ def django_here(*, migrate: bool = True) -> None:
 
 def dsn(database_url: str) -> str:
     return database_url.replace("postgres://", "postgresql://", 1)
-
-
-def procfile() -> dict[str, str]:
-    """The Procfile's command line of each process type (``make run`` and the benchmarks run these)."""
-    commands = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not name.strip().startswith("#"):
-            commands[name.strip()] = command.strip()
-    return commands
 
 
 def family(pid: int) -> list:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketwar.testing import subprocess_env
+from ticketwar.testing import procfile_command, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,15 +24,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SENT = "Sending due task queueing-tick"
 
 
-def _procfile_beat() -> str:
-    lines = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
-    return lines["beat"].strip()
-
-
 def _start_beat(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
     process = subprocess.Popen(
-        ["bash", "-c", _procfile_beat()],
+        ["bash", "-c", procfile_command("beat")],
         cwd=ROOT,
         env={**env, "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / f"{name}-schedule")},
         stdout=log.open("w"),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from ticketwar.testing import procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -56,7 +58,7 @@ def test_docker_compose_requires_a_secret_key():
 
 
 def test_procfile_runs_web_worker_and_one_beat():
-    lines = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    lines = procfile()
     # The names are an interface: process managers, manifests and drills refer to them.
     assert set(lines) == {"web", "ws", "worker", "beat"}
     assert "granian --interface wsgi" in lines["web"] and "ticketwar.wsgi:application" in lines["web"]
