@@ -11,18 +11,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from django.utils import timezone
 
 from ticketwar.testing import (
     ROOT,
     RedisControl,
     door_open_times,
     free_port,
+    open_event,
     procfile_command,
     reset_redis_state,
     start_celery,
@@ -163,27 +162,12 @@ def admin_client(client, make_user):
 
 @pytest.fixture
 def make_event(db):
-    from events.models import Event
-
     counter = iter(range(10**6))
 
     def make(*, capacity: int = 500, opens_in: float = -60, status: str = "published", **fields):
-        now = timezone.now()
         n = next(counter)
-        values = {
-            "slug": f"event-{n}-{time.monotonic_ns()}",
-            "title": f"Event {n}",
-            "speaker": "Speaker",
-            "venue": "Aula",
-            "claim_opens_at": now + timedelta(seconds=opens_in),
-            "claim_closes_at": now + timedelta(days=1),
-            "starts_at": now + timedelta(days=2),
-            "capacity": capacity,
-            "remaining": capacity,
-            "status": status,
-        }
-        values.update(fields)
-        return Event.objects.create(**values)
+        fields = {"slug": f"event-{n}-{time.monotonic_ns()}", "title": f"Event {n}", "status": status, **fields}
+        return open_event(capacity=capacity, opens_in=opens_in, **fields)
 
     return make
 

@@ -54,6 +54,20 @@ def door_open_times() -> dict:
     }
 
 
+def open_event(*, slug: str, capacity: int, title: str = "Event", opens_in: float = -60, **fields):
+    """A published event whose claim window opened ``-opens_in`` seconds ago (or opens in
+    ``opens_in``), closes in a day, two days before it starts; ``fields`` override any column."""
+    from events.models import Event
+
+    now = timezone.now()
+    values = {
+        "slug": slug, "title": title, "speaker": "Speaker", "venue": "Aula", "capacity": capacity,
+        "remaining": capacity, "status": "published", "claim_opens_at": now + timedelta(seconds=opens_in),
+        "claim_closes_at": now + timedelta(days=1), "starts_at": now + timedelta(days=2),
+    }  # fmt: skip
+    return Event.objects.create(**{**values, **fields})
+
+
 def stop_processes(processes: list[subprocess.Popen], *, timeout: float) -> None:
     """Terminate every process, then kill those still running after ``timeout`` seconds."""
     for process in processes:

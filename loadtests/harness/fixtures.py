@@ -8,7 +8,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 PASSWORD = "bench-pass-1"  # noqa: S105 - the bulk students' password (the cluster drill logs one in)
 
@@ -44,17 +43,9 @@ def staff_cookie() -> str:
 
 def make_event(slug: str, capacity: int, **fields):
     """A published event, open for claims since a minute ago (``fields`` override)."""
-    from django.utils import timezone
+    from ticketwar.testing import open_event
 
-    from events.models import Event
-
-    now = timezone.now()
-    values = {
-        "slug": slug, "title": "Benchmark", "speaker": "Speaker", "venue": "Aula", "capacity": capacity,
-        "remaining": capacity, "status": "published", "claim_opens_at": now - timedelta(minutes=1),
-        "claim_closes_at": now + timedelta(days=1), "starts_at": now + timedelta(days=2),
-    }  # fmt: skip
-    return Event.objects.create(**{**values, **fields})
+    return open_event(slug=slug, capacity=capacity, title="Benchmark", **fields)
 
 
 @dataclass
