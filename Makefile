@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-SERVICES := $(PY) -m ticketwar.devservices
+SERVICES := $(PY) -m tools.devservices
 
 .PHONY: install run test test-fast services stop loadtest lint format test-tools screenshots clean messages
 

@@ -1,7 +1,7 @@
 """Shared fixtures: personas, events, and the real servers behind the tests.
 
 Tests run against real PostgreSQL and Redis (`make test` starts private ones; see
-ticketwar/devservices.py). Nothing here fakes a server.
+tools/devservices.py). Nothing here fakes a server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ticketwar.testing import (
+from tools.testing import (
     ROOT,
     RedisControl,
     door_open_times,
@@ -59,7 +59,7 @@ def _clear_cache():
     """Each test starts with an empty cache (the Redis is shared by the whole run)."""
     from django.core.cache import cache
 
-    from ticketwar.lib.cache import local_clear
+    from common.cache import local_clear
 
     cache.clear()
     local_clear()
@@ -81,7 +81,7 @@ def make_user(db):
         password: str = "s3cret-pass!",
     ):
         """A student, or with ``staff`` / ``roles`` a staff account (``is_staff`` = ``staff``) in
-        the role groups named (ticketwar/roles.py)."""
+        the role groups named (accounts/roles.py)."""
         n = next(counter)
         user_model = get_user_model()
         if staff or roles:
@@ -93,7 +93,7 @@ def make_user(db):
         user.set_password(password)
         user.save()
         if roles:
-            from ticketwar.roles import roles_ensure
+            from accounts.roles import roles_ensure
 
             # Ensured here: a transactional test's flush empties the groups the migration made.
             groups = roles_ensure()
@@ -116,7 +116,7 @@ def other_student(make_user):
 @pytest.fixture
 def staff(make_user):
     """A staff member who works the door and watches the monitoring (is_staff, two roles)."""
-    from ticketwar.roles import DOOR_STAFF, OPERATORS
+    from accounts.roles import DOOR_STAFF, OPERATORS
 
     return make_user(staff=True, roles=(DOOR_STAFF, OPERATORS))
 
@@ -124,21 +124,21 @@ def staff(make_user):
 @pytest.fixture
 def door_staff(make_user):
     """A door volunteer: the scan page and the check-in API only, no admin (not is_staff)."""
-    from ticketwar.roles import DOOR_STAFF
+    from accounts.roles import DOOR_STAFF
 
     return make_user(roles=(DOOR_STAFF,))
 
 
 @pytest.fixture
 def operator(make_user):
-    from ticketwar.roles import OPERATORS
+    from accounts.roles import OPERATORS
 
     return make_user(staff=True, roles=(OPERATORS,))
 
 
 @pytest.fixture
 def organiser(make_user):
-    from ticketwar.roles import ORGANISERS
+    from accounts.roles import ORGANISERS
 
     return make_user(staff=True, roles=(ORGANISERS,))
 
@@ -238,7 +238,7 @@ def redis_server():
     with every circuit breaker closed, at teardown, so later tests are unaffected."""
     data_dir = os.environ.get("TICKETWAR_TEST_DATA_DIR")
     if not data_dir:
-        pytest.fail("run the tests through `python -m ticketwar.devservices test` (it owns the test Redis)")
+        pytest.fail("run the tests through `python -m tools.devservices test` (it owns the test Redis)")
     port = urlparse(os.environ["REDIS_URL"]).port
     control = RedisControl(Path(data_dir), port)
     reset_redis_state()

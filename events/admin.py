@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.errors import DomainError
+from common.spreadsheet import csv_safe
+from common.timefmt import short_local
 from tickets.models import Ticket
-from ticketwar.lib.errors import DomainError
-from ticketwar.lib.spreadsheet import csv_safe
-from ticketwar.lib.timefmt import short_local
 
 from . import selectors, services
 from .forms import EventAdminForm

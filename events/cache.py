@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from ticketwar.lib.cache import cache_delete, cache_get_or_compute, cache_prime, cache_set_fresh
+from common.cache import cache_delete, cache_get_or_compute, cache_prime, cache_set_fresh
 
 from . import selectors
 from .models import Event

@@ -1,10 +1,10 @@
-"""Refusals of event writes, each a human sentence (mapped to a status by ticketwar.lib.errors)."""
+"""Refusals of event writes, each a human sentence (mapped to a status by common.errors)."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
-from ticketwar.lib.errors import DomainError
+from common.errors import DomainError
 
 
 class EventError(DomainError):

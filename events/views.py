@@ -10,9 +10,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from common.api import json_api
+from common.errors import json_error
 from tickets.selectors import active_ticket_of
-from ticketwar.lib.api import json_api
-from ticketwar.lib.errors import json_error
 
 from . import cache as events_cache
 from .serializers import event_public_dict

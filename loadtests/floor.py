@@ -22,7 +22,7 @@ from loadtests.harness import http, report
 from loadtests.harness.fixtures import make_event, make_sessions, make_students
 from loadtests.harness.invariants import invariants, wait_queue_empty
 from loadtests.harness.stack import family_usage, running, say
-from ticketwar.testing import procfile
+from tools.testing import procfile
 
 WSGI_TARGET = "ticketwar.wsgi:application"
 BARE_TARGET = "loadtests.bare_app:application"

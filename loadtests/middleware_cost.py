@@ -1,6 +1,6 @@
 """CPU per middleware on a logged-in request, in process: each middleware of ``settings.MIDDLEWARE`` added in turn.
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.middleware_cost
+    .venv/bin/python -m tools.devservices test -- .venv/bin/python -m loadtests.middleware_cost
 
 Django's WSGI handler in this process (no server, one thread) on the environment's PostgreSQL and
 Redis, ``GET /api/ping/`` from many logged-in students in turn; CPU time (``time.process_time``).

@@ -1,6 +1,6 @@
 """Claim-queue benchmark: claim-to-decision time and drain rate with a real worker (docs/BENCHMARKS.md, "Claim queue").
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.queue_bench
+    .venv/bin/python -m tools.devservices test -- .venv/bin/python -m loadtests.queue_bench
 
 On ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper's throw-away servers), one Celery worker and beat:
 ``paced`` claims spread over ``--spread`` s through ``queue_enqueue`` from 16 threads, then a
@@ -103,7 +103,7 @@ def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
 
 def run(options) -> dict:
     django_here()
-    from ticketwar.lib import redis as redis_lib
+    from common import redis as redis_lib
 
     stamp = int(time.time()) % 10**4
     processes = [

@@ -1,6 +1,6 @@
 """API latency with Redis up, dead (SIGKILL) and hung (SIGSTOP): the circuit breaker at work.
 
-    .venv/bin/python -m ticketwar.devservices test -- .venv/bin/python -m loadtests.redis_outage
+    .venv/bin/python -m tools.devservices test -- .venv/bin/python -m loadtests.redis_outage
 
 One uvicorn process on the wrapper's throw-away servers, 16 client threads with 50 logged-in
 students; docs/BENCHMARKS.md, "Reads with Redis up, dead and hung" (docs/CACHING.md quotes it).
@@ -22,7 +22,7 @@ from pathlib import Path
 from loadtests.harness import report
 from loadtests.harness.report import percentile, table
 from loadtests.harness.stack import ROOT, django_here
-from ticketwar.devservices import free_port, redis_running, redis_start
+from tools.devservices import free_port, redis_running, redis_start
 
 THREADS = 16
 PHASE_SECONDS = 10.0
@@ -107,7 +107,7 @@ def summary(name: str, rows: list[tuple[float, float, int]]) -> str:
 def run(args) -> dict:
     data_dir = os.environ.get("TICKETWAR_TEST_DATA_DIR")
     if not data_dir:
-        raise SystemExit("run through `python -m ticketwar.devservices test --` (it owns the Redis this stops)")
+        raise SystemExit("run through `python -m tools.devservices test --` (it owns the Redis this stops)")
     redis_dir = Path(data_dir) / "redis"
     redis_port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
     slug, cookies = setup_data()

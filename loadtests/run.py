@@ -27,7 +27,7 @@ from pathlib import Path
 from loadtests.harness import invariants, report
 from loadtests.harness.locust_report import SPIKE_SECONDS, client_figures, locust_stats, markdown
 from loadtests.harness.stack import PYTHON, ROOT, Stack, family_usage, machine, running, say, scrape_metrics, versions
-from ticketwar import devservices
+from tools import devservices
 
 
 class MemorySampler(threading.Thread):

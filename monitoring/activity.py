@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import time
 
-from ticketwar.lib import redis as redis_lib
-from ticketwar.lib.breaker import get_breaker
+from common import redis as redis_lib
+from common.breaker import get_breaker
 
 ACTIVE_WINDOW_SECONDS = 300
 TOUCH_EVERY_SECONDS = 30

@@ -1,7 +1,7 @@
 """Exports of the request log, the error log, the claim log and the metric history.
 
 Each kind yields plain dict rows in time order; views render them as CSV (text cells made safe
-for spreadsheets, ticketwar/lib/spreadsheet.py) or JSON Lines (as logged).
+for spreadsheets, common/spreadsheet.py) or JSON Lines (as logged).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+from common.spreadsheet import csv_safe
 from queueing.models import ClaimStat, QueueEntry
-from ticketwar.lib.spreadsheet import csv_safe
 
 from .models import ErrorLog, MetricSample, RequestStat
 

@@ -22,7 +22,7 @@ from bisect import bisect_left
 
 from django.conf import settings
 
-from ticketwar.lib.background import ProcessThread
+from common.background import ProcessThread
 
 FLUSH_SECONDS = 1.0
 

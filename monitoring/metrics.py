@@ -2,7 +2,7 @@
 
 django-prometheus adds the HTTP (``django_http_*``, per view and method, latency histograms
 with the buckets of settings.PROMETHEUS_LATENCY_BUCKETS), database (``django_db_*``) and cache
-families; ticketwar/lib declares its breaker and cache counters next to the code that counts.
+families; common declares its breaker and cache counters next to the code that counts.
 Business gauges (remaining tickets, active users, queue) are computed when /metrics is scraped
 (monitoring/collectors.py), so they are never stale and need no multiprocess merging.
 

@@ -129,7 +129,7 @@ class MetricSample(models.Model):
         verbose_name = _("metric sample")
         verbose_name_plural = _("metric samples")
         ordering = ["-taken_at"]
-        # The operator role (ticketwar/roles.py). Exports are separate: they hold tracebacks and
+        # The operator role (accounts/roles.py). Exports are separate: they hold tracebacks and
         # which student claimed when, more than the live figures.
         permissions = [
             ("view_dashboard", _("Can see the monitoring dashboard, live metrics, alerts and /metrics")),

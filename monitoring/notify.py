@@ -25,7 +25,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 
-from ticketwar.lib.breaker import get_breaker
+from common.breaker import get_breaker
 
 from .metrics import ALERT_NOTIFICATIONS
 from .models import Alert

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from ticketwar.lib.background import ProcessThread
+from common.background import ProcessThread
 
 from .models import ErrorLog
 

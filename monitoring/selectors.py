@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from events.models import Event
+from monitoring import health as health_checks
 from queueing import selectors as queue_selectors
 from queueing.models import QueueEntry
-from ticketwar import health as health_checks
 
 from . import activity
 from .models import Alert, MetricSample, RequestStat

@@ -13,7 +13,7 @@ from typing import Any
 import sentry_sdk
 from sentry_sdk.transport import HttpTransport
 
-from ticketwar.lib.breaker import get_breaker
+from common.breaker import get_breaker
 
 logger = logging.getLogger("ticketwar.monitoring")
 

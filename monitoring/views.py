@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from ticketwar.lib.api import json_api
-from ticketwar.lib.errors import json_error
+from common.api import json_api
+from common.errors import json_error
 
 from . import exports, selectors
 from .collectors import BusinessCollector
@@ -30,7 +30,7 @@ from .timerange import parse_range
 ALERTS_LIMIT = 200
 
 
-# The operator role's permissions (ticketwar/roles.py); superusers hold both.
+# The operator role's permissions (accounts/roles.py); superusers hold both.
 VIEW_DASHBOARD = "monitoring.view_dashboard"
 EXPORT_LOGS = "monitoring.export_logs"
 

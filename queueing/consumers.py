@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from monitoring import activity
-from queueing.waitlist.selectors import outlook_of
+from waitlist.selectors import outlook_of
 
 from .models import LIVE_STATUSES
 from .push import entry_group, event_group
@@ -100,7 +100,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(self.state)
 
     async def waitlist_offer(self, message: dict) -> None:
-        """A freed seat is offered to this student (queueing.waitlist.notify): forwarded as ``offer``."""
+        """A freed seat is offered to this student (waitlist.notify): forwarded as ``offer``."""
         await self.send_json({**self.state, "offer": message["offer"]})
 
     async def queue_progress(self, message: dict) -> None:

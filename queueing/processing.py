@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from queueing.waitlist.services import waitlist_enrol_many
 from tickets.exceptions import SoldOut
+from waitlist.services import waitlist_enrol_many
 
 from .deciding import (
     BatchResult,

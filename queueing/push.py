@@ -19,8 +19,8 @@ from concurrent.futures import Future
 
 from channels.layers import get_channel_layer
 
+from common import redis as redis_lib
 from events.models import Event
-from ticketwar.lib import redis as redis_lib
 
 from .models import QueueEntry
 from .selectors import DECIDED_KEY, DRAIN_RATE_KEY, decided_total, drain_rate, entry_as_dict, measured_drain_rate

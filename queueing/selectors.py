@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from common import redis as redis_lib
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, ClaimNotOpen, EventUnavailable, NotEligible, SoldOut
 from tickets.models import Ticket
 from tickets.selectors import ticket_as_dict
-from ticketwar.lib import redis as redis_lib
 
 from .models import LIVE_STATUSES, QueueEntry
 

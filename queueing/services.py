@@ -14,13 +14,13 @@ from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from common import redis as redis_lib
+from common.breaker import get_breaker
 from events.cache import cached_event, cached_remaining
 from events.models import Event
-from queueing.waitlist.services import waitlist_enrol
 from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
 from tickets.rules import HELD_TICKET_SQL, check_claim_window, check_eligible, check_may_receive
-from ticketwar.lib import redis as redis_lib
-from ticketwar.lib.breaker import get_breaker
+from waitlist.services import waitlist_enrol
 
 from .models import QueueEntry
 from .selectors import ahead_sql, live_entry_of

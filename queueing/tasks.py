@@ -11,7 +11,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from ticketwar.lib import redis as redis_lib
+from common import redis as redis_lib
 
 from .models import LIVE_STATUSES, QueueEntry
 from .processing import queue_cleanup, queue_drain, queue_reap

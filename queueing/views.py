@@ -11,11 +11,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from common.api import json_api
+from common.errors import DomainError, json_error
+from common.ratelimit import rate_limited, too_many_requests_message
 from events.views import render_event_page
-from queueing.waitlist.selectors import outlook_sentences, seat_outlook, waitlist_entry_of, waitlist_place
-from ticketwar.lib.api import json_api
-from ticketwar.lib.errors import DomainError, json_error
-from ticketwar.lib.ratelimit import rate_limited, too_many_requests_message
+from waitlist.selectors import outlook_sentences, seat_outlook, waitlist_entry_of, waitlist_place
 
 from . import selectors, services
 

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ticketwar.lib.timefmt import short_local
+from common.timefmt import short_local
 
 from .codes import qr_payload_for
 from .models import Ticket

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
-from ticketwar.lib.errors import DomainError
+from common.errors import DomainError
 
 
 class TicketError(DomainError):

@@ -34,7 +34,7 @@ class Ticket(models.Model):
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         ordering = ["issued_at"]
-        # The door role (ticketwar/roles.py): the scan page and POST /api/checkin/, nothing else.
+        # The door role (accounts/roles.py): the scan page and POST /api/checkin/, nothing else.
         permissions = [("can_check_in", _("Can check tickets in at the door"))]
         constraints = [
             # One seat per student per event; a returned ticket frees the student to claim again.

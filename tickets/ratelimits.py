@@ -2,7 +2,7 @@
 
 Only ``invalid`` answers count, per staff user (``RATELIMIT_CHECKIN_INVALID``, "30/m"): a
 busy door scanning hundreds of genuine tickets a minute is never slowed down, while someone
-typing guesses is stopped. The shared budgets of ``ticketwar.lib.ratelimit`` count every
+typing guesses is stopped. The shared budgets of ``common.ratelimit`` count every
 request, so this one peeks before the check and counts after it, with the same key and store.
 While Redis is unavailable (its circuit breaker open) the guard fails open: the door must
 keep admitting people, and a few minutes of unthrottled guessing against 25^8 codes is
@@ -17,8 +17,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from ticketwar.lib.ratelimit import ratelimit_key, retry_after_seconds
-from ticketwar.lib.redis import redis_available
+from common.ratelimit import ratelimit_key, retry_after_seconds
+from common.redis import redis_available
 
 logger = logging.getLogger("ticketwar.tickets")
 

@@ -16,7 +16,7 @@ from events.models import Event
 from .codes import qr_payload_for
 from .models import Ticket
 
-# The door role's permission (ticketwar/roles.py); superusers hold it too.
+# The door role's permission (accounts/roles.py); superusers hold it too.
 CHECK_IN_PERMISSION = "tickets.can_check_in"
 
 

@@ -15,8 +15,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.errors import PermissionDenied
 from events.models import Event
-from ticketwar.lib.errors import PermissionDenied
 
 from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (

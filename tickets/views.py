@@ -18,10 +18,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from ticketwar.lib.api import json_api
-from ticketwar.lib.body import json_object
-from ticketwar.lib.errors import json_error
-from ticketwar.lib.ratelimit import rate_limit_exempt
+from common.api import json_api
+from common.body import json_object
+from common.errors import json_error
+from common.ratelimit import rate_limit_exempt
 
 from . import selectors, services
 from .exceptions import CheckInBadRequest, CheckInEventRequired, CheckInRateLimited, TicketError

@@ -8,12 +8,12 @@ import warnings
 from celery import Celery
 from celery.exceptions import SecurityWarning
 
+from common import broker as _broker
 from monitoring.schedule import SCHEDULE as _MONITORING_SCHEDULE
 from queueing.schedule import SCHEDULE as _QUEUE_SCHEDULE
-from queueing.waitlist.schedule import SCHEDULE as _WAITLIST_SCHEDULE
-from ticketwar.lib import broker as _broker
+from waitlist.schedule import SCHEDULE as _WAITLIST_SCHEDULE
 
-_broker.install()  # before any broker connection: see ticketwar/lib/broker.py
+_broker.install()  # before any broker connection: see common/broker.py
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 
 # `make run` in a container or VM often runs as root: Celery's "superuser privileges" warning
@@ -31,4 +31,4 @@ app.conf.beat_scheduler = "ticketwar.beat:LockedScheduler"
 # ``SCHEDULE`` dict, no Django), and merged here, the one place the beat schedule is built.
 app.conf.beat_schedule = {**_QUEUE_SCHEDULE, **_WAITLIST_SCHEDULE, **_MONITORING_SCHEDULE}
 
-from ticketwar import worker as _worker  # noqa: E402,F401 - connects the heartbeat signals
+from monitoring import heartbeat as _heartbeat  # noqa: E402,F401 - connects the heartbeat signals

@@ -17,7 +17,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from ticketwar.lib.redisconf import (
+from common.redisconf import (
     parse_sentinels,
     sentinel_broker_url,
     sentinel_cache_location,
@@ -102,13 +102,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "channels",
-    "ticketwar.accounts",
-    "ticketwar.lib",
+    "accounts",
+    "common",
     "events",
     "tickets",
     "queueing",
     "monitoring",
-    "queueing.waitlist",
+    "waitlist",
 ]
 
 MIDDLEWARE = [
@@ -123,17 +123,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Loads the session's user first, so a database outage answers 503, also with DEBUG on
     # (per request: one call; the user is loaded anyway, a moment later, by the monitoring).
-    "ticketwar.lib.errors.DatabaseOutageMiddleware",
+    "common.errors.DatabaseOutageMiddleware",
     # Request log per minute, DB queries per request, active students (after auth: needs the user).
     "monitoring.middleware.MonitoringMiddleware",
     # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
-    "ticketwar.lib.ratelimit.ApiRateLimitMiddleware",
-    # Pages only (ticketwar/lib/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
-    "ticketwar.lib.lean.PageMessageMiddleware",
-    "ticketwar.lib.lean.PageXFrameOptionsMiddleware",
+    "common.ratelimit.ApiRateLimitMiddleware",
+    # Pages only (common/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
+    "common.lean.PageMessageMiddleware",
+    "common.lean.PageXFrameOptionsMiddleware",
     # Content-Security-Policy header: a few microseconds per response (joins the policy string).
     "csp.middleware.CSPMiddleware",
-    "ticketwar.lib.errors.JsonErrorMiddleware",
+    "common.errors.JsonErrorMiddleware",
     # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
     "django_ratelimit.middleware.RatelimitMiddleware",
     "monitoring.middleware.PrometheusAfterMiddleware",
@@ -165,7 +165,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "ticketwar.lib.context_processors.websocket_origin",
+                "common.context_processors.websocket_origin",
             ],
         },
     },
@@ -233,7 +233,7 @@ if REDIS_CA_FILE and not Path(REDIS_CA_FILE).is_file():
     raise ImproperlyConfigured(f"REDIS_CA_FILE {REDIS_CA_FILE!r} is not a readable file.")
 
 # Seconds a Redis call may take before it counts as a failure. Small on purpose: a hung
-# Redis must not add a long wait to every request (see the circuit breaker in ticketwar/lib).
+# Redis must not add a long wait to every request (see the circuit breaker in common).
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
 
 # Redis Sentinel: with REDIS_SENTINELS (host:port, comma-separated) every role that has no URL
@@ -260,8 +260,8 @@ CACHES = {
         "TIMEOUT": 600,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            # Connections guarded by the "redis" circuit breaker (ticketwar/lib/redis.py).
-            "CONNECTION_FACTORY": "ticketwar.lib.redis.BreakerConnectionFactory",
+            # Connections guarded by the "redis" circuit breaker (common/redis.py).
+            "CONNECTION_FACTORY": "common.redis.BreakerConnectionFactory",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis is a cache here: a failure reads as a miss, PostgreSQL answers.
@@ -277,7 +277,7 @@ if "cache" in REDIS_SENTINEL_ROLES:
     # The primary only (django-redis' SentinelClient would read from replicas, a step behind).
     CACHES["default"]["LOCATION"] = sentinel_cache_location(REDIS_URL, REDIS_SENTINEL_MASTER)
     CACHES["default"]["OPTIONS"].update(
-        CONNECTION_FACTORY="ticketwar.lib.redis.BreakerSentinelConnectionFactory",
+        CONNECTION_FACTORY="common.redis.BreakerSentinelConnectionFactory",
         SENTINELS=REDIS_SENTINELS,
         SENTINEL_KWARGS={"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
     )
@@ -286,7 +286,7 @@ if "cache" in REDIS_SENTINEL_ROLES:
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 DJANGO_REDIS_LOGGER = "ticketwar.redis"
 
-# Circuit breakers (ticketwar/lib/breaker.py): open after N consecutive failures, let one probe
+# Circuit breakers (common/breaker.py): open after N consecutive failures, let one probe
 # through after the delay. Redis: 3 failures cost at most 3 x REDIS_SOCKET_TIMEOUT when hung.
 CIRCUIT_BREAKERS = {
     "redis": {
@@ -302,7 +302,7 @@ CACHE_TTL_EVENT = env_int("CACHE_TTL_EVENT", 600)
 CACHE_TTL_USER = env_int("CACHE_TTL_USER", 600)
 CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 60)
 
-# Rate limits (ticketwar/lib/ratelimit.py, docs/CACHING.md). Logged-in traffic is counted per
+# Rate limits (common/ratelimit.py, docs/CACHING.md). Logged-in traffic is counted per
 # user, anonymous traffic per client IP: hundreds of students share the campus NAT address.
 RATELIMIT_CLAIM = env_str("RATELIMIT_CLAIM", "3/m")
 RATELIMIT_API_ANON = env_str("RATELIMIT_API_ANON", "10/m")
@@ -312,12 +312,12 @@ RATELIMIT_QUEUE_STATUS = env_str("RATELIMIT_QUEUE_STATUS", "120/m")
 RATELIMIT_CHECKIN_INVALID = env_str("RATELIMIT_CHECKIN_INVALID", "30/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With Redis unreachable django-ratelimit would block everyone; fail open and let
-# ticketwar.lib.ratelimit count per process instead.
+# common.ratelimit count per process instead.
 RATELIMIT_FAIL_OPEN = True
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "ticketwar.lib.ratelimit.ratelimited_view"
+RATELIMIT_VIEW = "common.ratelimit.ratelimited_view"
 # django-ratelimit's key="ip" sees the same client address as our budgets (TRUSTED_PROXIES).
-RATELIMIT_IP_META_KEY = "ticketwar.lib.ratelimit.client_ip"
+RATELIMIT_IP_META_KEY = "common.ratelimit.client_ip"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -358,14 +358,14 @@ if "channels" in REDIS_SENTINEL_ROLES:
 # --- sessions and auth ---------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-# The cached variant loads the logged-in user from Redis (ticketwar/lib/auth.py).
-AUTHENTICATION_BACKENDS = ["ticketwar.lib.auth.CachedNimOrEmailBackend"]
+# The cached variant loads the logged-in user from Redis (common/auth.py).
+AUTHENTICATION_BACKENDS = ["common.auth.CachedNimOrEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"
 # Sessions live in PostgreSQL and are cached in Redis: a dead Redis does not log anyone out.
 # Django's cached_db, read together with the cached user in one Redis round trip.
-SESSION_ENGINE = "ticketwar.lib.sessions"
+SESSION_ENGINE = "common.sessions"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
@@ -379,7 +379,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # Campus e-mail domains allowed to sign up as students.
 STUDENT_EMAIL_DOMAINS = env_list("STUDENT_EMAIL_DOMAINS", "student.itera.ac.id")
 EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 60 * 60 * 48)
-# Password guessing (ticketwar/accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
+# Password guessing (accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
 # per account before it is locked for LOGIN_LOCK_SECONDS (staff open the door scanner, the admin
 # and the exports: strictest), and failed logins per client IP, generous because the campus NAT
 # puts hundreds of students behind one address.
@@ -421,16 +421,16 @@ STORAGES = {
 
 # --- e-mail ------------------------------------------------------------------------------
 
-# Every mail goes through the "smtp" circuit breaker (ticketwar/lib/mail.py), which hands it to
+# Every mail goes through the "smtp" circuit breaker (common/mail.py), which hands it to
 # the backend named by the EMAIL_BACKEND variable.
-EMAIL_BACKEND = "ticketwar.lib.mail.GuardedEmailBackend"
+EMAIL_BACKEND = "common.mail.GuardedEmailBackend"
 EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
     # Development: one file per mail under EMAIL_FILE_PATH (printed by `make run`), not buried
     # among the worker's logs on the console.
     {
         "production": "django.core.mail.backends.smtp.EmailBackend",
-        "development": "ticketwar.lib.mail.MailFilesBackend",
+        "development": "common.mail.MailFilesBackend",
     }.get(ENVIRONMENT, "django.core.mail.backends.console.EmailBackend"),
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))  # file backend only
@@ -489,7 +489,7 @@ QUEUE_RETENTION_SECONDS = env_int("QUEUE_RETENTION_SECONDS", 3600)
 DOOR_OPENS_BEFORE_START_MINUTES = env_int("DOOR_OPENS_BEFORE_START_MINUTES", 120)
 DOOR_CLOSES_AFTER_START_MINUTES = env_int("DOOR_CLOSES_AFTER_START_MINUTES", 360)
 
-# --- waiting list and confirmations (queueing/waitlist/, docs/OPERATIONS.md) -----------------
+# --- waiting list and confirmations (waitlist/, docs/OPERATIONS.md) -----------------
 # How long a student offered a freed seat has to claim it before it passes to the next.
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 15)
 # Share of the capacity expected back before the event: the waiting page's honest outlook.
@@ -534,10 +534,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "ticketwar.lib.logging.JsonFormatter"},
+        "json": {"()": "common.logging.JsonFormatter"},
     },
     "filters": {
-        "client_error": {"()": "ticketwar.lib.logging.ClientErrorFilter"},
+        "client_error": {"()": "common.logging.ClientErrorFilter"},
     },
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": "json"},
@@ -585,7 +585,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-# security.W002 looks for Django's XFrameOptionsMiddleware by name; ticketwar.lib.lean's subclass
+# security.W002 looks for Django's XFrameOptionsMiddleware by name; common.lean's subclass
 # sends the same header on every page (only JSON answers go without it, nothing can frame them).
 SILENCED_SYSTEM_CHECKS = ["security.W002"]
 

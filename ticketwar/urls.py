@@ -14,13 +14,13 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/", include("ticketwar.accounts.urls")),
+    path("accounts/", include("accounts.urls")),
     path("", include("events.urls")),
     path("", include("tickets.urls")),
     path("", include("queueing.urls")),
-    path("", include("queueing.waitlist.urls")),
+    path("", include("waitlist.urls")),
     path("", include("django_prometheus.urls")),
 ]
 
 # A database outage met by a middleware (before any view) is a 503 like in the views.
-handler500 = "ticketwar.lib.errors.server_error"
+handler500 = "common.errors.server_error"

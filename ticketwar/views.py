@@ -7,9 +7,9 @@ from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.decorators.cache import never_cache
 
-from .health import RED, health_report
-from .lib.api import json_api
-from .lib.errors import is_api_request, json_error
+from common.api import json_api
+from common.errors import is_api_request, json_error
+from monitoring.health import RED, health_report
 
 
 @never_cache

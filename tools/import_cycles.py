@@ -1,5 +1,5 @@
-"""Cycles among the module-level imports of the app code (events, tickets, queueing, ticketwar,
-monitoring).
+"""Cycles among the module-level imports of the app code (accounts, common,
+events, tickets, queueing, waitlist, monitoring, ticketwar).
 
 Reads the source with ``ast`` (nothing is imported), skipping tests and migrations. Only
 imports at module level count (``if TYPE_CHECKING:`` blocks excepted): an import inside a
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("events", "tickets", "queueing", "ticketwar", "monitoring")
+PACKAGES = ("accounts", "common", "events", "tickets", "queueing", "waitlist", "ticketwar", "monitoring")
 
 
 def _module_name(path: Path) -> str:

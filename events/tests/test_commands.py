@@ -103,7 +103,7 @@ def test_create_students_is_refused_by_a_production_process(tmp_path):
     import subprocess
     import sys
 
-    from ticketwar.testing import ROOT
+    from tools.testing import ROOT
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(TICKETWAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="tickets.example.org", DEBUG="false",

@@ -35,8 +35,8 @@ from loadtests.harness.fixtures import PASSWORD, make_event, make_sessions, make
 from loadtests.harness.invariants import accepted_claims, count_rows, invariants, wait_queue_empty
 from loadtests.harness.report import clock
 from loadtests.harness.stack import Stack, say
-from ticketwar import devservices
-from ticketwar.testing import procfile
+from tools import devservices
+from tools.testing import procfile
 
 # --- the command line of each replica: THE one place to change ---------------------------------
 # As the Procfile splits them: HTTP (web) on granian's WSGI interface, websockets (ws) on uvicorn;

@@ -19,7 +19,7 @@ from loadtests.harness.fixtures import Student, make_event, make_sessions, make_
 from loadtests.harness.invariants import accepted_claims, invariants, wait_queue_empty
 from loadtests.harness.report import clock
 from loadtests.harness.stack import Stack, say
-from ticketwar import devservices
+from tools import devservices
 
 FULL = {"students": 500, "capacity": 400, "warmup": 20, "after": 60, "probes": 10, "drain": 180}
 QUICK = {"students": 40, "capacity": 30, "warmup": 6, "after": 16, "probes": 3, "drain": 90}

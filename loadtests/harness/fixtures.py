@@ -26,7 +26,7 @@ def make_students(count: int, tag: str) -> list:
 def make_sessions(users: list) -> list[dict]:
     """A logged-in session per student, as the login form would leave it (what ``login()`` stores,
     without paying PBKDF2 for each), plus a CSRF secret: ``{user_id, session, csrf}``."""
-    from ticketwar.testing import cached_db_session
+    from tools.testing import cached_db_session
 
     return [{"user_id": u.pk, "session": cached_db_session(u), "csrf": secrets.token_hex(16)} for u in users]
 
@@ -43,7 +43,7 @@ def staff_cookie() -> str:
 
 def make_event(slug: str, capacity: int, **fields):
     """A published event, open for claims since a minute ago (``fields`` override)."""
-    from ticketwar.testing import open_event
+    from tools.testing import open_event
 
     return open_event(slug=slug, capacity=capacity, title="Benchmark", **fields)
 

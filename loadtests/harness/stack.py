@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ticketwar import devservices
-from ticketwar.testing import procfile
+from tools import devservices
+from tools.testing import procfile
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable

@@ -90,8 +90,8 @@ def alert_rules(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_monitoring_state():
+    from common.breaker import all_breakers
     from monitoring import activity, collectors, recorder
-    from ticketwar.lib.breaker import all_breakers
 
     with recorder._lock:
         recorder._stats.clear()

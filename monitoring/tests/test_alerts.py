@@ -208,8 +208,8 @@ def test_webhook_retries_with_backoff_until_accepted(settings, http_receiver):
 
 
 def test_webhook_breaker_opens_after_failures(settings):
+    from common.breaker import OPEN, get_breaker
     from monitoring.notify import WebhookFailed, deliver_webhook
-    from ticketwar.lib.breaker import OPEN, get_breaker
 
     settings.ALERT_WEBHOOK_URL = "http://127.0.0.1:9/closed"
     breaker = get_breaker("webhook")

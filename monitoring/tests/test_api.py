@@ -91,8 +91,8 @@ def test_active_users_counts_students_with_requests(client, make_user):
 
 
 def test_active_users_fall_back_to_process_memory_when_redis_breaker_is_open(client, make_user):
+    from common.breaker import get_breaker
     from monitoring import activity
-    from ticketwar.lib.breaker import get_breaker
 
     client.force_login(make_user())
     client.get("/api/events/")

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.roles import OPERATORS
 from monitoring.models import Alert, MetricSample, RequestStat
 from monitoring.recorder import LATENCY_BUCKETS_MS
-from ticketwar.roles import OPERATORS
 
 
 def day_of_samples(slug: str) -> None:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ticketwar.testing import ROOT
+from tools.testing import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 
@@ -76,7 +76,7 @@ def _prometheus_scraping(tmp_path, base_url: str, token: str) -> dict:
 
     import yaml
 
-    from ticketwar.testing import free_port
+    from tools.testing import free_port
 
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"

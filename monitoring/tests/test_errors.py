@@ -74,7 +74,7 @@ def test_api_crash_answers_json_and_reaches_sentry(db, sentry, caplog):
         for e in events
     )
     # The structured stdout log carries the stack trace too.
-    from ticketwar.lib.logging import JsonFormatter
+    from common.logging import JsonFormatter
 
     record = next(r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError)
     line = json.loads(JsonFormatter().format(record))
@@ -85,7 +85,7 @@ def test_api_crash_answers_json_and_reaches_sentry(db, sentry, caplog):
 
 @pytest.mark.urls("monitoring.tests.crash_urls")
 def test_open_sentry_breaker_drops_events_at_once(db, sentry):
-    from ticketwar.lib.breaker import get_breaker
+    from common.breaker import get_breaker
 
     breaker = get_breaker("sentry")
     for _ in range(breaker.failure_threshold):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from monitoring import recorder, selectors
 from monitoring.models import MetricSample, RequestStat
 from monitoring.services import metric_sample_take, monitoring_prune
-from ticketwar.testing import race_values
+from tools.testing import race_values
 
 
 def test_percentile_interpolates_inside_the_bucket():

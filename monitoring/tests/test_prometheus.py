@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketwar.testing import free_port, race_values, start_procfile_process, stop_process_group, wait_for_port
+from tools.testing import free_port, race_values, start_procfile_process, stop_process_group, wait_for_port
 
 TOKEN = "prometheus-scrape-token-0123456789abcdef"
 
@@ -133,8 +133,8 @@ def test_buffered_values_reach_the_metrics_in_the_background(monkeypatch):
     """Increments and observations made on the request path arrive whole, once a second."""
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
+    from common.background import ProcessThread
     from monitoring import metricbuffer
-    from ticketwar.lib.background import ProcessThread
 
     registry = CollectorRegistry()
     counter = Counter("tw_test_buffered", "test", ["view"], registry=registry)

@@ -1,4 +1,4 @@
-"""Fixtures of the queue tests (their helpers are in ticketwar/testing.py)."""
+"""Fixtures of the queue tests (their helpers are in tools/testing.py)."""
 
 from __future__ import annotations
 

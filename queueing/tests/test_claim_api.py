@@ -146,6 +146,7 @@ def test_claim_query_count_is_pinned(logged_in, event, django_assert_max_num_que
 
 
 def test_drain_rate_measured_on_the_web_side_is_shared_briefly(db, django_assert_num_queries):
+    from common.redis import get_client
     from queueing.selectors import (
         DRAIN_RATE_FALLBACK_TTL,
         DRAIN_RATE_KEY,
@@ -154,7 +155,6 @@ def test_drain_rate_measured_on_the_web_side_is_shared_briefly(db, django_assert
         _drain_rate_memo,
         drain_rate,
     )
-    from ticketwar.lib.redis import get_client
 
     redis = get_client()
     redis.delete(DRAIN_RATE_KEY)

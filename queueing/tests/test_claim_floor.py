@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from ticketwar.lib.tests.test_sessions import RedisMonitor
+from common.tests.test_sessions import RedisMonitor
 
 pytestmark = pytest.mark.django_db
 
@@ -61,8 +61,8 @@ def test_a_claim_in_a_burst_asks_redis_only_what_it_needs(
 def test_a_claim_committed_after_a_drain_started_sends_the_next_kick(
     make_user, event, django_capture_on_commit_callbacks
 ):
+    from common.redis import get_client
     from queueing.services import KICK_KEY
-    from ticketwar.lib.redis import get_client
 
     first, second = _logged_in(make_user()), _logged_in(make_user())
     with django_capture_on_commit_callbacks(execute=True):

@@ -14,10 +14,10 @@ from events.models import Event
 from queueing.deciding import queue_decide, queue_decide_many, queue_take_batch
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.processing import queue_process_batch, queue_reap
-from queueing.waitlist.models import WaitlistEntry
 from tickets.models import Ticket
 from tickets.services import ticket_issue
-from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, race_values
+from tools.testing import TicketCommittedMeanwhile, bulk_students, race_values
+from waitlist.models import WaitlistEntry
 
 
 def outcomes(entries) -> list[tuple[str, str]]:

@@ -24,7 +24,7 @@ from tickets.exceptions import AlreadyHasTicket
 from tickets.models import Ticket
 from tickets.selectors import format_redeem_code
 from tickets.services import ticket_issue
-from ticketwar.testing import bulk_students
+from tools.testing import bulk_students
 
 ROUNDS = 8
 STUDENTS = 120

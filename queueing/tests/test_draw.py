@@ -19,7 +19,7 @@ from queueing.draw import draw_open, draw_open_due, draw_order, pseudonym_for
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.selectors import entry_position
-from ticketwar.testing import bulk_students, race_values
+from tools.testing import bulk_students, race_values
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIM = "/api/events/{}/claim/"
@@ -192,8 +192,8 @@ def test_draw_api_and_page_answer_404_and_405(client, make_event):
 
 
 def test_prequeue_does_not_count_as_queue_delay(shuffled):
+    from monitoring.health import check_queue
     from queueing.selectors import queue_delay_seconds
-    from ticketwar.health import check_queue
 
     for user in bulk_students(3):
         claim_as(user, shuffled.slug)

@@ -14,7 +14,7 @@ from queueing.processing import queue_process_batch
 from queueing.push import PROGRESS_INTERVAL_SECONDS, flush_pushes, push_batch
 from tickets.selectors import format_redeem_code
 from ticketwar.routing import websocket_urlpatterns
-from ticketwar.testing import WebsocketClient
+from tools.testing import WebsocketClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
+from common.errors import DomainError
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
 from queueing.tasks import process_queue
 from tickets.models import Ticket
-from ticketwar.lib.errors import DomainError
-from ticketwar.testing import bulk_students, kill_tree, wait_until
+from tools.testing import bulk_students, kill_tree, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
-"""The staff roles (ticketwar/roles.py): door staff, operators, organisers, as groups.
+"""The staff roles (accounts/roles.py): door staff, operators, organisers, as groups.
 
 Idempotent: running it again (or ``seed_demo``, which calls the same function) leaves the
 groups as they are. Staff accounts that existed before the roles (``is_staff`` only) are put in
@@ -13,7 +13,7 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from ticketwar.roles import DOOR_STAFF, roles_ensure
+    from accounts.roles import DOOR_STAFF, roles_ensure
 
     # Permissions are normally created after all migrations (post_migrate): create them now.
     # create_permissions skips app configs without a models module, which historical ones lack.

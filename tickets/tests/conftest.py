@@ -1,4 +1,4 @@
-"""Fixtures of the tickets tests (their racing helpers are in ticketwar/testing.py)."""
+"""Fixtures of the tickets tests (their racing helpers are in tools/testing.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def make_ticket(make_event, make_user):
     """``make_ticket(user=None, event=None)``: a ticket issued the real way (``ticket_issue``);
     without ``event``, of a new event whose door is open now."""
     from tickets.services import ticket_issue
-    from ticketwar.testing import door_open_times
+    from tools.testing import door_open_times
 
     def make(*, user=None, event=None):
         user = user or make_user()

@@ -208,7 +208,7 @@ def test_a_refused_camera_permission_says_so(live_asgi_server, browser, staff, d
 def test_a_rotating_events_redeem_code_asks_for_the_student_id_then_admits(
     live_asgi_server, phone_page, door_staff, student, make_event, make_ticket
 ):
-    from ticketwar.testing import door_open_times
+    from tools.testing import door_open_times
 
     ticket = make_ticket(user=student, event=make_event(rotating_qr=True, **door_open_times()))
     login_with_session(phone_page, live_asgi_server, door_staff)

@@ -14,7 +14,7 @@ from tickets.exceptions import AlreadyHasTicket, TicketError
 from tickets.models import REDEEM_ALPHABET, REDEEM_LENGTH, Ticket
 from tickets.services import ticket_issue, ticket_issue_many
 from tickets.signals import seats_changed
-from ticketwar.testing import TicketCommittedMeanwhile, bulk_students, race_values
+from tools.testing import TicketCommittedMeanwhile, bulk_students, race_values
 
 
 def remaining(event) -> int:

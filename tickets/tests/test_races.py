@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
+from accounts.roles import DOOR_STAFF
 from events.models import Event
 from tickets.exceptions import AlreadyHasTicket, SoldOut, TicketAlreadyUsed
 from tickets.models import Ticket
 from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
-from ticketwar.roles import DOOR_STAFF
-from ticketwar.testing import race_values, run_race
+from tools.testing import race_values, run_race
 
 pytestmark = [
     pytest.mark.slow,

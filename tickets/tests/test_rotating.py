@@ -13,7 +13,7 @@ from django.utils import timezone
 from tickets.codes import qr_payload_for
 from tickets.rotating import WINDOW_SECONDS, rotating_payload, ticket_id_from_rotating
 from tickets.services import ticket_check_in
-from ticketwar.testing import door_open_times
+from tools.testing import door_open_times
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
+from accounts.roles import DOOR_STAFF
+from common.errors import PermissionDenied
 from events.models import Event
 from tickets.codes import QR_PREFIX, qr_payload_for, ticket_id_from_qr
 from tickets.exceptions import ReturnClosed, TicketAlreadyReturned, TicketAlreadyUsed, TicketNotFound
 from tickets.models import Ticket
 from tickets.selectors import may_check_in, ticket_as_dict
 from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
-from ticketwar.lib.errors import PermissionDenied
-from ticketwar.roles import DOOR_STAFF
-from ticketwar.testing import door_open_times
+from tools.testing import door_open_times
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.roles import DOOR_STAFF
 from events.models import Event
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
 from tickets.services import ticket_check_in, ticket_issue, ticket_return
-from ticketwar.roles import DOOR_STAFF
-from ticketwar.testing import door_open_times
+from tools.testing import door_open_times
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +225,7 @@ def test_checkin_api_malformed_bodies_are_400(client, staff, body):
     response = post_json(client, "/api/checkin/", body)
     assert response.status_code == 400, response.content
     assert isinstance(response.json()["error"], str)
-    # A body that is no JSON object is the shared parser's bad_json (ticketwar/lib/body.py).
+    # A body that is no JSON object is the shared parser's bad_json (common/body.py).
     assert response.json()["code"] in {"bad_request", "bad_json"}
 
 
@@ -432,7 +432,7 @@ def test_event_start_hides_give_back(client, student, make_event, make_ticket):
 
 def test_checkin_keeps_working_while_redis_is_unavailable(client, staff, ticket, settings):
     """With the Redis breaker open the guessing guard fails open: the door keeps admitting."""
-    from ticketwar.lib.redis import redis_breaker
+    from common.redis import redis_breaker
 
     settings.RATELIMIT_CHECKIN_INVALID = "1/m"
     client.force_login(staff)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketwar.testing import procfile_command, subprocess_env
+from tools.testing import procfile_command, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -77,7 +77,7 @@ def test_student_pages_load_without_violations(live_asgi_server, browser, make_e
 def test_staff_pages_load_without_violations(live_asgi_server, browser, staff, make_event, student, tmp_path):
     from tickets.codes import qr_payload_for
     from tickets.services import ticket_issue
-    from ticketwar.testing import door_open_times
+    from tools.testing import door_open_times
 
     ticket = ticket_issue(event_id=make_event(**door_open_times()).id, user_id=student.id)  # its door open now
     video = qr_camera_file(tmp_path / "qr.y4m", qr_payload_for(ticket.id))

@@ -69,7 +69,7 @@ def test_page_answers_the_503_page(student, database_away):
 def test_other_crashes_outside_views_stay_500(db):
     from django.test import RequestFactory
 
-    from ticketwar.lib.errors import server_error
+    from common.errors import server_error
 
     try:
         raise ValueError("a bug, not an outage")
@@ -85,7 +85,7 @@ def test_what_counts_as_an_outage():
     from django.db import InterfaceError, OperationalError
     from psycopg_pool import PoolTimeout
 
-    from ticketwar.lib.errors import is_database_outage
+    from common.errors import is_database_outage
 
     outages = [
         OperationalError("down"),

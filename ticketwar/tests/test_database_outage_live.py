@@ -23,8 +23,8 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 import requests
 
-from ticketwar import devservices
-from ticketwar.testing import stop_processes
+from tools import devservices
+from tools.testing import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "outage-pass-123"
@@ -62,7 +62,7 @@ class ThrowAwayPostgres:
 def site():
     """A migrated throw-away PostgreSQL with one event and one verified student."""
     if not os.environ.get("TICKETWAR_TEST_DATA_DIR"):
-        pytest.fail("run the tests through `python -m ticketwar.devservices test` (it owns the test Redis)")
+        pytest.fail("run the tests through `python -m tools.devservices test` (it owns the test Redis)")
     # Not under pytest's base temp: concurrent pytest runs on the machine prune old ones.
     work = Path(tempfile.mkdtemp(prefix="ticketwar-outage-"))
     postgres = ThrowAwayPostgres(work / "pg", devservices.free_port())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ticketwar.testing import procfile
+from tools.testing import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ticketwar.tests.envvars import settings_variables
+from tools.envvars import settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ticketwar.devservices import free_port as devservices_free_port
-from ticketwar.tests.envvars import settings_variables
+from tools.devservices import free_port as devservices_free_port
+from tools.envvars import settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -35,8 +35,8 @@ KUBERNETES_VERSION = "1.30"
 NOT_IN_CLUSTER = {
     "DATABASE_TEST_NAME": "only the test suite creates a database",
     "PORT": "`make run`'s port; the manifests pass --port 8000 to uvicorn",
-    "TICKETWAR_PG_PORT": "ports of the embedded development servers (ticketwar/devservices.py)",
-    "TICKETWAR_REDIS_PORT": "ports of the embedded development servers (ticketwar/devservices.py)",
+    "TICKETWAR_PG_PORT": "ports of the embedded development servers (tools/devservices.py)",
+    "TICKETWAR_REDIS_PORT": "ports of the embedded development servers (tools/devservices.py)",
     "TICKETWAR_DATA_DIR": "data folder of the embedded development servers",
     "WS_PORT": "`make run`'s websocket port; the ws pods listen on 8000 behind their own Service",
     "WS_CONCURRENCY": "uvicorn workers of `make run`'s ws process; a ws pod runs one (replicas scale it)",

@@ -16,9 +16,9 @@ import pytest
 from loadtests.harness import invariants
 from loadtests.harness.fixtures import make_sessions
 from loadtests.harness.stack import dsn
-from ticketwar import devservices
-from ticketwar.testing import ROOT, bulk_students, database_url_for, free_port, subprocess_env, wait_until
-from ticketwar.tests.appstack import AppProcesses, Student
+from tools import devservices
+from tools.appstack import AppProcesses, Student
+from tools.testing import ROOT, bulk_students, database_url_for, free_port, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
 

@@ -26,14 +26,14 @@ def test_development_writes_mails_to_files():
         DJANGO_SETTINGS_MODULE="ticketwar.settings",
     )
     backend, path = result.stdout.split()
-    assert backend == "ticketwar.lib.mail.MailFilesBackend", result.stderr
+    assert backend == "common.mail.MailFilesBackend", result.stderr
     assert path.endswith(os.path.join(".data", "mail"))
 
 
 def test_each_mail_is_a_file_of_its_own(tmp_path):
     from django.core.mail import get_connection, send_mass_mail
 
-    connection = get_connection("ticketwar.lib.mail.MailFilesBackend", file_path=str(tmp_path))
+    connection = get_connection("common.mail.MailFilesBackend", file_path=str(tmp_path))
     sent = send_mass_mail(
         [("Verifikasi", "Tautan satu", None, ["a@student.itera.ac.id"]), ("Tawaran", "Tautan dua", None, ["b@x"])],
         connection=connection,

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from ticketwar.testing import free_port, subprocess_env
-from ticketwar.tests.appstack import AppProcesses, RedisServers, Student, read_until, redis_keys
+from tools.appstack import AppProcesses, RedisServers, Student, read_until, redis_keys
+from tools.testing import free_port, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 

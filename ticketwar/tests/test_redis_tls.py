@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from ticketwar import devservices
-from ticketwar.testing import free_port, subprocess_env
-from ticketwar.tests.appstack import AppProcesses, RedisServers, Student, probe_redis_roles, read_until, redis_keys
+from tools import devservices
+from tools.appstack import AppProcesses, RedisServers, Student, probe_redis_roles, read_until, redis_keys
+from tools.testing import free_port, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 

@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from events import cache as events_cache
 from queueing.processing import queue_process_batch
-from queueing.waitlist.confirmations import confirmation_request_create
-from queueing.waitlist.models import WaitlistEntry
-from queueing.waitlist.services import waitlist_enrol_many, waitlist_fill
 from tickets.models import Ticket
 from tickets.selectors import format_redeem_code
 from tickets.services import ticket_issue, ticket_return
+from waitlist.confirmations import confirmation_request_create
+from waitlist.models import WaitlistEntry
+from waitlist.services import waitlist_enrol_many, waitlist_fill
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

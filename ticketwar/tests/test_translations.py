@@ -46,7 +46,7 @@ def test_the_locale_paths_exist_and_every_app_with_strings_has_a_catalog():
     for path in settings.LOCALE_PATHS:
         assert (Path(path) / "id" / "LC_MESSAGES" / "django.po").is_file(), path
     found = {path.relative_to(ROOT).parts[0:-4] for path in catalogs(ROOT)}
-    for app in [(), ("events",), ("tickets",), ("queueing",), ("queueing", "waitlist"), ("monitoring",)]:
+    for app in [(), ("accounts",), ("events",), ("tickets",), ("queueing",), ("waitlist",), ("monitoring",)]:
         assert app in found, f"no Indonesian catalog for {'/'.join(app) or 'the project'}"
 
 

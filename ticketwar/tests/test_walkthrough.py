@@ -16,7 +16,7 @@ import pytest
 from queueing.models import QueueEntry
 from tickets.models import Ticket
 from tickets.tests.browser import admin_login
-from ticketwar.testing import door_open_times, read_live_mail
+from tools.testing import door_open_times, read_live_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

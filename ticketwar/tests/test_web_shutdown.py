@@ -19,7 +19,7 @@ import websocket
 from django.db import connection
 
 from queueing.services import queue_enqueue
-from ticketwar.testing import cached_db_session, free_port, start_procfile_process, stop_process_group, wait_for_port
+from tools.testing import cached_db_session, free_port, start_procfile_process, stop_process_group, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

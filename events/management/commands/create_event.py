@@ -7,10 +7,10 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from common.errors import DomainError
 from events import services
 from events.models import Event
 from events.selectors import is_valid_slug
-from ticketwar.lib.errors import DomainError
 
 
 class Command(BaseCommand):

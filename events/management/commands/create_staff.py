@@ -1,4 +1,4 @@
-"""A staff account with one or more roles (ticketwar/roles.py), or new roles for an existing one."""
+"""A staff account with one or more roles (accounts/roles.py), or new roles for an existing one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from ticketwar.roles import ADMIN_ROLES, ROLE_NAMES, roles_ensure
+from accounts.roles import ADMIN_ROLES, ROLE_NAMES, roles_ensure
 
 
 class Command(BaseCommand):

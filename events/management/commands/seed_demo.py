@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.roles import DOOR_STAFF, roles_ensure
 from events.models import Event
-from ticketwar.roles import DOOR_STAFF, roles_ensure
 
 DEMO_SLUG = "kuliah-umum"
 

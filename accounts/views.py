@@ -1,0 +1,162 @@
+"""Student account pages: sign-up, e-mail verification, login/logout, password reset."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import get_usage
+
+from common.ratelimit import retry_after_seconds
+
+from . import services
+from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
+from .forms import LoginForm, SignUpForm
+
+# Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
+RESEND_RATE = "3/h"
+RESET_MAIL_RATE = "3/h"
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.signup_attempt_count(request=request)
+        except TooManyAttempts as exc:
+            form.add_error(None, exc.message)
+            response = render(request, "accounts/signup.html", {"form": form}, status=exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        try:
+            user = services.student_sign_up(
+                full_name=data["full_name"],
+                nim=data["nim"],
+                email=data["email"],
+                password=data["password1"],
+                base_url=_base_url(request),
+            )
+        except AccountError as exc:
+            # A simultaneous sign-up won the unique constraint after our form check.
+            form.add_error("email" if exc.code == "email_taken" else "nim", exc.message)
+        else:
+            login(request, user)
+            return redirect("accounts:verify-sent")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@require_GET
+def verify_sent(request):
+    return render(request, "accounts/verify_sent.html")
+
+
+@require_GET
+def verify(request, token: str):
+    try:
+        user = services.student_verify_email(token=token)
+    except AccountError as exc:
+        expired = isinstance(exc, VerificationLinkExpired)
+        context = {"error": exc.message, "expired": expired, "token": token if expired else ""}
+        return render(request, "accounts/verify_failed.html", context, status=exc.status)
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    # Opened in another browser (the phone's mail app) or by someone else logged in here: this
+    # browser cannot claim yet, so it is sent to the login page rather than told it can.
+    messages.success(request, _("Your e-mail address is verified. Log in to claim tickets."))
+    return redirect(reverse("accounts:login"))
+
+
+def _resend_key(group: str, request) -> str:
+    return f"user:{request.resend_user_id}"
+
+
+@require_POST
+def verify_resend(request):
+    token = request.POST.get("token", "")[:512]
+    user = services.student_resend_target(user=request.user, token=token)
+    if user is None:
+        messages.info(request, _("Log in to get a new verification link."))
+        return redirect(f"{reverse('accounts:login')}?next={reverse('accounts:verify-sent')}")
+    if user.email_verified_at is not None:
+        messages.info(request, _("Your e-mail address is already verified."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    request.resend_user_id = user.pk
+    usage = get_usage(request, group="accounts.verify-resend", key=_resend_key, rate=RESEND_RATE, increment=True)
+    if usage is not None and usage["should_limit"]:
+        seconds = retry_after_seconds(int(usage["time_left"]))
+        minutes = -(-seconds // 60)
+        messages.error(
+            request,
+            _("You asked for too many links. Please try again in %(minutes)d minutes.") % {"minutes": minutes},
+        )
+        return render(request, "accounts/verify_sent.html", {"retry_after": seconds}, status=429)
+    services.verification_email_schedule(user_id=user.pk, base_url=_base_url(request))
+    messages.success(request, _("A new verification link is on its way to %(email)s.") % {"email": user.email})
+    return redirect("accounts:verify-sent")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            # Refused by a login limit: the page says for how long, and so does the header.
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset_body.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        # At most a few reset mails per address per hour, so the form cannot flood an inbox.
+        # Keyed by address, not IP: a whole campus shares a handful of NAT addresses.
+        usage = get_usage(
+            self.request,
+            group="accounts.password-reset",
+            key=lambda group, request: form.cleaned_data["email"].strip().lower(),
+            rate=RESET_MAIL_RATE,
+            increment=True,
+        )
+        if usage is not None and usage["should_limit"]:
+            # Same answer as a sent mail: the page must not reveal which addresses exist.
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

@@ -1,9 +1,0 @@
-from __future__ import annotations
-
-from django.apps import AppConfig
-
-
-class AccountsConfig(AppConfig):
-    name = "ticketwar.accounts"
-    label = "accounts"
-    verbose_name = "Accounts"

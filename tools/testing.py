@@ -1,0 +1,441 @@
+"""Helpers shared by the tests and the test fixtures (conftest.py): ports, subprocess
+environments, the Procfile's command lines, live mail, starting and stopping processes, bulk
+students, racing threads, websocket clients and control of the test run's Redis.
+
+Plain functions and classes, no fixtures: tests and conftest files import them from here;
+nothing is ever imported from a conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from tools.devservices import free_port  # noqa: F401 - the tests take it from here
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(settings_dict: dict, **extra: str) -> dict[str, str]:
+    """Environment for a server or worker subprocess that must use the test database."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({"DATABASE_URL": database_url_for(settings_dict), "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def database_url_for(settings_dict: dict) -> str:
+    user = settings_dict.get("USER") or "postgres"
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgres://{auth}{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+
+
+def door_open_times() -> dict:
+    """Event times for a claim window open now and a door open now (it starts within the hour),
+    so a test can issue a ticket the real way and check it in."""
+    now = timezone.now()
+    return {
+        "claim_opens_at": now - timedelta(minutes=1),
+        "claim_closes_at": now + timedelta(minutes=30),
+        "starts_at": now + timedelta(hours=1),
+    }
+
+
+def open_event(*, slug: str, capacity: int, title: str = "Event", opens_in: float = -60, **fields):
+    """A published event whose claim window opened ``-opens_in`` seconds ago (or opens in
+    ``opens_in``), closes in a day, two days before it starts; ``fields`` override any column."""
+    from events.models import Event
+
+    now = timezone.now()
+    values = {
+        "slug": slug, "title": title, "speaker": "Speaker", "venue": "Aula", "capacity": capacity,
+        "remaining": capacity, "status": "published", "claim_opens_at": now + timedelta(seconds=opens_in),
+        "claim_closes_at": now + timedelta(days=1), "starts_at": now + timedelta(days=2),
+    }  # fmt: skip
+    return Event.objects.create(**{**values, **fields})
+
+
+def stop_processes(processes: list[subprocess.Popen], *, timeout: float) -> None:
+    """Terminate every process, then kill those still running after ``timeout`` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def read_live_mail(mail_dir: Path) -> list[str]:
+    """The messages the live server sent, oldest first."""
+    return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's command line of each process type (web, ws, worker, beat), as ``make run``
+    (honcho) starts them."""
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.strip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def procfile_command(name: str) -> str:
+    """The Procfile's command line of process ``name`` (web, ws, worker, beat)."""
+    try:
+        return procfile()[name]
+    except KeyError:
+        raise KeyError(f"no {name} process in the Procfile") from None
+
+
+def cached_db_session(user) -> str:
+    """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
+    login form leaves one, or as sessions made before ``common.sessions`` look); its key."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    session = SessionStore()
+    session.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+    )
+    session.create()
+    return session.session_key
+
+
+def start_procfile_process(name: str, settings_dict: dict, **env: str) -> subprocess.Popen:
+    """Start the Procfile's process ``name`` on the test database, in its own process group,
+    with the virtualenv's ``python`` first on PATH (as under ``make run``)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = ["bash", "-c", procfile_command(name)]
+    return subprocess.Popen(  # noqa: S603 - the Procfile's own command line
+        command, cwd=ROOT, env=subprocess_env(settings_dict, PATH=path, **env), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {timeout:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """A real Celery process of the project (``celery -A ticketwar <args>``) with environment ``env``."""
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "ticketwar", *args], cwd=ROOT, env=env)  # noqa: S603
+
+
+def kill_tree(process) -> None:
+    """SIGKILL a worker and its pool children at once: no goodbye, no ack, no rollback by us."""
+    import psutil
+
+    parent = psutil.Process(process.pid)
+    victims = [*parent.children(recursive=True), parent]
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+    psutil.wait_procs(victims, timeout=10)
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition not met"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{message} within {timeout} s")
+
+
+_BATCH_STAMPS = itertools.count(time.monotonic_ns() // 1000)
+
+
+def bulk_students(count: int) -> list:
+    """``count`` verified students created in one INSERT (one password hash shared by all)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    user_model = get_user_model()
+    password = make_password("s3cret-pass!")
+    # NIMs are 9 digits: a 4-digit batch stamp + 5 for the index. The stamp starts from the clock
+    # (test runs apart) and then counts, so two batches of one run never share NIMs (two batches
+    # made within the same clock tick did, now and then, in the racing tests).
+    stamp = next(_BATCH_STAMPS) % 10**4
+    return user_model.objects.bulk_create(
+        [user_model.verified_student(f"{stamp:04d}{i:05d}", password_hash=password) for i in range(count)]
+    )
+
+
+def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[tuple[str, Any]]:
+    """Run every job in its own thread, released together by a barrier.
+
+    Each thread uses its own database connection (Django's connections are per thread) and
+    closes it at the end. Returns ``("ok", value)`` or ``("error", exception)`` per job, in
+    the order given.
+    """
+    from django.db import connection
+
+    jobs = list(jobs)
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[tuple[str, Any] | None] = [None] * len(jobs)
+
+    def runner(index: int, job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            outcomes[index] = ("ok", job())
+        except Exception as exc:
+            outcomes[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, job), daemon=True) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def race_values(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list:
+    """``run_race`` for jobs that must all return: their values, in the order given."""
+    outcomes = run_race(jobs, timeout=timeout)
+    assert all(kind == "ok" for kind, _ in outcomes), [value for kind, value in outcomes if kind != "ok"]
+    return [value for _, value in outcomes]
+
+
+def wait_for_lock_wait(sql_fragment: str, timeout: float = 20) -> None:
+    """Until another connection waits for a lock while running a statement containing ``sql_fragment``."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{sql_fragment}%"],
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no connection waited on a lock running {sql_fragment!r} within {timeout} s")
+
+
+class TicketCommittedMeanwhile:
+    """Another connection inserts a ticket for ``user_id`` and keeps its transaction open.
+
+    ``ticket_issue_held`` (a waiting-list seat) inserts without touching the event row, so it
+    can slip in between ``ticket_issue_many``'s check and its INSERT: that INSERT then waits
+    for this transaction on the unique index, and fails on the constraint once it commits.
+    """
+
+    def __init__(self, *, event_id: int, user_id: int) -> None:
+        self._inserted, self._commit = threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(event_id, user_id), daemon=True)
+
+    def _run(self, event_id: int, user_id: int) -> None:
+        from django.db import connection, transaction
+
+        from tickets.services import ticket_issue_held
+
+        try:
+            with transaction.atomic():
+                ticket_issue_held(event_id=event_id, user_id=user_id)
+                self._inserted.set()
+                self._commit.wait(30)
+        except BaseException as exc:
+            self.errors.append(exc)
+            self._inserted.set()
+        finally:
+            connection.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._inserted.wait(30) and not self.errors, self.errors
+
+    def commit(self) -> None:
+        self._commit.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive() and not self.errors, self.errors
+
+    def commit_during(self, job: Callable[[], Any]) -> tuple[str, Any]:
+        """Run ``job`` in a thread of its own (its own connection) until it waits on this ticket's
+        lock in an INSERT into tickets_ticket, then commit. ``("ok", value)`` or ``("error", exception)``."""
+        from django.db import connection
+
+        outcome: list[tuple[str, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append(("ok", job()))
+            except Exception as exc:
+                outcome.append(("error", exc))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for_lock_wait("INSERT INTO tickets_ticket")
+        self.commit()
+        thread.join(30)
+        assert not thread.is_alive(), "the job still waits after the commit"
+        return outcome[0]
+
+
+class WebsocketClient:
+    """A websocket test client on asgiref's ApplicationCommunicator.
+
+    Same idea as ``channels.testing.WebsocketCommunicator``, whose package also imports the
+    Daphne live server (not installed: uvicorn serves the app here).
+    """
+
+    def __init__(self, application, path: str, user) -> None:
+        from asgiref.testing import ApplicationCommunicator
+
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [],
+            "subprotocols": [],
+            "user": user,
+        }
+        self._app = ApplicationCommunicator(application, scope)
+
+    async def connect(self, timeout: float = 5) -> dict:
+        await self._app.send_input({"type": "websocket.connect"})
+        return await self._app.receive_output(timeout)
+
+    async def receive_output(self, timeout: float = 5) -> dict:
+        return await self._app.receive_output(timeout)
+
+    async def receive_json(self, timeout: float = 5) -> dict:
+        import json
+
+        message = await self._app.receive_output(timeout)
+        assert message["type"] == "websocket.send", message
+        return json.loads(message["text"])
+
+    async def send_json(self, data) -> None:
+        import json
+
+        await self._app.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def receive_nothing(self, timeout: float = 0.3) -> bool:
+        return await self._app.receive_nothing(timeout)
+
+    async def disconnect(self) -> None:
+        await self._app.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self._app.wait(2)
+
+
+class RedisControl:
+    """Control of the test run's real Redis server: kill it, hang it, bring it back.
+
+    ``python -m tools.devservices test`` starts a private Redis whose pid file is
+    ``$TICKETWAR_TEST_DATA_DIR/redis/redis.pid`` (the ``redis_server`` fixture always leaves it
+    running again at teardown).
+    """
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.dir = data_dir / "redis"
+        self.port = port
+        self.stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        from tools.devservices import redis_running
+
+        return redis_running(self.dir)
+
+    def kill(self) -> None:
+        """SIGKILL: the port refuses connections from now on."""
+        pid = self.pid
+        assert pid, "the test Redis is not running"
+        if self.stopped:
+            os.kill(pid, signal.SIGCONT)
+            self.stopped = False
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def hang(self) -> None:
+        """SIGSTOP: connections stay open (the kernel still accepts) but nothing answers."""
+        pid = self.pid
+        assert pid, "the test Redis is not running"
+        os.kill(pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self) -> None:
+        pid = self.pid
+        if pid and self.stopped:
+            os.kill(pid, signal.SIGCONT)
+        self.stopped = False
+
+    def restart(self) -> None:
+        """Start it again on the same port with the same arguments (after a kill)."""
+        from tools.devservices import redis_start
+
+        if self.pid:
+            return
+        redis_start(self.dir, self.port, persistent=False)
+
+    def restore(self) -> None:
+        self.resume()
+        if not self.pid:
+            self.restart()
+
+
+def reset_redis_state() -> None:
+    """Every circuit breaker closed, the in-process rate limits and pending cache invalidations gone."""
+    from common import cache as lib_cache
+    from common.breaker import all_breakers
+    from common.ratelimit import memory_limiter
+
+    for breaker in all_breakers().values():
+        breaker.reset()
+    memory_limiter.clear()
+    with lib_cache._pending_lock:
+        lib_cache._pending_invalidations.clear()
