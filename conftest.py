@@ -192,10 +192,12 @@ def celery_worker_process(transactional_db, settings):
     env = subprocess_env(connection.settings_dict)
     processes: list[subprocess.Popen] = []
 
-    def start(*extra: str, concurrency: int = 2) -> subprocess.Popen:
+    def start(*extra: str, concurrency: int = 2, **environment: str) -> subprocess.Popen:
+        """``extra``: more command-line arguments; ``environment``: variables set for this worker."""
         process = start_celery(
-            env, "worker", "-Q", "claims,default", "--concurrency", str(concurrency), "--without-gossip",
-            "--without-mingle", "--loglevel", "WARNING", "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
+            {**env, **environment}, "worker", "-Q", "claims,default", "--concurrency", str(concurrency),
+            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+            "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
         )  # fmt: skip
         processes.append(process)
         return process
