@@ -19,6 +19,7 @@ import pytest
 from tools.testing import (
     ROOT,
     RedisControl,
+    SmtpServer,
     door_open_times,
     free_port,
     open_event,
@@ -191,10 +192,12 @@ def celery_worker_process(transactional_db, settings):
     env = subprocess_env(connection.settings_dict)
     processes: list[subprocess.Popen] = []
 
-    def start(*extra: str, concurrency: int = 2) -> subprocess.Popen:
+    def start(*extra: str, concurrency: int = 2, **environment: str) -> subprocess.Popen:
+        """``extra``: more command-line arguments; ``environment``: variables set for this worker."""
         process = start_celery(
-            env, "worker", "-Q", "claims,default", "--concurrency", str(concurrency), "--without-gossip",
-            "--without-mingle", "--loglevel", "WARNING", "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
+            {**env, **environment}, "worker", "-Q", "claims,default", "--concurrency", str(concurrency),
+            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+            "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
         )  # fmt: skip
         processes.append(process)
         return process
@@ -249,6 +252,28 @@ def redis_server():
     from django_redis import get_redis_connection
 
     get_redis_connection("default").connection_pool.disconnect()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 for this test (``.port``, ``.received``)."""
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def guarded_smtp(settings):
+    """This process sends mail over SMTP to 127.0.0.1 through the guarded backend (the "smtp"
+    breaker, closed at start and end); set ``EMAIL_PORT`` on what it yields."""
+    from common.breaker import get_breaker
+
+    settings.EMAIL_BACKEND = "common.mail.GuardedEmailBackend"
+    settings.EMAIL_DELIVERY_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_TIMEOUT = 2
+    get_breaker("smtp").reset()
+    yield settings
+    get_breaker("smtp").reset()
 
 
 @pytest.fixture

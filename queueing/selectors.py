@@ -224,6 +224,13 @@ def _held_ticket(entry: QueueEntry):
     )
 
 
+def claims_waiting() -> bool:
+    """Whether any claim waits to be decided now (pending or processing; a shuffled event's
+    pre-queue, which waits for its opening, does not count). Work that can wait, such as the
+    ticket e-mails, leaves the worker to the claims while this holds."""
+    return QueueEntry.objects.filter(status__in=LIVE_STATUSES, prequeue=False).exists()
+
+
 def queue_depth() -> int:
     """Live (pending + processing) entries across all events."""
     return QueueEntry.objects.filter(status__in=LIVE_STATUSES).count()

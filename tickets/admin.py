@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from common.timefmt import short_local
 
 from .codes import qr_payload_for
-from .models import Ticket
+from .models import Ticket, TicketMail
 from .selectors import format_redeem_code
 
 
@@ -54,6 +54,7 @@ class TicketAdmin(admin.ModelAdmin):
         "admitted_at",
         "admitted_by",
         "ticket_page",
+        "ticket_mail",
     ]
     fields = readonly_fields
 
@@ -84,6 +85,19 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description=_("ticket page"))
     def ticket_page(self, ticket: Ticket) -> str:
         return format_html("<code>/tickets/{}/</code> ({})", ticket.id, _("visible to its holder only"))
+
+    @admin.display(description=_("ticket e-mail"))
+    def ticket_mail(self, ticket: Ticket) -> str:
+        """For "I got no mail": sent when, or how many tries so far (tickets.delivery)."""
+        row = TicketMail.objects.filter(ticket=ticket).first()
+        if row is None:
+            return _("not sent yet")
+        if row.sent_at is not None:
+            return _("sent %(when)s") % {"when": short_local(row.sent_at)}
+        return _("not sent yet (%(tries)s tries, next %(when)s)") % {
+            "tries": row.attempts,
+            "when": short_local(row.next_try_at),
+        }
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -56,3 +56,27 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.redeem_code} ({self.event_id})"
+
+
+class TicketMail(models.Model):
+    """The ticket's e-mail (code, QR, calendar file): its delivery state, one row per ticket.
+
+    Written only by ``tickets.delivery``. A run may send only after claiming the row with a
+    conditional UPDATE (``sent_at IS NULL AND next_try_at <= now``, which also moves
+    ``next_try_at`` on by a lease), so two runs of the same task, or the task and the sweep,
+    never both send. After a failure ``next_try_at`` is the next try (growing delays).
+    """
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, primary_key=True, related_name="mail")
+    # The language the ticket was issued in (a student's request), "" for the default.
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_try_at = models.DateTimeField(_("next try at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ticket e-mail")
+        verbose_name_plural = _("ticket e-mails")
+
+    def __str__(self) -> str:
+        return f"mail of {self.ticket_id}"

@@ -1,5 +1,8 @@
 """Inserting ticket rows with unique redeem codes. Called only by ``tickets.services``, whose
-issuing functions take the seat first and decide who may receive a ticket."""
+issuing functions take the seat first and decide who may receive a ticket.
+
+Every ticket row is inserted here, so this is where each one's e-mail is scheduled: sent after
+the issuing transaction commits (``tickets.delivery``), never for a rolled-back issue."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .codes import new_redeem_code
+from .delivery import ticket_mail_schedule
 from .exceptions import AlreadyHasTicket
 from .models import Ticket
 
@@ -19,9 +23,11 @@ def insert_ticket(*, event_id: int, user_id: int) -> Ticket:
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                return Ticket.objects.create(
+                ticket = Ticket.objects.create(
                     id=uuid.uuid4(), event_id=event_id, user_id=user_id, redeem_code=new_redeem_code()
                 )
+            ticket_mail_schedule(ticket_ids=[ticket.id])
+            return ticket
         except IntegrityError as exc:
             constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
             if "one_active_per_student_event" in constraint:
@@ -83,5 +89,6 @@ def insert_tickets(*, event_id: int, user_ids: list[int]) -> dict[int, Ticket]:
             ticket._state.db = connection.alias
             issued[user_id] = ticket
         if not pending:
+            ticket_mail_schedule(ticket_ids=[ticket.id for ticket in issued.values()])
             return issued
     raise RuntimeError("could not draw unique redeem codes in 5 attempts")

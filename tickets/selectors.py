@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from events.models import Event
 
@@ -23,6 +24,19 @@ CHECK_IN_PERMISSION = "tickets.can_check_in"
 def may_check_in(user) -> bool:
     """Whether ``user`` may use the scan page and check tickets in: the one home of this rule."""
     return bool(getattr(user, "is_authenticated", False) and user.is_active and user.has_perm(CHECK_IN_PERMISSION))
+
+
+def pocket_account(user) -> str:
+    """The name under which a student's phone keeps their saved ticket pages ("" for anyone else).
+
+    Opaque (an HMAC of the account, never its id) and stable per account: the ticket pages'
+    service worker keeps one account's pages at a time under it, and every page deletes the
+    saved pages of any other name, so a shared phone never shows one student's saved ticket to
+    the next person logged in, nor to nobody after a log-out.
+    """
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_student", False):
+        return ""
+    return salted_hmac("tickets.pocket", str(user.pk)).hexdigest()[:20]
 
 
 def ticket_status(ticket: Ticket) -> str:

@@ -166,6 +166,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "common.context_processors.websocket_origin",
+                "tickets.context_processors.pocket",
             ],
         },
     },

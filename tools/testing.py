@@ -1,6 +1,6 @@
 """Helpers shared by the tests and the test fixtures (conftest.py): ports, subprocess
-environments, the Procfile's command lines, live mail, starting and stopping processes, bulk
-students, racing threads, websocket clients and control of the test run's Redis.
+environments, the Procfile's command lines, live mail, a real SMTP server, starting and stopping
+processes, bulk students, racing threads, websocket clients and control of the test run's Redis.
 
 Plain functions and classes, no fixtures: tests and conftest files import them from here;
 nothing is ever imported from a conftest.py.
@@ -13,6 +13,7 @@ import itertools
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -439,3 +440,63 @@ def reset_redis_state() -> None:
     memory_limiter.clear()
     with lib_cache._pending_lock:
         lib_cache._pending_invalidations.clear()
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP to accept messages; what arrives is kept on the server."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 test ESMTP\r\n")
+        while line := self.rfile.readline():
+            command = line.strip().upper()
+            if command.startswith((b"EHLO", b"HELO")):
+                self.wfile.write(b"250 test\r\n")
+            elif command == b"DATA":
+                self.wfile.write(b"354 go ahead\r\n")
+                data = b""
+                while (chunk := self.rfile.readline()) and chunk != b".\r\n":
+                    data += chunk[1:] if chunk.startswith(b"..") else chunk  # RFC 5321 dot-unstuffing
+                self.server.received.append(data)
+                self.wfile.write(b"250 queued\r\n")
+            elif command == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+class _SmtpTcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # a test may listen again on the port it found closed
+    daemon_threads = True
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 in a thread; ``received`` holds each message's bytes.
+
+    ``with SmtpServer(port) as server:`` (port 0: any free one, see ``server.port``).
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self._server = _SmtpTcpServer(("127.0.0.1", port), _SmtpHandler)
+        self._server.received = []
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def received(self) -> list[bytes]:
+        return self._server.received
+
+    def __enter__(self) -> SmtpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -39,3 +39,13 @@ def test_codes_are_read_only_and_tickets_cannot_be_added_or_deleted(admin_client
     admin_client.post(f"/admin/tickets/ticket/{ticket.id}/change/", {"redeem_code": forged, "status": "returned"})
     ticket.refresh_from_db()
     assert ticket.status == "active" and ticket.redeem_code == original
+
+
+def test_the_ticket_says_whether_its_e_mail_went_out(admin_client, ticket):
+    from tickets.delivery import ticket_mail_send
+
+    page = admin_client.get(f"/admin/tickets/ticket/{ticket.id}/change/").content.decode()
+    assert "belum dikirim" in page
+    ticket_mail_send(ticket_id=ticket.id)
+    page = admin_client.get(f"/admin/tickets/ticket/{ticket.id}/change/").content.decode()
+    assert "dikirim " in page and "belum dikirim" not in page
