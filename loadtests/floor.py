@@ -25,7 +25,7 @@ import time
 from loadtests.harness import http, report
 from loadtests.harness.fixtures import make_event, make_sessions, make_students
 from loadtests.harness.invariants import invariants, wait_queue_empty
-from loadtests.harness.stack import family_usage, running, say
+from loadtests.harness.stack import family_usage, machine, running, say
 from tools.testing import procfile, run_nginx
 
 WSGI_TARGET = "ticketwar.wsgi:application"
@@ -147,6 +147,10 @@ def run(args) -> dict:
                 results["crowd"].append(crowd)
     results["cpus"] = os.cpu_count()
     results["run_command"] = report.command_line("loadtests.floor")
+    results["crowd_only"], results["ended"] = args.crowd_only, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    m = machine()
+    results["machine"] = f"{m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, Linux {m['kernel']}"
     return results
 
 
@@ -178,26 +182,32 @@ def markdown(results: dict) -> str:
         f"{' → '.join(map(str, c['web_rss_mb']))} | {report.codes(c['statuses'])} | {held(c['database'])} |"
         for c in results.get("crowd", [])
     ]
-    return "\n".join(
-        [
-            *report.table(
-                "request | req/s | p50 ms | p95 ms | server CPU ms/request | × bare | statuses",
-                reads, ["---", *["---:"] * 5, "---"],
-            ),
-            "",
-            *report.table(
-                "students within 1 s | connections | claim p50 / p95 / max ms | answered per s | web CPU ms/claim "
-                "| statuses | invariant",
-                spikes, ["---:", "---", "---:", "---:", "---:", "---", "---"],
-            ),
-            "",
-            *report.table(
-                "claims to | students within 1 s | connections | claim p50 / p95 / max ms | answered per s "
-                "| warm-up s | web RSS MB (before → crowd) | statuses | invariant",
-                crowd, ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"],
-            ),
-        ]
-    )  # fmt: skip
+    tables = [
+        report.table(
+            "request | req/s | p50 ms | p95 ms | server CPU ms/request | × bare | statuses",
+            reads, ["---", *["---:"] * 5, "---"],
+        ),
+        report.table(
+            "students within 1 s | connections | claim p50 / p95 / max ms | answered per s | web CPU ms/claim "
+            "| statuses | invariant",
+            spikes, ["---:", "---", "---:", "---:", "---:", "---", "---"],
+        ),
+        report.table(
+            "claims to | students within 1 s | connections | claim p50 / p95 / max ms | answered per s "
+            "| warm-up s | web RSS MB (before → crowd) | statuses | invariant",
+            crowd, ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"],
+        ),
+    ]  # fmt: skip
+    text = "\n\n".join("\n".join(table) for table in tables if len(table) > 2)
+    if not results.get("crowd_only"):
+        return text
+    before, after = results["load_average_before"], results["load_average_after"]
+    return (
+        f"### The crowd's connections ({results['ended']})\n\nCommand: `{results['run_command']}`  \n"
+        f"Web: `{results['command']}`  \nMachine: {results['machine']}; load average {before[0]} before the run, "
+        f"{after[0]} / {after[1]} (1 / 5 min) after it; client, nginx, web, worker, beat, PostgreSQL and Redis on "
+        f"the same cores.\n\n{text}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crowd-students", type=int, default=1000)
     parser.add_argument("--crowd-only", action="store_true", help="only the crowd (no reads, no spikes)")
     parser.add_argument("--web", default="", help="the server command (default: the Procfile's web)")
-    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
+    args = parser.parse_args(argv)
+    return report.main(args, run=run, markdown=markdown, section="loadtest:crowd" if args.crowd_only else "")
 
 
 if __name__ == "__main__":
