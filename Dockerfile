@@ -8,8 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 1000 ticketwar
+# The runtime packages only (requirements-dev.txt is the workshop: tests, load tests, tools).
 COPY requirements.txt .
 RUN pip install -r requirements.txt
+# The application only: .dockerignore lets in its packages, templates, static files and
+# translations, and leaves out tests, load tests, tools, docs and any .env file.
 COPY . .
 # Static files are collected at build time and served by WhiteNoise.
 RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret \
