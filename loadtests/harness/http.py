@@ -157,7 +157,7 @@ def spike(base_url: str, method: str, path: str, sessions: list[dict], spread: f
         extra, conns, held = {}, [None] * len(sessions), []
         if kept_alive or idle:
             # A hundred at a time (the warm-up is no spike of its own), and quickly: the server
-            # closes a connection idle for 30 s, which a page polling every 5 s never is.
+            # closes a connection idle for 60 s, which a page polling every 5 s never is.
             gate, warm_started = asyncio.Semaphore(100), time.perf_counter()
             if kept_alive:
                 conns = await asyncio.gather(*[_warm(host, port, base_url, s, gate) for s in sessions])
