@@ -8,8 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 1000 ticketwar
+# The runtime packages only (requirements-dev.txt is the workshop: tests, load tests, tools).
 COPY requirements.txt .
 RUN pip install -r requirements.txt
+# The application only: .dockerignore lets in its packages, templates, static files and
+# translations, and leaves out tests, load tests, tools, docs and any .env file.
 COPY . .
 # Static files are collected at build time and served by WhiteNoise.
 RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret \
@@ -18,4 +21,6 @@ RUN TICKETWAR_ENV=production SECRET_KEY=build-only-not-a-secret-build-only-not-a
 USER ticketwar
 EXPOSE 8000 8001
 # The web process (HTTP); docker-compose.yml gives ws, worker and beat their own commands.
-CMD ["python", "-m", "granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--no-ws", "--no-access-log", "--log-level", "warning", "--workers-kill-timeout", "5", "ticketwar.wsgi:application"]
+# Connection limits and idle time sized for the opening's crowd (docs/DEPLOYMENT.md, "Connections
+# at the opening"), as in the Procfile; the shell raises the open-file limit first.
+CMD ["sh", "-c", "ulimit -Sn \"$(ulimit -Hn)\"; exec python -m granian --interface wsgi --host 0.0.0.0 --port 8000 --workers 2 --blocking-threads 8 --backlog 4096 --backpressure 4096 --http1-header-read-timeout 60000 --no-ws --no-access-log --log-level warning --workers-kill-timeout 5 ticketwar.wsgi:application"]

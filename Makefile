@@ -6,11 +6,13 @@ SERVICES := $(PY) -m tools.devservices
 
 .PHONY: install run test test-fast services stop loadtest lint format test-tools screenshots clean messages
 
-$(VENV)/.installed: requirements.txt
+# The runtime (requirements.txt, all the image installs) and the workshop on top of it
+# (requirements-dev.txt: tests, load tests, the embedded servers, lint).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11 || PYTHON=python3; \
 	  test -x $(PY) || $$PYTHON -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed

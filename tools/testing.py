@@ -25,7 +25,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from tools.devservices import free_port  # noqa: F401 - the tests take it from here
+from tools.devservices import free_port  # the tests take it from here too
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +104,38 @@ def procfile_command(name: str) -> str:
         return procfile()[name]
     except KeyError:
         raise KeyError(f"no {name} process in the Procfile") from None
+
+
+@contextlib.contextmanager
+def run_nginx(work: Path, *, web_port: int, ws_port: int):
+    """The shipped ``deploy/nginx/nginx.conf`` on this machine, its upstreams the local web and ws
+    processes, its pid file and logs in ``work``; yields the port it listens on, stops it after."""
+    import shutil
+
+    nginx, port = shutil.which("nginx") or "/usr/sbin/nginx", free_port()
+    config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    for old, new in (
+        ("server web:8000;", f"server 127.0.0.1:{web_port};"),
+        ("server ws:8001;", f"server 127.0.0.1:{ws_port};"),
+        ("listen 80", f"listen 127.0.0.1:{port}"),
+        ("pid /tmp/nginx.pid;", f"pid {work}/nginx.pid;"),
+    ):
+        assert old in config, old
+        config = config.replace(old, new)
+    (work / "logs").mkdir(exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(config)
+    check = subprocess.run([nginx, "-t", "-p", str(work), "-c", str(conf)], capture_output=True, text=True)  # noqa: S603
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen(  # noqa: S603 - the repository's own configuration
+        [nginx, "-p", str(work), "-c", str(conf), "-g", "daemon off; error_log stderr warn;"], stdout=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, process, timeout=10)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def cached_db_session(user) -> str:

@@ -107,8 +107,9 @@ def measure(base_url: str, requests, connections: int, seconds: float) -> dict:
     }  # fmt: skip
 
 
-async def _one(host, port, request: bytes, conn, send_at: float, out: list) -> None:
-    """``request`` at ``send_at`` on ``conn`` (kept alive), or on a new connection (``conn`` None)."""
+async def _one(host, port, request: bytes, conn, send_at: float, out: list, held: list | None = None) -> None:
+    """``request`` at ``send_at`` on ``conn`` (kept alive), or on a new connection (``conn`` None);
+    the connection is then closed, or left open in ``held``."""
     await asyncio.sleep(max(0.0, send_at - time.perf_counter()))
     started = time.perf_counter()
     if isinstance(conn, str):  # its warm-up failed: counted as such
@@ -118,7 +119,10 @@ async def _one(host, port, request: bytes, conn, send_at: float, out: list) -> N
         reader, writer = conn or await asyncio.open_connection(host, port)
         writer.write(request)
         status = (await asyncio.wait_for(read_response(reader), timeout=60)).removeprefix("closed:")
-        writer.close()
+        if held is None:
+            writer.close()
+        else:
+            held.append((reader, writer))
     except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
         status = type(exc).__name__
     out.append((started, time.perf_counter(), status))
@@ -137,33 +141,43 @@ async def _warm(host, port, base_url: str, session: dict, gate: asyncio.Semaphor
 
 
 def spike(base_url: str, method: str, path: str, sessions: list[dict], spread: float, *, kept_alive: bool = False,
-          on_start=None) -> dict:  # fmt: skip
+          idle: int = 0, on_start=None) -> dict:  # fmt: skip
     """Each session sends one request, all within ``spread`` seconds (uniformly).
 
     On its own new connection, or (``kept_alive``) on a connection opened and used once before
     the spike, as a page that polls keeps it: the spike then pays for no connection set-up.
-    ``on_start`` is called when the spike (not the warm-up) begins, e.g. to read the server's CPU.
+    With ``idle``, each session also holds that many more such connections, idle throughout (a
+    phone's browser keeps several to the host), and keeps the request's own connection open after
+    its answer, as a browser does. ``on_start`` is called when the spike (not the
+    warm-up) begins, e.g. to read the server's CPU.
     """
     host, port = address(base_url)
 
     async def run() -> tuple[list, dict]:
-        extra, conns = {}, [None] * len(sessions)
-        if kept_alive:
+        extra, conns, held = {}, [None] * len(sessions), []
+        if kept_alive or idle:
             # A hundred at a time (the warm-up is no spike of its own), and quickly: the server
-            # closes a connection idle for 30 s, which a page polling every 5 s never is.
+            # closes a connection idle for 60 s, which a page polling every 5 s never is.
             gate, warm_started = asyncio.Semaphore(100), time.perf_counter()
-            conns = await asyncio.gather(*[_warm(host, port, base_url, s, gate) for s in sessions])
+            if kept_alive:
+                conns = await asyncio.gather(*[_warm(host, port, base_url, s, gate) for s in sessions])
+            held = await asyncio.gather(*[_warm(host, port, base_url, s, gate) for s in sessions for _ in range(idle)])
             extra["warm_up_s"] = round(time.perf_counter() - warm_started, 1)
+            if idle:
+                extra["idle_connections"] = dict(Counter("open" if isinstance(c, tuple) else c for c in held))
         if on_start is not None:
             on_start()
         t0, out = time.perf_counter() + 0.5, []
         await asyncio.gather(
             *[
-                _one(host, port, request_bytes(base_url, method, path, s, keep_alive=kept_alive), conn,
-                     t0 + random.uniform(0, spread), out)
+                _one(host, port, request_bytes(base_url, method, path, s, keep_alive=kept_alive or bool(idle)), conn,
+                     t0 + random.uniform(0, spread), out, held if idle else None)
                 for s, conn in zip(sessions, conns, strict=True)
             ]
         )  # fmt: skip
+        for conn in held:
+            if isinstance(conn, tuple):
+                conn[1].close()
         return out, extra
 
     out, extra = asyncio.run(run())

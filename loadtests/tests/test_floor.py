@@ -11,7 +11,7 @@ from loadtests.tests.scripts import run_script
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def test_floor_measures_the_bare_view_the_api_and_both_spikes(tmp_path):
+def test_floor_measures_the_bare_view_the_api_both_spikes_and_the_crowd(tmp_path):
     out = tmp_path / "floor.json"
     result = run_script("loadtests.floor", "--quick", "--json", str(out), timeout=280)
     assert result.returncode == 0, result.output[-3000:]
@@ -30,4 +30,9 @@ def test_floor_measures_the_bare_view_the_api_and_both_spikes(tmp_path):
         assert spike["requests"] == 30 and set(spike["statuses"]) <= {"202", "410"}, spike
         assert spike["database"]["ok"], spike
         assert spike["web_cpu_ms_per_claim"] > 0
+    # The crowd: 30 students holding 3 connections each (2 idle), straight to web and through nginx.
+    assert [(c["via"], c["connections"]) for c in figures["crowd"]] == [("granian", 90), ("nginx", 90)]
+    for crowd in figures["crowd"]:
+        assert crowd["idle_connections"] == {"open": 60} and crowd["requests"] == 30, crowd
+        assert set(crowd["statuses"]) <= {"202", "410"} and crowd["database"]["ok"], crowd
     assert "| bare Django view" in result.output  # the markdown table for docs/BENCHMARKS.md

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -66,3 +69,28 @@ def test_procfile_runs_web_worker_and_one_beat():
     assert "uvicorn ticketwar.asgi:application" in lines["ws"] and "${WS_PORT:-8001}" in lines["ws"]
     assert "celery -A ticketwar worker" in lines["worker"]
     assert "celery -A ticketwar beat" in lines["beat"]
+
+
+def _web_command(script: str) -> list[str]:
+    """The web process' shell line as it runs: each ``${VAR:-default}`` at its default, ``$$``
+    (the escape of compose and Kubernetes) as ``$``, and the address it binds left out."""
+    script = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", script.replace("$$", "$"))
+    words = shlex.split(script)
+    for option in ("--host", "--port"):
+        del words[words.index(option) : words.index(option) + 2]
+    return words
+
+
+def test_every_deployment_runs_the_procfiles_web_command():
+    """The connection limits and idle time proven by test_web_connections.py hold in every file
+    that starts web: the image's default command, docker-compose.yml and the Kubernetes web pods."""
+    compose = yaml.safe_load(_compose_config(SECRET_KEY="s" * 40).stdout)["services"]["web"]["command"]
+    dockerfile = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
+    kubernetes = next(
+        doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "web.yaml").read_text())
+        if doc["kind"] == "Deployment"
+    )["spec"]["template"]["spec"]["containers"][0]["command"]  # fmt: skip
+    expected = _web_command(procfile()["web"])
+    for name, command in (("compose", compose), ("Dockerfile", json.loads(dockerfile[4:])), ("kubernetes", kubernetes)):
+        assert command[:2] == ["sh", "-c"], name
+        assert _web_command(command[2]) == expected, name
