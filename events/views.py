@@ -75,7 +75,7 @@ def render_event_page(request, slug: str, *, refusal: str = "", status: int = 20
         "login_url": f"{reverse('accounts:login')}?next={detail_path}",
         "server_now": now.isoformat(),
         # A shuffled opening takes claims before the window opens, into the pre-queue.
-        "prequeue_open": event.is_shuffled and event.draw_revealed_at is None,
+        "prequeue_open": event.prequeue_open,
         "can_claim": can_claim,
         "event": payload,
         "messages": {

@@ -102,7 +102,7 @@ def waiting_page(request, queue_id: str):
             "failed": _("No ticket this time"),
             "seconds": _("about %(n)s s"),
             "polling": _("Live updates are unavailable; checking every few seconds."),
-            "prequeue": _("In the pre-queue: your place is drawn when the window opens"),
+            "prequeue": _("In the pre-queue: your place is drawn just after the window opens"),
             # Both plural forms, for the script to pick (Indonesian has one, English two).
             "seats_left_one": ngettext("%(n)s seat left", "%(n)s seats left", 1),
             "seats_left": ngettext("%(n)s seat left", "%(n)s seats left", 2),

@@ -45,7 +45,7 @@ def notify_seats_changed(event_id: int) -> None:
         transaction.on_commit(lambda: seats_changed.send(sender=Ticket, event_id=event_id))
 
 
-def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) -> Ticket:
+def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None, keep: int = 0) -> Ticket:
     """Issue one ticket of ``event_id`` to ``user_id``, or raise why not.
 
     One short transaction: a conditional ``UPDATE ... SET remaining = remaining - 1 WHERE
@@ -54,7 +54,8 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
     constraint ``tickets_ticket_one_active_per_student_event`` rejects a second active
     ticket; the whole transaction, seat included, then rolls back. Safe to call from any
     number of threads, processes or workers at once. Must not be called inside an outer
-    transaction that does network I/O.
+    transaction that does network I/O. ``keep``: seats that must stay free for claims ranked
+    ahead (a shuffled event's pre-queue, ``queueing.draw.prequeue_hold``); beyond them, sold out.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -64,7 +65,8 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
         refusal = claim_refusal_for(event=event, user=get_user_model().objects.filter(pk=user_id).first(), now=now)
         if refusal is not None:
             raise refusal
-        if not Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(event_id, now=now):
+        seats = Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now)
+        if not seats.take_seats(event_id, now=now, keep=keep):
             raise SoldOut()
         ticket = insert_ticket(event_id=event_id, user_id=user_id)
         notify_seats_changed(event_id)
@@ -72,7 +74,7 @@ def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None) ->
 
 
 def ticket_issue_many(
-    *, event_id: int, user_ids: Sequence[int], now: datetime | None = None
+    *, event_id: int, user_ids: Sequence[int], now: datetime | None = None, keep: int = 0
 ) -> dict[int, Ticket | TicketError]:
     """Issue tickets of ``event_id`` to many students at once: the batch twin of ``ticket_issue``.
 
@@ -84,7 +86,8 @@ def ticket_issue_many(
 
     Four statements for any number of students: the event under a row lock, the students with
     whether each holds an active ticket, one conditional UPDATE taking ``min(remaining,
-    eligible)`` seats (only while published and open, as in ``ticket_issue``), one INSERT.
+    eligible)`` seats (only while published and open, as in ``ticket_issue``; ``remaining``
+    less the ``keep`` seats held for claims ranked ahead, as there), one INSERT.
     Seats-changed callbacks are registered once per call. Runs in the caller's transaction
     (its own if none) without a savepoint: if it raises, e.g. ``IntegrityError`` from
     ``tickets_ticket_one_active_per_student_event`` (a ticket inserted without the event lock,
@@ -121,9 +124,9 @@ def ticket_issue_many(
         refusal = window_refusal(event=event, now=now)
         if refusal is not None:
             return outcomes | dict.fromkeys(eligible, refusal)
-        seats = min(event.remaining, len(eligible))
+        seats = max(0, min(event.remaining - keep, len(eligible)))
         taken = bool(seats) and Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(
-            event_id, seats, now=now
+            event_id, seats, now=now, keep=keep
         )
         winners = eligible[:seats] if taken else []
         if winners:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import sys
 import time
 from datetime import timedelta
@@ -73,9 +74,12 @@ def run_probes(probes: list[tuple[Student, str]], event, promoted: float) -> dic
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-    Event.objects.filter(pk=event.id).update(claim_opens_at=timezone.now())
+    now = timezone.now()
+    due = now.replace(microsecond=0) + timedelta(seconds=2)
+    Event.objects.filter(pk=event.id).update(claim_opens_at=now, draw_beacon_due_at=due)
     invalidate_event(event.id)
     opened = time.time()
+    enter_public_value(event.id, due)
     pushes = []
     for ws, first, attempts in sockets:
         try:
@@ -99,6 +103,23 @@ def run_probes(probes: list[tuple[Student, str]], event, promoted: float) -> dic
     return {"opened": opened, "pushes": pushes, "healthy": healthy, "rate_limited": limited}
 
 
+def enter_public_value(event_id: int, due) -> None:
+    """The organiser's step of a shuffled opening: once the worker has frozen the pre-queue and
+    the value is due, enter it (a fresh random one stands for the published value)."""
+    from django.utils import timezone
+
+    from events.models import Event
+    from queueing.draw import draw_enter_beacon
+
+    deadline = time.monotonic() + 30
+    while not Event.objects.filter(pk=event_id, draw_frozen_at__isnull=False).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the probe event's pre-queue was not frozen within 30 s")
+        time.sleep(0.2)
+    time.sleep(max(0.0, (due - timezone.now()).total_seconds()))
+    draw_enter_beacon(event_id=event_id, value=secrets.token_hex(16), user_id=None)
+
+
 def run(args) -> dict:
     from django.utils import timezone
 
@@ -110,7 +131,14 @@ def run(args) -> dict:
         event = make_event(slug, n["capacity"])
         # A shuffled event not open yet: the probes' claims made now wait in its pre-queue.
         opens = timezone.now() + timedelta(hours=1)
-        probe_event = make_event(f"{slug}-probe", n["probes"], opening_mode="shuffle_at_open", claim_opens_at=opens)
+        probe_event = make_event(
+            f"{slug}-probe",
+            n["probes"],
+            opening_mode="shuffle_at_open",
+            claim_opens_at=opens,
+            draw_beacon_source="drill: a random value entered by the drill itself",
+            draw_beacon_due_at=opens + timedelta(minutes=1),
+        )
         sessions = make_sessions(make_students(n["students"] + n["probes"], f"{stamp % 1000:03d}5"))
         war, probe_sessions = sessions[: n["students"]], sessions[n["students"] :]
         stack.start_processes()
