@@ -7,6 +7,7 @@ SECRET_KEY, no ALLOWED_HOSTS). The README lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import warnings
@@ -609,5 +610,10 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
-# Proxies whose X-Forwarded-For is trusted (comma-separated IPs); empty trusts none.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# Proxies whose X-Forwarded-For is believed (common/ratelimit.py client_ip): the addresses
+# (or CIDR networks) of the proxy in front of web and ws and nothing else, comma-separated;
+# empty trusts none. Parsed here once: a typo stops the start, not every request.
+try:
+    TRUSTED_PROXIES = tuple(ipaddress.ip_network(item) for item in env_list("TRUSTED_PROXIES"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be IP addresses or CIDR networks: {exc}.") from None

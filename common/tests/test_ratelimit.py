@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import zlib
@@ -12,7 +13,7 @@ from django.test import RequestFactory
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from common.ratelimit import client_ip, memory_limiter, rate_limited
+from common.ratelimit import client_ip, client_network, memory_limiter, rate_limited
 
 pytestmark = pytest.mark.django_db
 
@@ -200,13 +201,43 @@ def test_django_ratelimit_decorator_answers_429_not_403(client, settings):
     ],
 )
 def test_client_ip_trusts_forwarded_for_only_from_configured_proxies(settings, remote, forwarded, trusted, expected):
-    settings.TRUSTED_PROXIES = trusted
+    settings.TRUSTED_PROXIES = proxies(*trusted)
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == expected
 
 
+def proxies(*items: str) -> tuple:
+    """``TRUSTED_PROXIES`` as the settings parse it."""
+    return tuple(ipaddress.ip_network(item) for item in items)
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "expected"),
+    [
+        # IPv6 clients are counted per /64: the phone's next address is the same client.
+        ("2001:db8:1:2:aaaa::1", "", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb:cccc:dddd:eeee", "", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "", "2001:db8:1:3::/64"),
+        # Forwarded by the proxy, and IPv4 seen through a dual-stack socket.
+        ("10.0.0.1", "2001:db8:9:9::77", "2001:db8:9:9::/64"),
+        ("::ffff:203.0.113.9", "", "203.0.113.9"),
+        ("203.0.113.9", "", "203.0.113.9"),
+    ],
+)
+def test_limits_count_ipv6_clients_per_64(settings, remote, forwarded, expected):
+    settings.TRUSTED_PROXIES = proxies("10.0.0.1")
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_network(request) == expected
+
+
+def test_one_ipv6_phone_cannot_take_a_new_budget_per_address(client, settings):
+    settings.RATELIMIT_API_ANON = "2/m"
+    statuses = [client.get("/api/ping/", REMOTE_ADDR=f"2001:db8:1:2::{i + 1:x}").status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+
+
 def test_anonymous_budget_keys_on_the_forwarded_client_behind_a_trusted_proxy(client, settings):
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.TRUSTED_PROXIES = proxies("127.0.0.1")
     settings.RATELIMIT_API_ANON = "2/m"
     for _ in range(2):
         assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
@@ -232,7 +263,7 @@ def test_anonymous_claims_are_counted_on_the_anonymous_ip_budget(client, event, 
 
 @pytest.mark.urls(__name__)
 def test_library_ip_key_sees_the_client_behind_a_trusted_proxy(client, settings):
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.TRUSTED_PROXIES = proxies("127.0.0.1")
     settings.RATELIMIT_API_ANON = "100/m"
     assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 200
     assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 429
