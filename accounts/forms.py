@@ -9,7 +9,7 @@ from django.contrib.auth import authenticate, get_user_model, password_validatio
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
+from . import limits, selectors
 from .exceptions import TooManyAttempts
 from .models import nim_validator
 
@@ -123,15 +123,15 @@ class LimitedLoginMixin:
         password = self.cleaned_data.get("password")
         if username is not None and password:
             try:
-                attempt = services.login_attempt_begin(request=self.request, identifier=username)
+                attempt = limits.login_attempt_begin(request=self.request, identifier=username)
             except TooManyAttempts as refusal:
                 self.retry_after = refusal.retry_after
                 raise forms.ValidationError(refusal.message, code=refusal.code) from None
             self.user_cache = authenticate(self.request, username=username, password=password)
             if self.user_cache is None:
-                services.login_attempt_failed(request=self.request, attempt=attempt)
+                limits.login_attempt_failed(request=self.request, attempt=attempt)
                 raise self.get_invalid_login_error()
-            services.login_attempt_succeeded(attempt=attempt)
+            limits.login_attempt_succeeded(attempt=attempt)
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import warnings
 from pathlib import Path
@@ -69,6 +70,18 @@ def env_float(name: str, default: float) -> float:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """``N/period`` (``300/15m``, ``100/h``, ``5/30s``) as ``(N, seconds)``."""
+    raw = (os.environ.get(name) or default).strip()
+    match = re.fullmatch(r"([0-9]+)/([0-9]*)([smhd])", raw)
+    if match is None or match[2].startswith("0"):
+        raise ImproperlyConfigured(f"{name} must look like 300/15m (a count per s, m, h or d), not {raw!r}.")
+    return int(match[1]), int(match[2] or 1) * _RATE_UNITS[match[3]]
 
 
 # --- core -----------------------------------------------------------------------------
@@ -380,17 +393,24 @@ AUTH_PASSWORD_VALIDATORS = [
 # Campus e-mail domains allowed to sign up as students.
 STUDENT_EMAIL_DOMAINS = env_list("STUDENT_EMAIL_DOMAINS", "student.itera.ac.id")
 EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 60 * 60 * 48)
-# Password guessing (accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
-# per account before it is locked for LOGIN_LOCK_SECONDS (staff open the door scanner, the admin
-# and the exports: strictest), and failed logins per client IP, generous because the campus NAT
-# puts hundreds of students behind one address.
+# Password guessing and sign-ups (accounts/limits.py; docs/OPERATIONS.md, "Login limits").
+# Failed logins from clients an account does not know: the first LOGIN_LIMIT_STUDENT (staff and
+# role holders: LOGIN_LIMIT_STAFF) are free, then each next attempt waits 2, 4, 8... seconds,
+# at most LOGIN_LOCK_SECONDS; a count is forgotten after LOGIN_FORGET_SECONDS without failures.
+# A browser that logged in to the account before (its device cookie) is not held by that wait:
+# it has LOGIN_LIMIT_DEVICE failures of its own. Above LOGIN_LIMIT_IP failed logins an address
+# gets no free attempts; it never refuses a correct password (the campus NAT is one address).
 LOGIN_LIMIT_STUDENT = env_int("LOGIN_LIMIT_STUDENT", 5)
 LOGIN_LIMIT_STAFF = env_int("LOGIN_LIMIT_STAFF", 3)
+LOGIN_LIMIT_DEVICE = env_int("LOGIN_LIMIT_DEVICE", 5)
 LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
-LOGIN_LIMIT_IP = env_str("LOGIN_LIMIT_IP", "300/15m")
-# Sign-ups (valid forms) per client IP: stops one address reserving a cohort's sequential NIMs;
-# raise it for a sign-up session in a lecture hall (one NAT address for everyone).
-SIGNUP_LIMIT_IP = env_str("SIGNUP_LIMIT_IP", "20/h")
+LOGIN_FORGET_SECONDS = env_int("LOGIN_FORGET_SECONDS", 24 * 60 * 60)
+LOGIN_LIMIT_IP = env_rate("LOGIN_LIMIT_IP", "300/15m")
+# Sign-ups (valid forms) per client address: the first SIGNUP_LIMIT_IP are free, then one every
+# SIGNUP_SPACING_SECONDS (a lecture hall behind one NAT address signs up a thousand in an
+# evening; one address cannot sign up faster than that).
+SIGNUP_LIMIT_IP = env_rate("SIGNUP_LIMIT_IP", "100/h")
+SIGNUP_SPACING_SECONDS = env_int("SIGNUP_SPACING_SECONDS", 2)
 
 # --- i18n ------------------------------------------------------------------------------
 
