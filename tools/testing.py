@@ -24,7 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from tools.devservices import free_port  # noqa: F401 - the tests take it from here
+from tools.devservices import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,6 +156,41 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@contextlib.contextmanager
+def nginx_in_front(web_port: int, ws_port: int, folder: Path):
+    """The repository's deploy/nginx/nginx.conf, run by the real nginx in front of the web and ws
+    processes on these ports; yields ``(public port, internal port)`` and stops nginx after."""
+    import shutil
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    port, internal = free_port(), free_port()
+    config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    for old, new in (
+        ("server web:8000;", f"server 127.0.0.1:{web_port};"),
+        ("server ws:8001;", f"server 127.0.0.1:{ws_port};"),
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("listen 8081;", f"listen 127.0.0.1:{internal};"),
+        ("pid /tmp/nginx.pid;", f"pid {folder}/nginx.pid;"),
+    ):
+        assert old in config, old
+        config = config.replace(old, new)
+    (folder / "logs").mkdir(exist_ok=True)
+    conf = folder / "nginx.conf"
+    conf.write_text(config)
+    check = subprocess.run([nginx, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True)  # noqa: S603
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen(  # noqa: S603 - the installed nginx on the repository's config
+        [nginx, "-p", str(folder), "-c", str(conf), "-g", "daemon off; error_log stderr warn;"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process, timeout=10)
+        yield port, internal
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:

@@ -8,59 +8,22 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tools.testing import nginx_in_front as start_nginx
 
 pytestmark = [pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def nginx_in_front(live_split_server, tmp_path):
     """nginx with the repository's config, its upstreams pointed at the live processes."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    web_port = live_split_server.url.rsplit(":", 1)[1]
-    ws_port = live_split_server.ws_origin.rsplit(":", 1)[1]
-    port = free_port()
-    config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
-    for old, new in (
-        ("server web:8000;", f"server 127.0.0.1:{web_port};"),
-        ("server ws:8001;", f"server 127.0.0.1:{ws_port};"),
-        ("listen 80;", f"listen 127.0.0.1:{port};"),
-        ("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;"),
-    ):
-        assert old in config, old
-        config = config.replace(old, new)
-    (tmp_path / "logs").mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(config)
-    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(
-        [nginx, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off; error_log stderr warn;"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert process.poll() is None and time.monotonic() < deadline, "nginx did not start"
-            time.sleep(0.1)
+    web_port = int(live_split_server.url.rsplit(":", 1)[1])
+    ws_port = int(live_split_server.ws_origin.rsplit(":", 1)[1])
+    with start_nginx(web_port, ws_port, tmp_path) as (port, _internal):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.django_db(transaction=True)
