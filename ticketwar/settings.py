@@ -23,6 +23,7 @@ from common.redisconf import (
     parse_sentinels,
     sentinel_broker_url,
     sentinel_cache_location,
+    sentinel_kwargs,
     tls_options,
     url_parts,
 )
@@ -265,6 +266,10 @@ REDIS_SENTINEL_ROLES = [
 ]
 if "broker" in REDIS_SENTINEL_ROLES:
     CELERY_BROKER_URL = sentinel_broker_url(REDIS_URL, REDIS_SENTINELS)
+# Sentinels hand out the primary's address, not its host name: over TLS its certificate can only
+# be checked against a CA of your own (the system's CAs do not sign private addresses).
+if REDIS_SENTINELS and url_parts(REDIS_URL)["tls"] and not REDIS_CA_FILE:
+    raise ImproperlyConfigured("With REDIS_SENTINELS and a rediss:// REDIS_URL, set REDIS_CA_FILE (the CA's PEM file).")
 
 CACHES = {
     "default": {
@@ -293,7 +298,7 @@ if "cache" in REDIS_SENTINEL_ROLES:
     CACHES["default"]["OPTIONS"].update(
         CONNECTION_FACTORY="common.redis.BreakerSentinelConnectionFactory",
         SENTINELS=REDIS_SENTINELS,
-        SENTINEL_KWARGS={"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        SENTINEL_KWARGS=sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=REDIS_SOCKET_TIMEOUT),
     )
 # Off: with Redis down every cache call would log a stack trace. The breaker logs each change
 # of state instead (logger ticketwar.breaker), and failures are counted in its metrics.
@@ -359,7 +364,7 @@ if "channels" in REDIS_SENTINEL_ROLES:
         {
             "sentinels": REDIS_SENTINELS,
             "master_name": REDIS_SENTINEL_MASTER,
-            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            "sentinel_kwargs": sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=2),
             "db": _parts["db"],
             "username": _parts["username"],
             "password": _parts["password"],
@@ -482,7 +487,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60, "socket_timeout": 2
 if "broker" in REDIS_SENTINEL_ROLES:
     CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "master_name": REDIS_SENTINEL_MASTER,
-        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        "sentinel_kwargs": sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=2),
     }
 # The claim path has its own queue so housekeeping or e-mail never starves it.
 CELERY_TASK_DEFAULT_QUEUE = "default"
