@@ -106,6 +106,16 @@ if PRODUCTION:
         raise ImproperlyConfigured("Set SECRET_KEY to a random string of at least 32 characters in production.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS (comma-separated host names) in production.")
+    # A secret still carrying the placeholder of the shipped examples (deploy/kubernetes/
+    # secrets.env.example) is no secret: everyone who read the repository knows it.
+    for _name in (
+        "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CACHE_REDIS_URL", "CELERY_BROKER_URL", "CHANNEL_REDIS_URL",
+        "EMAIL_HOST_PASSWORD", "ALERT_WEBHOOK_SECRET", "METRICS_TOKEN",
+    ):  # fmt: skip
+        if "change-me" in os.environ.get(_name, "").lower():
+            raise ImproperlyConfigured(f"{_name} still holds the example's placeholder (change-me): set a real one.")
+# A Kubernetes pod's own address (downward API): Prometheus scrapes each pod by it (deploy/kubernetes).
+ALLOWED_HOSTS += env_list("POD_IP")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
