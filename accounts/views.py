@@ -16,7 +16,7 @@ from common.ratelimit import retry_after_seconds
 
 from . import limits, services
 from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
-from .forms import LoginForm, SignUpForm
+from .forms import LoginForm, SignUpForm, SiteUrlPasswordResetForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
 RESEND_RATE = "3/h"
@@ -24,7 +24,9 @@ RESET_MAIL_RATE = "3/h"
 
 
 def _base_url(request) -> str:
-    return f"{request.scheme}://{request.get_host()}"
+    """Where links in mails point: SITE_URL (required in production), never the request's Host
+    header, which a client chooses; the request's own address only in development without one."""
+    return settings.SITE_URL or f"{request.scheme}://{request.get_host()}"
 
 
 @require_http_methods(["GET", "POST"])
@@ -141,6 +143,7 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = SiteUrlPasswordResetForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset_body.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
