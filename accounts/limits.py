@@ -66,7 +66,7 @@ class Rule:
     forget: int  # seconds without a counted attempt after which the count starts again
 
     def delay(self, n: int) -> int:
-        """The SQL in ``_reserve`` computes the same (tests/test_limits_rule.py drives both)."""
+        """The SQL in ``_reserve`` computes the same (accounts/tests/test_limits_rule.py drives both)."""
         if n < self.free:
             return 0
         return min(self.first_delay * 2 ** min(n - self.free, 40), self.cap)

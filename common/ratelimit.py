@@ -9,7 +9,8 @@ clients per /64).
 Budgets (rates are settings, "N/s|m|h|d"):
 - ``claim``        RATELIMIT_CLAIM        claim attempts per student (``@rate_limited("claim")``)
 - ``api_user``     RATELIMIT_API_USER     any other /api/ request of a logged-in user
-- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP
+- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP (not the
+  cached public event reads: ``rate_limit_exempt``, events/views.py)
 - ``queue_status`` RATELIMIT_QUEUE_STATUS polling /api/queue/<id>/ (the page polls when its
   websocket is down); websocket messages are not limited.
 Staff are not limited by the general API budget (the door scans and the dashboard polls).

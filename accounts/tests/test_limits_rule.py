@@ -73,3 +73,20 @@ def test_a_quiet_day_forgets_the_count():
     later = now + timedelta(seconds=rule.forget + 1)
     assert _reserve(key="test:quiet", rule=rule, now=later) is None
     assert LoginThrottle.objects.get(key="test:quiet").attempts == 1
+
+
+def test_the_hourly_clean_up_keeps_what_still_holds_something_back(settings):
+    from accounts.limits import login_throttles_forget
+
+    now = timezone.now()
+    old, later = now - timedelta(seconds=settings.LOGIN_FORGET_SECONDS + 60), now + timedelta(minutes=5)
+    LoginThrottle.objects.bulk_create(
+        [
+            LoginThrottle(key="test:quiet", attempts=3, last_attempt_at=old),
+            LoginThrottle(key="test:recent", attempts=3, last_attempt_at=now),
+            LoginThrottle(key="test:waiting", attempts=40, last_attempt_at=old, locked_until=later),
+            LoginThrottle(key="test:wait-over", attempts=40, last_attempt_at=old, locked_until=old),
+        ]
+    )
+    assert login_throttles_forget() == 2
+    assert set(LoginThrottle.objects.values_list("key", flat=True)) == {"test:recent", "test:waiting"}
