@@ -12,18 +12,26 @@ from django.views.decorators.http import require_GET
 
 from common.api import json_api
 from common.errors import json_error
+from common.ratelimit import rate_limit_exempt
 from tickets.selectors import active_ticket_of
 
 from . import cache as events_cache
 from .serializers import event_public_dict
 
 
+# The public event reads are outside the per-address API budget: the event page polls them
+# every 5 s for every visitor, and a thousand anonymous visitors share the campus NAT address. They
+# are protected by their cost instead: cached rows (a second in process, ten minutes in Redis), no
+# query on a hit, an unknown slug cached as unknown; the same work as the event page itself, which
+# has never had a per-address limit (docs/CACHING.md, "Rate limits").
+@rate_limit_exempt
 @never_cache
 @json_api(("GET", "HEAD"))
 def api_event_list(request):
     return JsonResponse(events_cache.cached_events_payload(), safe=False)
 
 
+@rate_limit_exempt
 @never_cache
 @json_api(("GET", "HEAD"))
 def api_event_detail(request, slug: str):

@@ -128,7 +128,7 @@ def run(args) -> dict:
         # The crowd: a phone's browser keeps several connections to the host, so 1,000 students
         # hold thousands, most of them idle; none may wait for another's idle one to be closed.
         results["crowd"] = []
-        with run_nginx(stack.work, web_port=stack.port, ws_port=stack.ws_port) as proxy_port:
+        with run_nginx(stack.work, web_port=stack.port, ws_port=stack.ws_port) as (proxy_port, _internal):
             for via, per_student in crowds:
                 sessions, rest = rest[: args.crowd_students], rest[args.crowd_students :]
                 crowd_slug = f"floor-crowd-{via}-{per_student}-{int(time.time())}"

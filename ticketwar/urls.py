@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import views as accounts_views
+
 from . import views
 
 urlpatterns = [
@@ -12,6 +14,8 @@ urlpatterns = [
     path("api/ping/", views.ping, name="ping"),
     # Monitoring pages under /admin/ must come before the admin's catch-all.
     path("", include("monitoring.urls")),
+    # The admin's own login view, wrapped: a staff login leaves a device cookie (accounts/limits.py).
+    path("admin/login/", accounts_views.admin_login),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),

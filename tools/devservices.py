@@ -265,12 +265,20 @@ def redis_start(rdir: Path, port: int, *, persistent: bool = True, extra: tuple[
 
 
 def redis_sentinel_start(
-    sdir: Path, port: int, *, master: str, primary_port: int, quorum: int = 2, down_after_ms: int = 1000
+    sdir: Path,
+    port: int,
+    *,
+    master: str,
+    primary_port: int,
+    quorum: int = 2,
+    down_after_ms: int = 1000,
+    password: str = "",
 ) -> bool:
     """A Redis Sentinel (the same embedded binary, ``--sentinel``) watching 127.0.0.1:primary_port.
 
     Sentinel rewrites its own configuration file as it learns the replicas and other sentinels;
-    each one gets a directory of its own. Stop it with ``redis_stop(sdir)``.
+    each one gets a directory of its own. Stop it with ``redis_stop(sdir)``. With ``password`` it
+    asks its clients for it and uses it with the primary and replicas.
     """
     if redis_running(sdir):
         return False
@@ -283,6 +291,7 @@ def redis_sentinel_start(
         f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
         f"sentinel failover-timeout {master} {max(3 * down_after_ms, 3000)}\n"
         f"sentinel parallel-syncs {master} 1\n"
+        + (f"requirepass {password}\nsentinel auth-pass {master} {password}\n" if password else "")
     )
     result = _run([str(_redis_server()), str(config), "--sentinel"])
     if result.returncode != 0 or not _wait_port(port, 10):
@@ -428,9 +437,10 @@ class SentinelGroup:
     """
 
     def __init__(self, root: Path, *, master: str = "mymaster", primary_dir: Path | None = None,
-                 primary_port: int | None = None) -> None:  # fmt: skip
+                 primary_port: int | None = None, password: str = "") -> None:  # fmt: skip
         self.root = root
         self.master = master
+        self.password = password  # of every server and sentinel of the group (none: no AUTH)
         self.primary_dir = primary_dir or root / "primary"
         self.primary_port = primary_port or free_port()
         self.replica_dir, self.replica_port = root / "replica", free_port()
@@ -438,13 +448,14 @@ class SentinelGroup:
         self.primary_killed = False
 
     def start(self) -> None:
-        redis_start(self.primary_dir, self.primary_port, persistent=False)
+        auth = ("--requirepass", self.password, "--masterauth", self.password) if self.password else ()
+        redis_start(self.primary_dir, self.primary_port, persistent=False, extra=auth)
         redis_start(
             self.replica_dir, self.replica_port, persistent=False,
-            extra=("--replicaof", "127.0.0.1", str(self.primary_port)),
+            extra=("--replicaof", "127.0.0.1", str(self.primary_port), *auth),
         )  # fmt: skip
         for sdir, port in self.sentinels:
-            redis_sentinel_start(sdir, port, master=self.master, primary_port=self.primary_port)
+            redis_sentinel_start(sdir, port, master=self.master, primary_port=self.primary_port, password=self.password)
         # Ready when every sentinel knows the replica (it is what they promote).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -460,7 +471,7 @@ class SentinelGroup:
     def env(self) -> dict[str, str]:
         """The settings that make every Redis role follow this group's primary."""
         return {
-            "REDIS_URL": f"redis://127.0.0.1:{self.primary_port}/0",
+            "REDIS_URL": f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.primary_port}/0",
             "REDIS_SENTINELS": self.sentinel_list,
             "REDIS_SENTINEL_MASTER": self.master,
         }
@@ -468,7 +479,9 @@ class SentinelGroup:
     def _sentinel(self, port: int, *command: str):
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
+        client = redis.Redis(
+            host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True, password=self.password or None
+        )
         try:
             return client.execute_command(*command)
         except redis.RedisError:
@@ -500,7 +513,9 @@ class SentinelGroup:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.primary_address() == ("127.0.0.1", self.replica_port):
-                client = redis.Redis(host="127.0.0.1", port=self.replica_port, socket_timeout=1)
+                client = redis.Redis(
+                    host="127.0.0.1", port=self.replica_port, socket_timeout=1, password=self.password or None
+                )
                 try:
                     if client.info("replication").get("role") == "master":
                         return time.time()
