@@ -40,6 +40,8 @@ ORGANISER_FIELDS = (
     "status",
     "opening_mode",
     "rotating_qr",
+    "door_opens_at",
+    "door_accepts_student_card",
 )
 # Those ``event_update`` sets directly: ``capacity`` moves ``remaining`` with it and ``status``
 # has its own transitions (publish, cancel); ``remaining`` is managed here.
@@ -85,6 +87,8 @@ def event_create(
     status: str = Event.Status.DRAFT,
     opening_mode: str = Event.OpeningMode.FIFO,
     rotating_qr: bool = False,
+    door_opens_at: datetime | None = None,
+    door_accepts_student_card: bool = False,
 ) -> Event:
     """Create an event with all its seats free (``remaining = capacity``)."""
     if capacity is None or capacity < 0:
@@ -108,6 +112,8 @@ def event_create(
                 status=status,
                 opening_mode=opening_mode,
                 rotating_qr=rotating_qr,
+                door_opens_at=door_opens_at,
+                door_accepts_student_card=door_accepts_student_card,
             )
             _notify_event_changed(event.pk)
     except IntegrityError as exc:
