@@ -155,9 +155,16 @@ def _tickets():
     return Ticket.objects.select_related("event", "user", "admitted_by")
 
 
+def _locked():
+    """The ticket row, locked until the transaction ends (``_decide``): the scan's checks and its
+    UPDATE see the same row, and a concurrent scan or give-back of the ticket waits for it."""
+    return _tickets().select_for_update(of=("self",))
+
+
 def _lookup(code: str, event: Event, now: datetime, *, trust_rotating: bool) -> tuple[Ticket | None, str, str]:
     """``(ticket, kind, reason)``: the ticket a scanned or typed code names (or None and why), and
     what the code was: ``qr`` (the fixed QR), ``rotating``, ``code`` (redeem code) or ``card``.
+    The ticket row is locked (``_locked``): call inside a transaction.
 
     A forged QR costs no query. For an event with ``rotating_qr`` the fixed QR is refused (it may be
     a screenshot passed on). ``trust_rotating``: a rotating QR that staff matched with the student
@@ -170,19 +177,19 @@ def _lookup(code: str, event: Event, now: datetime, *, trust_rotating: bool) -> 
         ticket_id = ticket_id_from_rotating(code, now)
         if ticket_id is None and trust_rotating:
             ticket_id = _rotating_ticket_id(code)
-        found = _tickets().filter(pk=ticket_id, event__rotating_qr=True).first() if ticket_id else None
+        found = _locked().filter(pk=ticket_id, event__rotating_qr=True).first() if ticket_id else None
         return found, "rotating", "" if found else Reason.UNKNOWN
     if code.startswith(f"{QR_PREFIX}."):
         ticket_id = ticket_id_from_qr(code)
-        found = _tickets().filter(pk=ticket_id, event__rotating_qr=False).first() if ticket_id else None
+        found = _locked().filter(pk=ticket_id, event__rotating_qr=False).first() if ticket_id else None
         return found, "qr", "" if found else Reason.UNKNOWN
     if STUDENT_CARD_RE.match(code):
         if not event.door_accepts_student_card:
             return None, "card", Reason.CARD_NOT_ACCEPTED
-        found = _tickets().filter(event=event, user__nim=code, status=Ticket.Status.ACTIVE).first()
+        found = _locked().filter(event=event, user__nim=code, status=Ticket.Status.ACTIVE).first()
         return found, "card", "" if found else Reason.CARD_NO_TICKET
     redeem_code = normalize_redeem_code(code)
-    found = _tickets().filter(redeem_code=redeem_code).first() if redeem_code is not None else None
+    found = _locked().filter(redeem_code=redeem_code).first() if redeem_code is not None else None
     return found, "code", "" if found else Reason.UNKNOWN
 
 
@@ -276,8 +283,13 @@ def door_sync(
     event = door_event(event_slug)
     opens, closes = door_window(event)
     ordered = sorted(scans, key=lambda s: (s.scanned_at, s.nonce))
+    # A retried batch: the scans already applied are answered from the log, in one query.
+    known = {logged.nonce: logged for logged in _logged().filter(nonce__in=[s.nonce for s in ordered])}
     results = []
     for synced in ordered:
+        if synced.nonce in known:
+            results.append(_answer_of(known[synced.nonce]))
+            continue
         scanned_at = min(synced.scanned_at + clock_offset, now)
         scan = Scan(
             nonce=synced.nonce,
@@ -297,6 +309,7 @@ def door_sync(
                 scan=scan,
                 now=now,
                 refuse=outside,
+                known_new=True,
             )
         )
     door_device_seen(
@@ -322,13 +335,18 @@ def door_device_seen(*, event: Event, device_id: str, name: str, staff_user, wai
     )  # fmt: skip
 
 
+def _logged():
+    return DoorScan.objects.select_related("ticket__event", "ticket__user", "ticket__admitted_by")
+
+
+def _answer_of(logged: DoorScan) -> CheckInResult:
+    """The answer given to a scan already applied (a retry), as it stands now."""
+    return CheckInResult(logged.result, logged.ticket, logged.reason, logged.conflict, logged.nonce)
+
+
 def _stored(nonce: str) -> CheckInResult | None:
-    """The answer already given to the scan ``nonce`` (a retry), as it stands now."""
-    logged = DoorScan.objects.filter(nonce=nonce).only("result", "reason", "conflict", "ticket_id").first()
-    if logged is None:
-        return None
-    ticket = _tickets().filter(pk=logged.ticket_id).first() if logged.ticket_id else None
-    return CheckInResult(logged.result, ticket, logged.reason, logged.conflict, nonce)
+    logged = _logged().filter(nonce=nonce).first()
+    return _answer_of(logged) if logged is not None else None
 
 
 def _apply(
@@ -340,9 +358,13 @@ def _apply(
     scan: Scan,
     now: datetime,
     refuse: str | None = None,
+    known_new: bool = False,
 ) -> CheckInResult:
-    """Decide one scan at ``scan.scanned_at`` (or ``now``), admit if it should, log it; once per nonce."""
-    if scan.nonce:
+    """Decide one scan at ``scan.scanned_at`` (or ``now``), admit if it should, log it; once per nonce.
+
+    ``known_new``: the caller has just looked the nonce up in the log (a sync's batch).
+    """
+    if scan.nonce and not known_new:
         stored = _stored(scan.nonce)
         if stored is not None:
             return stored
@@ -392,35 +414,22 @@ def _decide(
     needs_identity = event.rotating_qr and kind == "code" and not identity_checked
     if needs_identity and ticket.admitted_at is None:
         return CheckInResult(CheckIn.NEEDS_IDENTITY_CHECK, ticket, "", False, scan.nonce)
-    # The row lock orders this scan against every other scan and give-back of the ticket: the
-    # checks below and the UPDATE see the same row. Released at commit, a few statements later.
-    locked = Ticket.objects.select_for_update(of=("self",)).filter(pk=ticket.pk).only("status", "admitted_at").get()
-    if locked.status != Ticket.Status.ACTIVE:
-        return CheckInResult(CheckIn.INVALID, None, Reason.RETURNED, conflict, scan.nonce)
     # Online, the scan's time is now: whoever got here first holds the admission. A scan synced
     # late may have happened before the admission recorded so far (a phone that was offline).
-    if locked.admitted_at is not None and (not scan.offline or locked.admitted_at <= at):
-        return CheckInResult(CheckIn.ALREADY_ADMITTED, _reread(ticket), "", conflict, scan.nonce)
-    if locked.admitted_at is not None:
+    if ticket.admitted_at is not None and (not scan.offline or ticket.admitted_at <= at):
+        return CheckInResult(CheckIn.ALREADY_ADMITTED, ticket, "", conflict, scan.nonce)
+    if ticket.admitted_at is not None:
         # This scan came first: the admission recorded so far was the second time the ticket
         # went through a door.
         DoorScan.objects.filter(ticket_id=ticket.pk, result=CheckIn.ADMITTED).update(
             result=CheckIn.ALREADY_ADMITTED, conflict=True, changed_at=now
         )
+    device = (scan.device_name or "")[:DEVICE_NAME_MAX]
     admitted = (
         Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.ACTIVE)
         .filter(Q(admitted_at__isnull=True) | Q(admitted_at__gt=at))
-        .update(
-            admitted_at=at,
-            admitted_by=staff_user,
-            admitted_device=(scan.device_name or "")[:DEVICE_NAME_MAX],
-            changed_at=now,
-        )
+        .update(admitted_at=at, admitted_by=staff_user, admitted_device=device, changed_at=now)
     )
     assert admitted == 1, "the ticket row is locked: nothing else can have changed it"
-    return CheckInResult(CheckIn.ADMITTED, _reread(ticket), "", False, scan.nonce)
-
-
-def _reread(ticket: Ticket) -> Ticket:
-    """The ticket as committed or written in this transaction (who admitted it, when, where)."""
-    return _tickets().get(pk=ticket.pk)
+    ticket.admitted_at, ticket.admitted_by, ticket.admitted_device, ticket.changed_at = at, staff_user, device, now
+    return CheckInResult(CheckIn.ADMITTED, ticket, "", False, scan.nonce)
