@@ -168,7 +168,9 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
             raise ReturnClosed()
         ticket.status = Ticket.Status.RETURNED
         ticket.returned_at = now
-        ticket.save(update_fields=["status", "returned_at"])
+        # The door lists learn of it in their next delta (tickets.doorlist), by the wall clock.
+        ticket.changed_at = timezone.now()
+        ticket.save(update_fields=["status", "returned_at", "changed_at"])
         # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
         # the named check constraint keeps remaining <= capacity whatever happens.
         Event.objects.release_seats(ticket.event_id, now=now)

@@ -252,6 +252,15 @@ def test_the_door_list_holds_the_event_s_active_tickets_and_deltas_follow_change
     assert ticket_return_target.id.hex[:16] in delta["gone"]
 
 
+def test_a_ticket_issued_long_ago_and_given_back_now_leaves_the_phones_door_lists(client, door_staff, ticket):
+    Ticket.objects.filter(pk=ticket.pk).update(changed_at=timezone.now() - timedelta(hours=2))
+    client.force_login(door_staff)
+    url = f"/api/door/{ticket.event.slug}/list/"
+    cursor = client.get(url).json()["cursor"]
+    ticket_return(ticket_id=ticket.id, user_id=ticket.user_id)
+    assert client.get(url, {"since": cursor}).json()["gone"] == [ticket.id.hex[:16]]
+
+
 def test_the_door_list_of_500_tickets_is_well_under_100_kb(client, door_staff, make_event):
     event = make_event(capacity=500, **door_open_times())
     students = bulk_students(500)
