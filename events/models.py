@@ -135,6 +135,21 @@ class Event(models.Model):
     draw_order = models.JSONField(_("drawn order"), default=list, blank=True, editable=False)
     # Tickets show a QR code that changes every 30 s instead of a fixed one.
     rotating_qr = models.BooleanField(_("rotating QR code"), default=False)
+    # The door (tickets.selectors.door_window): opens DOOR_OPENS_BEFORE_START_MINUTES before the
+    # start unless the organiser sets an earlier or later time here (a registration desk that opens
+    # in the morning; the development demo, whose door is open from the moment it is seeded).
+    door_opens_at = models.DateTimeField(
+        _("door opens at"),
+        null=True,
+        blank=True,
+        help_text=_("Leave empty to open the door the usual time before the event starts."),
+    )
+    # The student card (KTM) as the ticket: its barcode (the NIM) admits that student's ticket.
+    door_accepts_student_card = models.BooleanField(
+        _("student card admits"),
+        default=False,
+        help_text=_("At the door, scanning a student card's barcode (the NIM) admits that student's ticket."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,6 +19,8 @@ from events.models import Event
 from monitoring import health as health_checks
 from queueing import selectors as queue_selectors
 from queueing.models import QueueEntry
+from tickets.doorlist import door_figures
+from tickets.selectors import door_window, events_for_door
 
 from . import activity
 from .models import Alert, MetricSample, RequestStat
@@ -118,6 +120,13 @@ def queue_figures() -> dict:
     }
 
 
+def door_figures_now(*, now: datetime | None = None) -> dict[str, dict]:
+    """The door's figures (tickets.doorlist) of each event whose door is open now, by slug."""
+    now = now or timezone.now()
+    events = [event for event in events_for_door(now) if door_window(event)[0] <= now < door_window(event)[1]]
+    return {event.slug: {"title": event.title, **door_figures(event=event, now=now)} for event in events}
+
+
 # --- cache ----------------------------------------------------------------------------
 
 
@@ -191,6 +200,7 @@ def live_metrics(*, now: datetime | None = None, with_health: bool = True) -> di
         "cache_hits_total": hits,
         "cache_misses_total": misses,
         **queue_figures(),
+        "door": door_figures_now(now=now),
         "window_seconds": WINDOW_SECONDS,
         "time": now.isoformat(),
     }

@@ -51,8 +51,79 @@
       const detail = (data.health_detail || {})[part];
       item.title = colour + (detail && detail.detail ? ": " + detail.detail : "");
     });
+    renderDoor(data.door);
     status.classList.remove("is-error");
     status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString();
+  }
+
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, (_, key) => (values[key] ?? ""));
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function tile(labelText, value, name) {
+    const box = element("div", "mon-tile");
+    box.dataset.door = name;
+    box.append(element("span", "mon-label", labelText), element("span", "mon-value", String(value)));
+    return box;
+  }
+
+  // The door of each event open now: figures, phones, conflicts (monitoring.selectors.door_figures_now).
+  function renderDoor(doors) {
+    const container = document.getElementById("mon-door");
+    const events = Object.entries(doors || {});
+    if (!events.length) {
+      container.replaceChildren(element("p", "mon-help", label("doorNone")));
+      return;
+    }
+    container.replaceChildren(...events.map(([slug, door]) => {
+      const block = element("div", "mon-door-event");
+      block.dataset.event = slug;
+      block.append(element("h3", "", door.title));
+      const tiles = element("div", "mon-tiles");
+      tiles.append(
+        tile(label("doorAdmitted"), door.admitted + " / " + door.issued, "admitted"),
+        tile(label("doorPerMinute"), door.arrivals_last_minute, "per_minute"),
+        tile(label("doorWaiting"), door.waiting_to_sync, "waiting"),
+        tile(label("doorConflicts"), door.conflicts, "conflicts"),
+      );
+      if (door.conflicts) tiles.lastChild.classList.add("is-low");
+      block.append(tiles);
+      if (door.phones.length) {
+        const table = element("table", "mon-door-phones");
+        const head = table.createTHead().insertRow();
+        [label("doorPhone"), label("doorScans"), label("doorAdmitted"), label("doorOffline"), label("doorWaiting"),
+          label("doorConflicts"), label("doorLastSeen")].forEach((text) => head.append(element("th", "", text)));
+        const body = table.createTBody();
+        door.phones.forEach((phone) => {
+          const row = body.insertRow();
+          [phone.name, phone.scans, phone.admitted, phone.offline, phone.waiting || 0, phone.conflicts,
+            phone.last_seen_at ? new Date(phone.last_seen_at).toLocaleTimeString() : "–"].forEach((value) => {
+            row.insertCell().textContent = String(value);
+          });
+        });
+        block.append(table);
+      }
+      if (door.recent_conflicts.length) {
+        const list = element("ul", "mon-door-conflicts");
+        door.recent_conflicts.forEach((conflict) => {
+          const values = {
+            holder: conflict.holder_name || "?", nim: conflict.nim || "–", device: conflict.device,
+            scanned: new Date(conflict.scanned_at).toLocaleTimeString(), by: conflict.admitted_by || "?",
+            time: conflict.admitted_at ? new Date(conflict.admitted_at).toLocaleTimeString() : "", reason: conflict.reason,
+          };
+          list.append(element("li", "", fill(label(conflict.reason ? "doorRefusedLine" : "doorConflictLine"), values)));
+        });
+        block.append(list);
+      }
+      return block;
+    }));
   }
 
   function renderAlerts(alerts) {
