@@ -19,8 +19,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ("metric", "comparison", "threshold", "enabled", "cooldown_seconds", "min_requests", "updated_at")
-    list_editable = ("threshold", "enabled", "cooldown_seconds")
+    list_display = (
+        "metric", "comparison", "threshold", "capacity_percent", "enabled", "cooldown_seconds", "min_requests",
+        "updated_at",
+    )  # fmt: skip
+    list_editable = ("threshold", "capacity_percent", "enabled", "cooldown_seconds")
     readonly_fields = ("metric", "updated_at")
 
     def has_add_permission(self, request):

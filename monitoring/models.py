@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -25,8 +26,9 @@ class AlertRule(models.Model):
     """One alert rule; operators edit thresholds in the admin.
 
     Units follow the metric: ``error_rate`` in percent of requests answered 5xx, ``response_time``
-    in milliseconds (p95 over the window), ``remaining_tickets`` in seats (checked per open event,
-    alert key ``remaining_tickets:<slug>``), ``concurrent_users`` in students.
+    in milliseconds (p95 over the window), ``remaining_tickets`` in seats (checked per event whose
+    claim window is open, alert key ``remaining_tickets:<slug>``, against ``threshold_for`` its
+    capacity), ``concurrent_users`` in students.
     """
 
     class Metric(models.TextChoices):
@@ -49,7 +51,16 @@ class AlertRule(models.Model):
     # Below this many requests in the window, error rate and p95 are noise (one 500 of two
     # requests is not a 50 % outage).
     min_requests = models.PositiveIntegerField(_("minimum requests in the window"), default=20)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Remaining tickets only: 50 seats left is "running out" for a 500-seat lecture, not for a
+    # 30-seat workshop that has barely started. Empty: the threshold alone.
+    capacity_percent = models.FloatField(
+        _("or below this share of the event's seats (%), if lower"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_("Remaining tickets only: the alert fires below the lower of the two."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("alert rule")
@@ -57,13 +68,27 @@ class AlertRule(models.Model):
         ordering = ["metric"]
         constraints = [
             models.CheckConstraint(condition=models.Q(threshold__gte=0), name="monitoring_alertrule_threshold_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(capacity_percent__isnull=True)
+                | models.Q(capacity_percent__gte=0, capacity_percent__lte=100),
+                name="monitoring_alertrule_capacity_percent_0_100",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_metric_display()} {self.get_comparison_display()} {self.threshold:g}"
 
-    def crossed(self, value: float) -> bool:
-        return value > self.threshold if self.comparison == self.Comparison.ABOVE else value < self.threshold
+    def threshold_for(self, *, capacity: int | None = None) -> float:
+        """The threshold one key is held to: for an event of ``capacity`` seats, the lower of
+        ``threshold`` and ``capacity_percent`` of its seats (3 seats left of 3 are not running out)."""
+        if capacity is None or self.capacity_percent is None:
+            return self.threshold
+        return min(self.threshold, capacity * self.capacity_percent / 100)
+
+    def crossed(self, value: float, threshold: float | None = None) -> bool:
+        """Whether ``value`` is past ``threshold`` (the rule's own by default) in the rule's direction."""
+        threshold = self.threshold if threshold is None else threshold
+        return value > threshold if self.comparison == self.Comparison.ABOVE else value < threshold
 
 
 class Alert(models.Model):
