@@ -81,7 +81,9 @@ class LoginThrottle(models.Model):
     ``LOGIN_LOCK_SECONDS`` ago (see services.login_attempt_begin).
     """
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="login_throttle")
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="login_throttle", verbose_name=_("user")
+    )
     failures = models.PositiveIntegerField(_("failed logins"), default=0)
     last_failure_at = models.DateTimeField(_("last failed login"), null=True, blank=True)
 

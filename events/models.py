@@ -99,8 +99,8 @@ class Event(models.Model):
     draw_entries = models.JSONField(_("draw entries"), default=list, blank=True, editable=False)
     # Tickets show a QR code that changes every 30 s instead of a fixed one.
     rotating_qr = models.BooleanField(_("rotating QR code"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = EventQuerySet.as_manager()
 

@@ -11,12 +11,13 @@ from django.utils.translation import gettext_lazy as _
 class WorkerHeartbeat(models.Model):
     """Last sign of life of each Celery worker (written every few seconds by the worker)."""
 
-    hostname = models.CharField(max_length=200, primary_key=True)
-    seen_at = models.DateTimeField()
-    queues = models.CharField(max_length=200, blank=True)
+    hostname = models.CharField(_("host name"), max_length=200, primary_key=True)
+    seen_at = models.DateTimeField(_("last seen at"))
+    queues = models.CharField(_("queues"), max_length=200, blank=True)
 
     class Meta:
-        verbose_name = "worker heartbeat"
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
 
     def __str__(self) -> str:
         return self.hostname
@@ -98,7 +99,7 @@ class Alert(models.Model):
         FIRING = "firing", _("firing")
         RESOLVED = "resolved", _("resolved")
 
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("rule"))
     # "error_rate", "response_time", "concurrent_users" or "remaining_tickets:<slug>".
     key = models.CharField(_("rule key"), max_length=120)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.FIRING)
@@ -137,18 +138,18 @@ class MetricSample(models.Model):
 
     taken_at = models.DateTimeField(_("minute"), unique=True)
     remaining = models.JSONField(_("remaining per event"), default=dict)
-    active_users = models.PositiveIntegerField(default=0)
-    claims_per_minute = models.PositiveIntegerField(default=0)
-    claim_success_rate = models.FloatField(null=True, blank=True)
-    p95_ms = models.FloatField(null=True, blank=True)
-    error_rate = models.FloatField(null=True, blank=True)
-    cache_hit_ratio = models.FloatField(null=True, blank=True)
-    queue_depth = models.PositiveIntegerField(default=0)
-    queue_delay_seconds = models.FloatField(default=0)
+    active_users = models.PositiveIntegerField(_("active users"), default=0)
+    claims_per_minute = models.PositiveIntegerField(_("claims per minute"), default=0)
+    claim_success_rate = models.FloatField(_("claim success (%)"), null=True, blank=True)
+    p95_ms = models.FloatField(_("p95 latency (ms)"), null=True, blank=True)
+    error_rate = models.FloatField(_("error rate (%)"), null=True, blank=True)
+    cache_hit_ratio = models.FloatField(_("cache hit ratio (%)"), null=True, blank=True)
+    queue_depth = models.PositiveIntegerField(_("queue depth"), default=0)
+    queue_delay_seconds = models.FloatField(_("queue delay (s)"), default=0)
     requests = models.PositiveIntegerField(_("requests in the last minute"), default=0)
     # Cumulative cache counters across processes at sampling time: deltas give windowed ratios.
-    cache_hits_total = models.FloatField(default=0)
-    cache_misses_total = models.FloatField(default=0)
+    cache_hits_total = models.FloatField(_("cache hits since start"), default=0)
+    cache_misses_total = models.FloatField(_("cache misses since start"), default=0)
 
     class Meta:
         verbose_name = _("metric sample")
@@ -203,13 +204,13 @@ class RequestStat(models.Model):
 class ErrorLog(models.Model):
     """Recent unhandled errors with their stack traces (pruned; Sentry keeps the long history)."""
 
-    logged_at = models.DateTimeField(db_index=True)
-    logger = models.CharField(max_length=200)
-    level = models.CharField(max_length=16)
-    message = models.TextField()
-    exception_type = models.CharField(max_length=200, blank=True)
-    traceback = models.TextField(blank=True)
-    path = models.CharField(max_length=500, blank=True)
+    logged_at = models.DateTimeField(_("logged at"), db_index=True)
+    logger = models.CharField(_("logger"), max_length=200)
+    level = models.CharField(_("level"), max_length=16)
+    message = models.TextField(_("message"))
+    exception_type = models.CharField(_("exception type"), max_length=200, blank=True)
+    traceback = models.TextField(_("stack trace"), blank=True)
+    path = models.CharField(_("path"), max_length=500, blank=True)
     process = models.CharField(_("process"), max_length=100, blank=True)
 
     class Meta:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from . import views
+
+# The admin is the organisers' desk of this product: its name, not Django's, in its language.
+admin.site.site_header = _("ticketwar administration")
+admin.site.site_title = _("ticketwar admin")
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
