@@ -55,11 +55,14 @@ class AlertRule(models.Model):
     # Remaining tickets only: 50 seats left is "running out" for a 500-seat lecture, not for a
     # 30-seat workshop that has barely started. Empty: the threshold alone.
     capacity_percent = models.FloatField(
-        _("or below this share of the event's seats (%), if lower"),
+        _("share of the seats (%)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text=_("Remaining tickets only: the alert fires below the lower of the two."),
+        help_text=_(
+            "Remaining tickets only: the alert fires below this share of the event's seats when it is lower "
+            "than the threshold."
+        ),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

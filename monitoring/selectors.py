@@ -242,6 +242,11 @@ def capacity_of(slugs) -> dict[str, int]:
     return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "capacity"))
 
 
+def titles_of(slugs) -> dict[str, str]:
+    """``{slug: title}`` of these events (one query)."""
+    return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "title"))
+
+
 def history(*, since: datetime, until: datetime) -> list[MetricSample]:
     return list(MetricSample.objects.filter(taken_at__gte=since, taken_at__lte=until).order_by("taken_at"))
 

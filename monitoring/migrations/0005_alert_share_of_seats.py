@@ -21,10 +21,10 @@ class Migration(migrations.Migration):
             name="capacity_percent",
             field=models.FloatField(
                 blank=True,
-                help_text="Remaining tickets only: the alert fires below the lower of the two.",
+                help_text="Remaining tickets only: the alert fires below this share of the event's seats when it is lower than the threshold.",
                 null=True,
                 validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)],
-                verbose_name="or below this share of the event's seats (%), if lower",
+                verbose_name="share of the seats (%)",
             ),
         ),
         migrations.AlterField(
