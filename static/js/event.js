@@ -73,10 +73,10 @@
   function tick() {
     var now = serverNow();
     if (retryUntil > now) {
-      // The wait counts down in the sentence itself, and the sentence goes with the wait.
-      showMessage(msg.too_many + " " + msg.retry_in + " " + formatSeconds((retryUntil - now) / 1000));
-      messageNode.setAttribute("data-retry", "1");
-      countdownNode.hidden = event.status !== "not_open";
+      // The wait counts down here (not read out every second: no live region); the sentence below
+      // the button says why, once, without a number that would stand still.
+      countdownNode.hidden = false;
+      countdownNode.textContent = msg.retry_in + " " + formatSeconds((retryUntil - now) / 1000);
       return;
     }
     if (retryUntil) {            // a rate-limit wait just ended: the button is back, the sentence goes
@@ -183,7 +183,9 @@
     if (status === 429) {
       var wait = Number(data.retry_after || response.headers.get("Retry-After") || 60);
       retryUntil = serverNow() + wait * 1000;
-      render();                  // the sentence with its countdown (tick)
+      showMessage(msg.too_many);
+      messageNode.setAttribute("data-retry", "1");  // it goes when the button comes back
+      render();
       return;
     }
     if (status === 425 && data.opens_in) {
