@@ -72,7 +72,7 @@ def _notes_for_the_claim_box(request) -> tuple[str, list]:
     """The sentence the page's forms left (``back_to_event``), and every other flash message."""
     notes, others = [], []
     for message in messages.get_messages(request):
-        (notes if EVENT_NOTE in message.extra_tags.split() else others).append(message)
+        (notes if EVENT_NOTE in message.tags.split() else others).append(message)
     return " ".join(str(note) for note in notes), others
 
 
