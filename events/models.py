@@ -150,8 +150,8 @@ class Event(models.Model):
         default=False,
         help_text=_("At the door, scanning a student card's barcode (the NIM) admits that student's ticket."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = EventQuerySet.as_manager()
 

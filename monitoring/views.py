@@ -98,8 +98,9 @@ def history_api(request):
         {
             "since": since.isoformat(),
             "until": until.isoformat(),
-            # Seats per event: the chart draws each event against its own capacity.
+            # Seats per event: the chart draws each event against its own capacity, by its title.
             "capacity": selectors.capacity_of(slugs),
+            "titles": selectors.titles_of(slugs),
             "samples": [
                 {field: getattr(s, field) for field in exports.FIELDS["metrics"]} | {"taken_at": s.taken_at.isoformat()}
                 for s in samples

@@ -19,16 +19,23 @@ class Ticket(models.Model):
         ACTIVE = "active", _("active")
         RETURNED = "returned", _("returned")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, related_name="tickets")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, related_name="tickets", verbose_name=_("event"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("holder")
+    )
     redeem_code = models.CharField(_("redeem code"), max_length=REDEEM_LENGTH, unique=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
     returned_at = models.DateTimeField(_("returned at"), null=True, blank=True)
     admitted_at = models.DateTimeField(_("admitted at"), null=True, blank=True)
     admitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("admitted by"),
     )
     # The door phone that let the holder in ("pintu2"): what the other phones show.
     admitted_device = models.CharField(_("admitted by device"), max_length=40, blank=True, default="")

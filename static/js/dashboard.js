@@ -8,6 +8,12 @@
   const status = document.getElementById("mon-status");
   const charts = {};
   const palette = ["#417690", "#d2302c", "#2e9d3a", "#e0b000", "#7a4fb5", "#1f9bb3", "#b5651d"];
+  // Numbers and times as the page's language writes them: 137,5 and 22.15 on an Indonesian page.
+  // No thousands separator, like the figures Django writes into the page itself.
+  const lang = document.documentElement.lang || "id";
+  const locale = lang === "id" ? "id-ID" : lang;
+  const numberFormat = { maximumFractionDigits: 1, useGrouping: false };
+  const numbers = new Intl.NumberFormat(locale, numberFormat);
 
   async function getJson(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -17,8 +23,7 @@
 
   function show(value, unit) {
     if (value === null || value === undefined) return "–";
-    const rounded = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(1) : value;
-    return rounded + (unit || "");
+    return (typeof value === "number" ? numbers.format(value) : value) + (unit || "");
   }
 
   function renderLive(data) {
@@ -28,15 +33,18 @@
     const remaining = document.getElementById("mon-remaining");
     remaining.replaceChildren();
     Object.entries(data.remaining || {}).forEach(([slug, count]) => {
+      // Named by its title; red exactly while the remaining-tickets alert rule is crossed for it.
+      const event = (data.events || {})[slug] || {};
       const tile = document.createElement("div");
-      tile.className = "mon-tile" + (count < 50 ? " is-low" : "");
+      tile.className = "mon-tile" + (event.running_out ? " is-low" : "");
       tile.dataset.event = slug;
+      tile.title = slug;
       const name = document.createElement("span");
       name.className = "mon-label";
-      name.textContent = slug;
+      name.textContent = event.title || slug;
       const value = document.createElement("span");
       value.className = "mon-value";
-      value.textContent = count;
+      value.textContent = show(count);
       tile.append(name, value);
       remaining.append(tile);
     });
@@ -53,7 +61,7 @@
     });
     renderDoor(data.door);
     status.classList.remove("is-error");
-    status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString();
+    status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString(locale);
   }
 
   function fill(template, values) {
@@ -141,8 +149,8 @@
       row.className = alert.state;
       const state = alert.state === "firing" || alert.state === "resolved" ? label("state" + alert.state.charAt(0).toUpperCase() + alert.state.slice(1)) : alert.state;
       [alert.rule, state, show(alert.value), show(alert.threshold),
-        new Date(alert.started_at).toLocaleString(),
-        alert.resolved_at ? new Date(alert.resolved_at).toLocaleString() : ""].forEach((text) => {
+        new Date(alert.started_at).toLocaleString(locale),
+        alert.resolved_at ? new Date(alert.resolved_at).toLocaleString(locale) : ""].forEach((text) => {
         row.insertCell().textContent = text;
       });
     });
@@ -161,11 +169,12 @@
         })),
       },
       options: {
+        locale: locale,
         animation: false, responsive: true, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
         scales: {
           x: { ticks: { maxTicksLimit: 8, autoSkip: true } },
-          y: { beginAtZero: true, position: "left" },
-          y2: { beginAtZero: true, position: "right", display: datasets.some((d) => d.axis === "y2"), grid: { drawOnChartArea: false } },
+          y: { beginAtZero: true, position: "left", ticks: { format: numberFormat } },
+          y2: { beginAtZero: true, position: "right", display: datasets.some((d) => d.axis === "y2"), grid: { drawOnChartArea: false }, ticks: { format: numberFormat } },
         },
         plugins: { legend: { position: "bottom" } },
       },
@@ -188,9 +197,10 @@
     const slugs = [...new Set(samples.flatMap((s) => Object.keys(s.remaining || {})))];
     // Each event against its own capacity (a 30-seat workshop beside a 500-seat lecture).
     const capacity = history.capacity || {};
+    const titles = history.titles || {};
     const share = (count, slug) => (count == null || !capacity[slug] ? null : Math.round((1000 * count) / capacity[slug]) / 10);
     lineChart("chart-remaining", labels, slugs.map((slug) => ({
-      label: slug, data: samples.map((s) => share((s.remaining || {})[slug], slug)),
+      label: titles[slug] || slug, data: samples.map((s) => share((s.remaining || {})[slug], slug)),
     })));
     root.dataset.remainingScale = "percent";
     lineChart("chart-traffic", labels, [

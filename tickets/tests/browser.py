@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit
 
 from django.test import Client
 
 DEFAULT_PASSWORD = "s3cret-pass!"  # the conftest ``make_user`` default
+
+# The two screens the pages are tried on: a student's phone and an organiser's laptop.
+PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "id-ID"}
+DESKTOP = {"viewport": {"width": 1366, "height": 768}, "locale": "id-ID"}
+
+
+@contextlib.contextmanager
+def browser_page(browser, screen: dict, *, javascript: bool = True):
+    """A page in a fresh context of ``screen`` (``PHONE``, ``DESKTOP``), scripts on or off; closed after.
+
+    bypass_csp: Playwright's wait_for_function evaluates its expression with eval(), which the
+    Content-Security-Policy refuses (the policy itself is tested in ticketwar/tests/test_csp_browser.py).
+    """
+    context = browser.new_context(**screen, java_script_enabled=javascript, bypass_csp=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def admin_login(page, base_url: str, username: str, password: str = DEFAULT_PASSWORD, *, next_path: str = "") -> None:
