@@ -2,9 +2,9 @@
 
 The one module that decides (``queueing.processing`` runs it batch after batch). The table is
 the truth:
-- a batch is *leased* with one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``
-  (``_LEASE_BATCH_SQL``) that marks up to ``QUEUE_BATCH_SIZE`` pending rows ``processing`` with
-  a lease (``locked_at``), so workers side by side never take the same row;
+- a batch is *leased* with one statement (``_LEASE_BATCH_SQL``): a ``SELECT ... FOR UPDATE SKIP
+  LOCKED`` picks up to ``QUEUE_BATCH_SIZE`` pending rows, once, and an ``UPDATE`` marks them
+  ``processing`` with a lease (``locked_at``), so workers side by side never take the same row;
 - entries of events already sold out or closed are refused in one UPDATE per event
   (``queue_refuse_finished``, by the claim window rule ``tickets.rules.window_refusal``);
 - the others are decided together, one short transaction per event (``queue_decide_many``): it
@@ -38,10 +38,12 @@ from .models import QueueEntry
 
 logger = logging.getLogger("ticketwar.queueing")
 
+# The pick is a MATERIALIZED CTE: it runs exactly once, whatever plan PostgreSQL chooses. As a
+# plain subquery it could be the inner side of a nested loop (a queue table analysed while nearly
+# empty looks like one row), scanned again for every outer row; with SKIP LOCKED each scan can pick
+# other rows (its own updated rows are skipped), and a batch of 10 took 12.
 _LEASE_BATCH_SQL = """
-UPDATE ticket_queue AS q
-SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
-FROM (
+WITH picked AS MATERIALIZED (
     SELECT id FROM ticket_queue
     WHERE status = 'pending' AND NOT prequeue AND (not_before IS NULL OR not_before <= %(now)s)
       -- A shuffled event's later arrivals wait until its pre-queue is frozen (the first run
@@ -54,7 +56,10 @@ FROM (
     ORDER BY sort_key, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-) AS picked
+)
+UPDATE ticket_queue AS q
+SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
+FROM picked
 WHERE q.id = picked.id
 RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key,
     (SELECT e.opening_mode = 'shuffle_at_open' FROM events_event AS e WHERE e.id = q.event_id)
