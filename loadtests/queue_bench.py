@@ -49,7 +49,7 @@ def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tu
     """
     from django.db import connection
 
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
     from tickets.exceptions import SoldOut
 
     n = len(students)
@@ -60,7 +60,7 @@ def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tu
         if delay > 0:
             time.sleep(delay)
         try:
-            queue_enqueue(user=students[index], event_slug=slug)
+            claim_submit(user=students[index], event_slug=slug)
             return 0
         except SoldOut:
             return 1

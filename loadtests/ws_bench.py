@@ -31,13 +31,13 @@ def prepare(count: int, slug: str) -> list[tuple[str, str]]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
 
     sessions = make_sessions(make_students(count, f"6{int(time.time()) % 1000:03d}"))
     users = get_user_model().objects.in_bulk([s["user_id"] for s in sessions])
     pairs = []
     for session in sessions:
-        entry, _created = queue_enqueue(user=users[session["user_id"]], event_slug=slug)
+        entry, _created = claim_submit(user=users[session["user_id"]], event_slug=slug)
         pairs.append((session["session"], str(entry.public_id)))
     connection.close()
     return pairs

@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "queueing",
     "monitoring",
     "waitlist",
+    "claims",
 ]
 
 MIDDLEWARE = [
@@ -389,7 +390,7 @@ if "channels" in REDIS_SENTINEL_ROLES:
 
 AUTH_USER_MODEL = "accounts.User"
 # The cached variant loads the logged-in user from Redis (common/auth.py).
-AUTHENTICATION_BACKENDS = ["common.auth.CachedNimOrEmailBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.CachedNimOrEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"

@@ -297,7 +297,7 @@ def check_websockets(stack: ClusterStack, sessions: list[dict], slug: str, timeo
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
 
     routes = {
         "ws1": (stack.replica_url("ws1"), stack.replica_ports["ws1"]),
@@ -308,7 +308,7 @@ def check_websockets(stack: ClusterStack, sessions: list[dict], slug: str, timeo
     targets = []
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=[s["user_id"] for s in sessions])}
     for i, session in enumerate(sessions):
-        entry, _created = queue_enqueue(user=users[session["user_id"]], event_slug=slug)
+        entry, _created = claim_submit(user=users[session["user_id"]], event_slug=slug)
         route = list(routes)[i % len(routes)]
         queue_id = str(entry.public_id)
         seen[queue_id] = {"route": route, "first": None, "final": None, "opened": None, "error": None}

@@ -18,7 +18,7 @@ import pytest
 import websocket
 from django.db import connection
 
-from queueing.services import queue_enqueue
+from claims.services import claim_submit
 from tools.testing import cached_db_session, free_port, start_procfile_process, stop_process_group, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -35,7 +35,7 @@ def assert_stops_soon_after_sigterm(process) -> None:
 @pytest.mark.parametrize("round_", range(3))
 def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_user, event):
     student = make_user()
-    entry, _created = queue_enqueue(user=student, event_slug=event.slug)
+    entry, _created = claim_submit(user=student, event_slug=event.slug)
     session_key = cached_db_session(student)
     port = free_port()
     # Two workers: the hang was seen with sockets spread over both.
