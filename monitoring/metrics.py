@@ -2,7 +2,8 @@
 
 django-prometheus adds the HTTP (``django_http_*``, per view and method, latency histograms
 with the buckets of settings.PROMETHEUS_LATENCY_BUCKETS), database (``django_db_*``) and cache
-families; common declares its breaker and cache counters next to the code that counts.
+families; common declares its breaker and cache counters next to the code that counts, and the
+queue its decided claims (``queueing.deciding``: the queue sits below monitoring).
 Business gauges (remaining tickets, active users, queue) are computed when /metrics is scraped
 (monitoring/collectors.py), so they are never stale and need no multiprocess merging.
 
@@ -27,10 +28,6 @@ DB_SECONDS_PER_REQUEST = Histogram(
     "ticketwar_db_seconds_per_request", "Time one HTTP request spent in database queries, per view.",
     ["view"], buckets=_DB_SECONDS_BUCKETS,
 )
-CLAIMS_DECIDED = Counter(
-    "ticketwar_claims_decided", "Claims decided by the queue, by result (completed or failed) and reason.",
-    ["result", "reason"],
-)
 REQUEST_LOG_DROPPED = Counter(
     "ticketwar_request_log_dropped",
     "Request-log rows (minute, endpoint, method) dropped because the database stayed away too long.",
@@ -46,9 +43,3 @@ ALERT_TRANSITIONS = Counter(
     "ticketwar_alert_transitions", "Alerts that started firing or resolved, by rule metric.", ["metric", "state"],
 )
 # fmt: on
-
-
-def record_claim_decision(*, result: str, reason: str = "") -> None:
-    """Count one decided claim (``result`` 'completed' or 'failed'); ``queueing.deciding`` calls
-    this for every decision it has committed."""
-    CLAIMS_DECIDED.labels(result=result, reason=reason or "none").inc()
