@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
+from common.auth import CachedUserMixin
+
 
 def login_account_lookup(identifier: str) -> Q:
     """Which account a login name means: an address (any case), else a NIM or a username.
@@ -32,3 +34,8 @@ class NimOrEmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+class CachedNimOrEmailBackend(CachedUserMixin, NimOrEmailBackend):
+    """The project's backend (settings.AUTHENTICATION_BACKENDS): this login, and the logged-in
+    user read from the cache on every request (common/auth.py)."""

@@ -16,8 +16,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from accounts.backends import NimOrEmailBackend
-
 from .cache import cache_delete, cache_get_or_compute, count_read, fresh_entry
 from .sessions import take_prefetched_user
 
@@ -28,7 +26,10 @@ def user_cache_key(user_id: object) -> str:
     return f"user:{user_id}"
 
 
-class CachedNimOrEmailBackend(NimOrEmailBackend):
+class CachedUserMixin:
+    """``get_user`` from the cache, for an authentication backend (accounts.backends puts it on
+    the project's own: this module knows no app)."""
+
     def get_user(self, user_id):
         # Read along with the session in the same round trip (common/sessions.py).
         entry = take_prefetched_user(user_id)
@@ -37,7 +38,7 @@ class CachedNimOrEmailBackend(NimOrEmailBackend):
             return None if entry[0] == _MISSING_USER else entry[0]
 
         def load():
-            user = super(CachedNimOrEmailBackend, self).get_user(user_id)
+            user = super(CachedUserMixin, self).get_user(user_id)
             return _MISSING_USER if user is None else user
 
         user = cache_get_or_compute(

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import services
-from common.auth import CachedNimOrEmailBackend
+from accounts.backends import CachedNimOrEmailBackend
 
 CLAIM = "/api/events/{}/claim/"
 
