@@ -123,7 +123,7 @@ def test_waiting_page_shows_the_ticket_without_reload(
     """As under `make run`: the page from the web process, its websocket on the ws process."""
     from django.test import Client
 
-    from queueing.tasks import process_queue
+    from claims.tasks import process_queue
 
     event = make_event(capacity=5)
     for _ in range(2):
