@@ -15,6 +15,7 @@ This module must not import Django: it runs before the settings can be loaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -72,12 +73,15 @@ def _wait_port(port: int, timeout: float) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs: a zombie (a killed daemon nobody has reaped yet) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     return True
 
 

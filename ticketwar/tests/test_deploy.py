@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.testing import procfile
+from tools.stack import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 
