@@ -226,6 +226,7 @@ def apply(stack: Cluster, fault: dict, lease: float) -> str:
         pid = stack.redis_signal(primary, signal.SIGSTOP)
         time.sleep(seconds)
         os.kill(pid, signal.SIGCONT)
+        time.sleep(3)  # the sentinels may be failing over still
         now = stack.primary()
         return f"Redis primary frozen {seconds} s" + (", the replica promoted meanwhile" if now != primary else "")
     if kind == "failover":
@@ -272,7 +273,11 @@ def run(args) -> dict:
         starts, at = [], first
         for fault in faults:
             starts.append(at)
-            at += fault["seconds"] + fault["pause"]
+            at += (
+                fault["seconds"]
+                + fault["pause"]
+                + (5 if "redis" in fault["fault"] or fault["fault"] == "failover" else 0)
+            )
         rng, final = random.Random(seed), stack.work / "healed"
         for index, session in enumerate(sessions):
             burst = starts[(index // 2) % len(starts)] - 0.3 + rng.uniform(0, 1)
@@ -295,14 +300,11 @@ def run(args) -> dict:
             time.sleep(max(0.0, start - time.time()))
             history.append({**fault, "begin": time.time(), "what": apply(stack, fault, lease), "end": time.time()})
             harness.say(f"t+{history[-1]['begin'] - first:.0f} s: {history[-1]['what']}")
-            time.sleep(fault["pause"])
-        healed = time.monotonic()  # nobody touches anything from here on
-        green = {
-            name: round(
-                stack.wait_healthy(120, url=f"http://127.0.0.1:{stack.ports[name]}") + time.monotonic() - healed, 1
-            )
-            for name in WEBS
-        }
+            time.sleep(fault["pause"] if fault is not faults[-1] else 0)
+        green = {}  # nobody touches anything from here on
+        for name in WEBS:
+            stack.wait_healthy(120, url=f"http://127.0.0.1:{stack.ports[name]}")
+            green[name] = round(time.time() - history[-1]["end"], 1)
         harness.say(f"every replica green again: {green}")
         final.touch()  # what does each student hold?
         client.join()
@@ -403,7 +405,7 @@ def markdown(record: dict) -> str:
     intro = (
         f"Seed {f['seed']} ({len(f['history'])} faults, queue lease {f['lease']:g} s): {f['students']} students for "
         f"{f['seats']} seats; {f['accepted']} claims accepted, every one decided; once the last fault was healed, "
-        f"every web replica was green again on its own ({harness.codes(f['green_s'])} s later). "
+        f"every web replica was green again on its own ({harness.codes(f['green_s'])} s after it). "
         f"Answers to every request: {harness.codes(f['statuses'])}; to the claims: {harness.codes(f['clicks'])} "
         f"(a claim is clicked again after a 5xx or no answer). Tickets: {harness.held(f['truth'])}; a claim was "
         f"leased at most {f['truth']['max_attempts']} times (a frozen or killed worker's claims go to the other)."
