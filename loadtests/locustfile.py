@@ -249,19 +249,20 @@ class Opening(Student):
             return None
         try:
             socket.settimeout(5)
-            while True:
+            for _ in range(36):  # three minutes
                 try:
                     message = json.loads(socket.recv())
                 except websocket.WebSocketTimeoutException:
-                    return self.watch(queue_id, time.time() + 0.1)
-                COUNTS["ws_pushes"] += 1
+                    _status, message = self.api("GET", f"/api/queue/{queue_id}/", "GET /api/queue/[id]/")
+                else:
+                    COUNTS["ws_pushes"] += 1
                 if message.get("status") in DECIDED:
                     return message
         except (websocket.WebSocketException, OSError, ValueError):
             COUNTS["ws_fallbacks"] += 1
-            return None
         finally:
             socket.close()
+        return None
 
 
 class War(Student):
