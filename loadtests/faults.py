@@ -119,6 +119,9 @@ class Receiver(ThreadingHTTPServer):
 class Cluster(Stack):
     """The drill's stack: Redis under Sentinel, two web replicas behind HAProxy, two workers."""
 
+    sentinels: devservices.SentinelGroup | None = None
+    redis: dict = {}
+
     def prepare(self) -> None:
         self.sentinels = devservices.SentinelGroup(
             self.work / "sentinel", primary_dir=self.services.redis_dir, primary_port=self.services.redis_port
@@ -147,9 +150,11 @@ class Cluster(Stack):
         )
 
     def __exit__(self, *exc) -> None:
+        self.stop()  # the processes, then every Redis and sentinel (their pid files go with the directory)
+        if self.sentinels is not None:
+            for rdir in [*self.redis.values(), *(sdir for sdir, _ in self.sentinels.sentinels)]:
+                devservices.redis_stop(rdir)
         super().__exit__(*exc)
-        for rdir in [*self.redis.values(), *(sdir for sdir, _ in self.sentinels.sentinels)]:
-            devservices.redis_stop(rdir)
 
     def primary(self) -> int:
         """The port of the Redis the sentinels name primary, once it answers as one."""
@@ -194,16 +199,17 @@ def apply(stack: Cluster, fault: dict, lease: float) -> str:
     """Apply ``fault`` and heal it; what happened, in a few words."""
     kind, target, seconds = fault["fault"], fault["target"], fault["seconds"]
     if kind in ("freeze-worker", "kill-worker"):
-        held = busy()
+        count = busy()
+        held = f"{count} claim{'' if count == 1 else 's'} processing"
         if kind == "freeze-worker":
             stack.freeze(target)
             time.sleep(seconds)
             stack.thaw(target)
-            return f"{target} frozen {seconds} s (lease {lease:g} s) with {held} claims processing, then thawed"
+            return f"{target} frozen {seconds} s (lease {lease:g} s) with {held}, then thawed"
         stack.kill(target)
         time.sleep(seconds)
         stack.start(target, args=f"-n {target}@%h", WORKER_CONCURRENCY="1")
-        return f"{target} SIGKILLed with {held} claims processing, started again {seconds} s later"
+        return f"{target} SIGKILLed with {held}, started again {seconds} s later"
     if kind == "kill-web":
         stack.kill(target)
         time.sleep(seconds)
