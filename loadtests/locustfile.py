@@ -204,7 +204,9 @@ class Opening(Student):
             allow_redirects=False,
             headers={"Referer": f"{self.host}/accounts/login/"},
         )
-        COUNTS["logged_in"] += status == 302
+        if status != 302:
+            raise StopUser  # not logged in: the failed answer is counted, the student goes home
+        COUNTS["logged_in"] += 1
         self.call("GET", f"/events/{self.slug}/", "GET /events/[slug]/")
         self.poll()
 
