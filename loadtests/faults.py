@@ -383,7 +383,8 @@ def check(event_id: int, out: dict, history: list, first: float) -> dict:
             "seats exact, one ticket per student": truth["ok"],
             "every accepted claim decided": not undecided and len(accepted) > 0,
             "nobody told no ticket while holding one": not lied,
-            "what each student is told at the end is the database's truth": not wrong_at_end,
+            "what each student is told at the end is the database's truth": not wrong_at_end
+            and all("holds" in s for s in students),
             "no 500": not statuses.get(500),
         },
         "violations": {
