@@ -20,7 +20,7 @@ from loadtests.harness import RECORDS
 from tools.stack import ROOT
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
-BLOCK = re.compile(r"(<!-- record: (?P<name>[\w.-]+) -->\n).*?(\n<!-- /record -->)", re.S)
+BLOCK = re.compile(r"(<!-- record: (?P<name>[\w.-]+) -->\n)(?:.*?\n)??(<!-- /record -->)", re.S)
 
 
 def tables(name: str) -> str:
@@ -30,7 +30,7 @@ def tables(name: str) -> str:
 
 def written(text: str) -> str:
     """``text`` (docs/BENCHMARKS.md) with every record's block printed afresh."""
-    return BLOCK.sub(lambda m: m.group(1) + tables(m.group("name")) + m.group(3), text)
+    return BLOCK.sub(lambda m: m.group(1) + tables(m.group("name")) + "\n" + m.group(3), text)
 
 
 def main(argv: list[str] | None = None) -> int:
