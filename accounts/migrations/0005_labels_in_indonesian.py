@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_login_throttle_keys'),
+        ("accounts", "0004_login_throttle_keys"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='loginthrottle',
-            name='key',
-            field=models.CharField(max_length=100, primary_key=True, serialize=False, verbose_name='key'),
+            model_name="loginthrottle",
+            name="key",
+            field=models.CharField(max_length=100, primary_key=True, serialize=False, verbose_name="key"),
         ),
     ]
