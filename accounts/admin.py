@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from common.timefmt import short_local
+
+from . import limits, services
 from .forms import StaffLoginForm
 from .models import LoginThrottle, User
 
@@ -38,25 +42,45 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("Unlock login (forget failed attempts)"))
     def unlock_login(self, request, queryset):
-        count = services.login_unlock(user_ids=queryset.values_list("pk", flat=True))
+        count = limits.login_unlock(user_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, _("%(count)d accounts unlocked.") % {"count": count}, messages.SUCCESS)
 
 
 @admin.register(LoginThrottle)
 class LoginThrottleAdmin(admin.ModelAdmin):
-    """Accounts with recent failed logins; the action unlocks them at once."""
+    """Accounts with failed logins from unknown clients: how many, and until when they wait.
 
-    list_display = ("user", "failures", "last_failure_at")
+    Only accounts are listed (not the counts of unknown names, devices or addresses); the action
+    unlocks them at once.
+    """
+
+    list_display = ("user", "attempts", "last_failed", "waits_until")
     list_select_related = ("user",)
     search_fields = ("user__nim", "user__email", "user__username")
-    ordering = ("-last_failure_at",)
-    readonly_fields = ("user", "failures", "last_failure_at")
+    ordering = ("-last_attempt_at",)
+    readonly_fields = ("user", "attempts", "last_attempt_at", "locked_until")
+    fields = readonly_fields
     actions = ("unlock",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(key__startswith="account:", attempts__gt=0)
 
     def has_add_permission(self, request) -> bool:
         return False
 
+    @admin.display(description=_("last failed login"), ordering="last_attempt_at")
+    def last_failed(self, throttle: LoginThrottle) -> str:
+        return short_local(throttle.last_attempt_at) if throttle.attempts else "—"
+
+    @admin.display(description=_("locked until"), ordering="locked_until")
+    def waits_until(self, throttle: LoginThrottle) -> str:
+        """Until when a login from a client the account does not know is refused; "—" if it is not."""
+        if throttle.locked_until is None or throttle.locked_until <= timezone.now():
+            return "—"
+        local = timezone.localtime(throttle.locked_until)  # to the second: the first waits are seconds long
+        return f"{date_format(local, 'j M, H:i:s')} {local.tzname()}"
+
     @admin.action(description=_("Unlock login (forget failed attempts)"))
     def unlock(self, request, queryset):
-        count = services.login_unlock(user_ids=queryset.values_list("user_id", flat=True))
+        count = limits.login_unlock(user_ids=queryset.values_list("user_id", flat=True))
         self.message_user(request, _("%(count)d accounts unlocked.") % {"count": count}, messages.SUCCESS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from common.errors import DomainError
 
@@ -38,30 +38,36 @@ class VerificationLinkInvalid(AccountError):
 
 
 class TooManyAttempts(AccountError):
-    """Refused by a rate limit before anything is checked; ``retry_after`` seconds until it may be tried."""
+    """Refused by a limit before anything is checked; ``retry_after`` seconds until it may be tried."""
 
     status = 429
     code = "login_limited"
 
     def __init__(self, *, retry_after: int) -> None:
-        minutes = -(-retry_after // 60)
-        super().__init__(_(self.default_message) % {"minutes": minutes}, retry_after=retry_after)
+        super().__init__(_(self.default_message) % {"wait": wait_text(retry_after)}, retry_after=retry_after)
         self.retry_after = retry_after
 
 
+def wait_text(seconds: int) -> str:
+    """``40 seconds``, ``3 minutes``: a wait as a person says it (minutes rounded up)."""
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = -(-seconds // 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
 class LoginLocked(TooManyAttempts):
+    """The same sentence whether an account has the name or not: it tells a rival nothing."""
+
     code = "login_locked"
     default_message = gettext_noop(
-        "Too many failed logins for this account. Please try again in %(minutes)d minutes,"
-        " or ask the committee to unlock it."
+        "Too many failed logins for this name. Please try again in %(wait)s, log in on a phone or"
+        " computer where you logged in before, or reset your password."
     )
-
-
-class LoginNetworkLimited(TooManyAttempts):
-    code = "login_network_limited"
-    default_message = gettext_noop("Too many failed logins from your network. Please try again in %(minutes)d minutes.")
 
 
 class SignUpNetworkLimited(TooManyAttempts):
     code = "signup_network_limited"
-    default_message = gettext_noop("Too many sign-ups from your network. Please try again in %(minutes)d minutes.")
+    default_message = gettext_noop(
+        "Many sign-ups are coming from your network right now. Please try again in %(wait)s."
+    )

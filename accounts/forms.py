@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate, get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
+from . import limits, selectors
 from .exceptions import TooManyAttempts
 from .models import nim_validator
 
@@ -123,15 +125,15 @@ class LimitedLoginMixin:
         password = self.cleaned_data.get("password")
         if username is not None and password:
             try:
-                attempt = services.login_attempt_begin(request=self.request, identifier=username)
+                attempt = limits.login_attempt_begin(request=self.request, identifier=username)
             except TooManyAttempts as refusal:
                 self.retry_after = refusal.retry_after
                 raise forms.ValidationError(refusal.message, code=refusal.code) from None
             self.user_cache = authenticate(self.request, username=username, password=password)
             if self.user_cache is None:
-                services.login_attempt_failed(request=self.request, attempt=attempt)
+                limits.login_attempt_failed(request=self.request, attempt=attempt)
                 raise self.get_invalid_login_error()
-            services.login_attempt_succeeded(attempt=attempt)
+            limits.login_attempt_succeeded(attempt=attempt)
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
 
@@ -158,3 +160,14 @@ class LoginForm(LimitedLoginMixin, AuthenticationForm):
 
 class StaffLoginForm(LimitedLoginMixin, AdminAuthenticationForm):
     """The admin's login form (``admin.site.login_form``), under the same limits."""
+
+
+class SiteUrlPasswordResetForm(PasswordResetForm):
+    """The reset link points at SITE_URL, not at the Host header of the request that asked for
+    it (a client chooses that header: the mail would carry a rival's host)."""
+
+    def save(self, *, domain_override=None, use_https=False, **kwargs):
+        if settings.SITE_URL:
+            site = urlsplit(settings.SITE_URL)
+            domain_override, use_https = site.netloc, site.scheme == "https"
+        return super().save(domain_override=domain_override, use_https=use_https, **kwargs)

@@ -71,23 +71,33 @@ class User(AbstractUser):
 
 
 class LoginThrottle(models.Model):
-    """Recent failed logins of one account: the per-account guessing limit.
+    """Attempts counted against one key, and until when the key must wait (accounts/limits.py).
 
-    Kept in PostgreSQL, not Redis: the strict limit must hold when Redis is down, and the
-    admin lists and unlocks locked accounts here. ``failures`` counts attempts since the last
-    successful login; an attempt is counted *before* its password is checked, so guesses sent
-    in parallel cannot all slip in before the first one is counted. The account is locked
-    while ``failures`` has reached the limit and ``last_failure_at`` is less than
-    ``LOGIN_LOCK_SECONDS`` ago (see services.login_attempt_begin).
+    Kept in PostgreSQL, not Redis: the limits must hold when Redis is down, every web process
+    counts on the same row (a conditional UPDATE under its row lock, so a burst of parallel
+    guesses gets no more tries than the rule allows), and the admin lists and unlocks accounts
+    here. Keys:
+
+    - ``account:<user id>``: failed logins of an account from clients it does not know;
+    - ``name:<keyed hash>``: the same for a login name no account has (it reads the same);
+    - ``device:<nonce>``: failed logins on one device cookie;
+    - ``ip:<address>:<window>``: failed logins from one client address in one window;
+    - ``signup:<address>:<window>``: sign-ups from one client address in one window.
+
+    ``user`` names the account of an ``account:`` or ``device:`` row (for the admin and unlocking).
     """
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="login_throttle")
-    failures = models.PositiveIntegerField(_("failed logins"), default=0)
-    last_failure_at = models.DateTimeField(_("last failed login"), null=True, blank=True)
+    key = models.CharField(_("key"), primary_key=True, max_length=100)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="login_throttles", verbose_name=_("user")
+    )
+    attempts = models.PositiveIntegerField(_("failed logins"), default=0)
+    last_attempt_at = models.DateTimeField(_("last failed login"), null=True, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("login lock")
         verbose_name_plural = _("login locks")
 
     def __str__(self) -> str:
-        return str(self.user)
+        return str(self.user) if self.user_id else self.key

@@ -1,40 +1,26 @@
-"""Writes of the accounts app: sign-up, e-mail verification and the login limits."""
+"""Writes of the accounts app: sign-up and e-mail verification (the limits: limits.py)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django_ratelimit import ALL
-from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
 
 from common.auth import user_cache_invalidate
-from common.ratelimit import RATELIMIT_LIMITED, client_ip, retry_after_seconds
-from common.redis import redis_available
 
-from .backends import login_account_lookup
 from .exceptions import (
     EmailTaken,
-    LoginLocked,
-    LoginNetworkLimited,
     NimTaken,
-    SignUpNetworkLimited,
     VerificationLinkExpired,
     VerificationLinkInvalid,
 )
-from .models import LoginThrottle
 from .selectors import signup_expired_holders
 
 User = get_user_model()
@@ -97,24 +83,6 @@ def verification_email_schedule(*, user_id: int, base_url: str) -> None:
             verification_email_send(user_id=user_id, base_url=base_url)
 
     transaction.on_commit(send)
-
-
-SIGNUP_IP_GROUP = "accounts.signup-ip"
-
-
-def signup_attempt_count(*, request: HttpRequest) -> None:
-    """Count a sign-up (a valid form) against the client IP; raises SignUpNetworkLimited.
-
-    ``SIGNUP_LIMIT_IP`` is generous because a whole campus signs up through one NAT address;
-    it stops one address from reserving a cohort's NIMs. Counted in Redis; when Redis is
-    unavailable it is not applied (fails open).
-    """
-    if not redis_available():
-        return
-    usage = get_usage(request, group=SIGNUP_IP_GROUP, key=_ip_key, rate=settings.SIGNUP_LIMIT_IP, increment=True)
-    if usage is not None and usage["should_limit"]:
-        RATELIMIT_LIMITED.labels(budget="signup_ip").inc()
-        raise SignUpNetworkLimited(retry_after=retry_after_seconds(int(usage["time_left"])))
 
 
 def student_sign_up(*, full_name: str, nim: str, email: str, password: str, base_url: str):
@@ -191,114 +159,3 @@ def student_resend_target(*, user=None, token: str = ""):
             return None
         return User.objects.filter(pk=payload.user_id, email__iexact=payload.email).first()
     return None
-
-
-# --- login limits ------------------------------------------------------------------------
-#
-# Two limits on password guessing, checked before the password (docs/OPERATIONS.md):
-# - per account, strict (LOGIN_LIMIT_STUDENT, LOGIN_LIMIT_STAFF attempts, then locked for
-#   LOGIN_LOCK_SECONDS), in PostgreSQL so it holds when Redis is down;
-# - per client IP, generous (LOGIN_LIMIT_IP failures per window): the campus NAT puts hundreds
-#   of students behind one address. Counted in Redis; when Redis is unavailable it is not
-#   applied (fails open) and the per-account limit alone protects the accounts.
-
-LOGIN_IP_GROUP = "accounts.login-ip"
-
-
-@dataclass(frozen=True)
-class LoginAttempt:
-    """A login attempt the limits let through; ``user_id`` is the account it names, if any."""
-
-    user_id: int | None
-
-
-def _ip_key(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
-
-
-def _ip_usage(request: HttpRequest, *, increment: bool) -> dict | None:
-    if not redis_available():
-        return None  # fails open: see above
-    return get_usage(request, group=LOGIN_IP_GROUP, key=_ip_key, rate=settings.LOGIN_LIMIT_IP, increment=increment)
-
-
-def _account_reserve(*, user_id: int, limit: int, now: datetime) -> int | None:
-    """Count one attempt against ``user_id``: None if it may go on, else seconds until unlocked."""
-    period = settings.LOGIN_LOCK_SECONDS
-    recent = Q(last_failure_at__gt=now - timedelta(seconds=period))
-    for _attempt in range(3):
-        # Conditional UPDATE whose row lock serialises parallel attempts: exactly ``limit`` of
-        # a burst of guesses get through, however many arrive at once. Failures older than the
-        # lock period are forgotten (the count starts again at one).
-        counted = (
-            LoginThrottle.objects.filter(user_id=user_id)
-            .filter(Q(failures__lt=limit) | ~recent)
-            .update(failures=Case(When(recent, then=F("failures") + 1), default=Value(1)), last_failure_at=now)
-        )
-        if counted:
-            return None
-        last = list(LoginThrottle.objects.filter(user_id=user_id).values_list("last_failure_at", flat=True)[:1])
-        if not last:
-            try:
-                with transaction.atomic():
-                    LoginThrottle.objects.create(user_id=user_id, failures=1, last_failure_at=now)
-                return None
-            except IntegrityError:
-                continue  # a parallel attempt created the row: count against it
-        left = (last[0] + timedelta(seconds=period) - now).total_seconds()
-        if left > 0:
-            return math.ceil(left)
-    return None  # the lock ended while we looked: let this attempt through
-
-
-def login_attempt_begin(*, request: HttpRequest, identifier: str) -> LoginAttempt:
-    """Count a login attempt for ``identifier`` (NIM, e-mail or username) before its password
-    is checked; raises LoginNetworkLimited or LoginLocked (status 429, ``retry_after``).
-
-    Call ``login_attempt_succeeded`` or ``login_attempt_failed`` once the password is checked.
-    Attempts refused here count against nothing (a locked account stays locked for its period
-    from the last counted attempt, not from the latest refused one).
-    """
-    usage = _ip_usage(request, increment=False)
-    if usage is not None and usage["count"] >= usage["limit"]:
-        RATELIMIT_LIMITED.labels(budget="login_ip").inc()
-        raise LoginNetworkLimited(retry_after=retry_after_seconds(int(usage["time_left"])))
-    account = (
-        User.objects.filter(login_account_lookup(identifier))
-        .order_by("id")
-        .values("pk", "is_staff", "is_superuser")
-        .first()
-    )
-    if account is None:
-        return LoginAttempt(user_id=None)  # no account to lock; the per-IP limit still counts it
-    privileged = account["is_staff"] or account["is_superuser"]
-    limit = settings.LOGIN_LIMIT_STAFF if privileged else settings.LOGIN_LIMIT_STUDENT
-    retry_after = _account_reserve(user_id=account["pk"], limit=limit, now=timezone.now())
-    if retry_after is not None:
-        RATELIMIT_LIMITED.labels(budget="login_account").inc()
-        raise LoginLocked(retry_after=retry_after)
-    return LoginAttempt(user_id=account["pk"])
-
-
-def login_attempt_failed(*, request: HttpRequest, attempt: LoginAttempt) -> None:
-    """A wrong password (or unknown name): it counts against the client IP as well."""
-    _ip_usage(request, increment=True)
-
-
-def login_attempt_succeeded(*, attempt: LoginAttempt) -> None:
-    """The right password: the account's count starts again (the IP's does not)."""
-    if attempt.user_id is not None:
-        login_unlock(user_ids=[attempt.user_id])
-
-
-def login_unlock(*, user_ids) -> int:
-    """Forget the failed logins of these accounts (admin action, ``manage.py unlock_login``);
-    returns how many had any."""
-    return LoginThrottle.objects.filter(user_id__in=list(user_ids), failures__gt=0).update(failures=0)
-
-
-def login_ip_unlock(*, ip: str) -> None:
-    """Forget the failed logins counted against ``ip`` in the current window."""
-    rate = settings.LOGIN_LIMIT_IP
-    _limit, period = _split_rate(rate)
-    cache.delete(_make_cache_key(LOGIN_IP_GROUP, _get_window(ip, period), rate, ip, ALL))

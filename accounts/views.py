@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
@@ -14,9 +14,9 @@ from django_ratelimit.core import get_usage
 
 from common.ratelimit import retry_after_seconds
 
-from . import services
+from . import limits, services
 from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
-from .forms import LoginForm, SignUpForm
+from .forms import LoginForm, SignUpForm, SiteUrlPasswordResetForm
 
 # Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
 RESEND_RATE = "3/h"
@@ -24,7 +24,9 @@ RESET_MAIL_RATE = "3/h"
 
 
 def _base_url(request) -> str:
-    return f"{request.scheme}://{request.get_host()}"
+    """Where links in mails point: SITE_URL (required in production), never the request's Host
+    header, which a client chooses; the request's own address only in development without one."""
+    return settings.SITE_URL or f"{request.scheme}://{request.get_host()}"
 
 
 @require_http_methods(["GET", "POST"])
@@ -35,7 +37,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.signup_attempt_count(request=request)
+            limits.signup_attempt_count(request=request)
         except TooManyAttempts as exc:
             form.add_error(None, exc.message)
             response = render(request, "accounts/signup.html", {"form": form}, status=exc.status)
@@ -54,7 +56,10 @@ def signup(request):
             form.add_error("email" if exc.code == "email_taken" else "nim", exc.message)
         else:
             login(request, user)
-            return redirect("accounts:verify-sent")
+            # Most students sign up on the phone they will claim with: it is known from now on.
+            response = redirect("accounts:verify-sent")
+            limits.device_cookie_issue(request=request, response=response, user_id=user.pk)
+            return response
     return render(request, "accounts/signup.html", {"form": form})
 
 
@@ -73,11 +78,16 @@ def verify(request, token: str):
         return render(request, "accounts/verify_failed.html", context, status=exc.status)
     if request.user.is_authenticated and request.user.pk == user.pk:
         messages.success(request, _("Your e-mail address is verified. You can claim tickets now."))
-        return redirect(settings.LOGIN_REDIRECT_URL)
-    # Opened in another browser (the phone's mail app) or by someone else logged in here: this
-    # browser cannot claim yet, so it is sent to the login page rather than told it can.
-    messages.success(request, _("Your e-mail address is verified. Log in to claim tickets."))
-    return redirect(reverse("accounts:login"))
+        response = redirect(settings.LOGIN_REDIRECT_URL)
+    else:
+        # Opened in another browser (the phone's mail app) or by someone else logged in here:
+        # this browser cannot claim yet, so it is sent to the login page rather than told it can.
+        messages.success(request, _("Your e-mail address is verified. Log in to claim tickets."))
+        response = redirect(reverse("accounts:login"))
+    if not (request.user.is_authenticated and request.user.pk != user.pk):
+        # The click proves the mailbox: this browser is the student's (the password is still asked).
+        limits.device_cookie_issue(request=request, response=response, user_id=user.pk)
+    return response
 
 
 def _resend_key(group: str, request) -> str:
@@ -114,6 +124,11 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        limits.device_cookie_issue(request=self.request, response=response, user_id=form.get_user().pk)
+        return response
+
     def form_invalid(self, form):
         response = super().form_invalid(form)
         if form.retry_after:
@@ -128,6 +143,7 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = SiteUrlPasswordResetForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset_body.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
@@ -156,6 +172,22 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The new password ends the waits a rival's guesses put on the account, and the browser
+        # that proved the mailbox is the owner's from now on.
+        limits.login_unlock(user_ids=[form.user.pk])
+        limits.device_cookie_issue(request=self.request, response=response, user_id=form.user.pk)
+        return response
+
+
+def admin_login(request, extra_context=None):
+    """The admin's login page (``StaffLoginForm``, the same limits), and a device cookie after it."""
+    response = admin.site.login(request, extra_context)
+    if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
+        limits.device_cookie_issue(request=request, response=response, user_id=request.user.pk)
+    return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

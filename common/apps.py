@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LibConfig(AppConfig):
@@ -8,7 +9,7 @@ class LibConfig(AppConfig):
 
     name = "common"
     label = "common"
-    verbose_name = "Shared helpers"
+    verbose_name = _("Shared helpers")
 
     def ready(self) -> None:
         # Receivers are connected once every app is loaded (Django's AppConfig.ready).

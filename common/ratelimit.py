@@ -3,12 +3,14 @@
 Hundreds of students reach us from the one public address of the campus NAT, so a per-IP
 limit on logged-in traffic would lock the whole campus out at the moment the war opens.
 Logged-in requests are therefore counted per user; only anonymous ones per IP (the real
-client IP: ``X-Forwarded-For`` is believed only from ``settings.TRUSTED_PROXIES``).
+client IP: ``X-Forwarded-For`` is believed only from ``settings.TRUSTED_PROXIES``; IPv6
+clients per /64).
 
 Budgets (rates are settings, "N/s|m|h|d"):
 - ``claim``        RATELIMIT_CLAIM        claim attempts per student (``@rate_limited("claim")``)
 - ``api_user``     RATELIMIT_API_USER     any other /api/ request of a logged-in user
-- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP
+- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP (not the
+  cached public event reads: ``rate_limit_exempt``, events/views.py)
 - ``queue_status`` RATELIMIT_QUEUE_STATUS polling /api/queue/<id>/ (the page polls when its
   websocket is down); websocket messages are not limited.
 Staff are not limited by the general API budget (the door scans and the dashboard polls).
@@ -58,45 +60,61 @@ PER_USER_BUDGETS = {"claim", "api_user", "queue_status"}
 # --- client IP -----------------------------------------------------------------------------
 
 
-def _trusted_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(item, strict=False) for item in getattr(settings, "TRUSTED_PROXIES", [])]
-
-
-def _is_trusted(address: str, networks) -> bool:
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an address (an IPv4-mapped IPv6 address as the IPv4 one), None if it is none."""
     try:
-        ip = ipaddress.ip_address(address)
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
-        return False
-    return any(ip in network for network in networks)
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _is_trusted(address, networks) -> bool:
+    return address is not None and any(address in network for network in networks)
 
 
 def client_ip(request: HttpRequest) -> str:
     """The address of the client, seen through trusted proxies only.
 
-    ``X-Forwarded-For`` is read right to left, skipping the trusted proxies; the first other
-    address is the client. A request that does not come from a trusted proxy is taken at its
-    socket address, whatever header it sends (otherwise anyone could pick their own key).
+    ``X-Forwarded-For`` is read right to left, skipping the trusted proxies
+    (``settings.TRUSTED_PROXIES``, parsed once by the settings); the first other address is the
+    client. A request that does not come from a trusted proxy is taken at its socket address,
+    whatever header it sends (otherwise anyone could pick their own key).
     """
     remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 - no socket address (unix socket)
-    networks = _trusted_networks()
-    if not networks or not _is_trusted(remote, networks):
+    networks = settings.TRUSTED_PROXIES
+    if not networks or not _is_trusted(_address(remote), networks):
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    for address in reversed(forwarded):
+    for text in reversed(forwarded):
+        address = _address(text)
+        if address is None:
+            return remote  # garbage in the header: fall back to the proxy's own address
         if not _is_trusted(address, networks):
-            try:
-                return str(ipaddress.ip_address(address))
-            except ValueError:
-                return remote  # garbage in the header: fall back to the proxy's own address
-    return forwarded[0] if forwarded else remote
+            return str(address)
+    return str(_address(forwarded[0])) if forwarded else remote
+
+
+def client_network(request: HttpRequest) -> str:
+    """What limits per client address count against: the IPv4 address, or the IPv6 /64.
+
+    An IPv6 subscriber gets a whole /64 (usually more): keyed by the full address, one phone
+    could take a new key for every request.
+    """
+    address = _address(client_ip(request))
+    if address is None:
+        return client_ip(request)
+    if address.version == 6:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def ratelimit_key(group: str, request: HttpRequest) -> str:
-    """django-ratelimit key function: ``user:<id>`` when logged in, else ``ip:<client ip>``."""
+    """django-ratelimit key function: ``user:<id>`` when logged in, else ``ip:<client network>``."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    return f"ip:{client_ip(request)}"
+    return f"ip:{client_network(request)}"
 
 
 # --- checking --------------------------------------------------------------------------------
@@ -225,12 +243,15 @@ def too_many_requests(retry_after: int) -> JsonResponse:
     return response
 
 
-def rate_limited(budget: str, *, page: Callable | None = None) -> Callable:
+def rate_limited(budget: str, *, page: Callable | None = None, answer: Callable | None = None) -> Callable:
     """View decorator: count each request against ``budget``; 429 once it is used up.
 
     The answer is JSON, or for a form posted without JavaScript the page that
     ``page(request, retry_after, *args, **kwargs)`` renders (with its 429 status and
-    ``Retry-After``): the form and the API count against the same budget.
+    ``Retry-After``): the form and the API count against the same budget. Once the budget is
+    used up, ``answer(request, retry_after, *args, **kwargs)`` is asked first: a truer answer
+    than the 429 when it has one (the claim's "you already hold a ticket", or a form's redirect
+    back to its page), sent as it is; None leaves the 429.
     """
     if budget not in BUDGET_SETTINGS:
         raise ValueError(f"unknown rate-limit budget {budget!r}")
@@ -240,6 +261,10 @@ def rate_limited(budget: str, *, page: Callable | None = None) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             verdict = check(request, budget)
             if verdict is not None and verdict.limited:
+                if answer is not None:
+                    response = answer(request, verdict.retry_after, *args, **kwargs)
+                    if response is not None:
+                        return response
                 if page is None:
                     return too_many_requests(verdict.retry_after)
                 response = page(request, verdict.retry_after, *args, **kwargs)

@@ -37,7 +37,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from .breaker import CircuitBreaker, get_breaker
-from .redisconf import tls_options, url_parts
+from .redisconf import sentinel_kwargs, tls_options, url_parts
 
 logger = logging.getLogger("ticketwar.redis")
 
@@ -179,7 +179,12 @@ def _build_client(role: str) -> redis.Redis:
     if role in settings.REDIS_SENTINEL_ROLES:
         parts = url_parts(settings.REDIS_URL)
         tls = {"ssl": True, **tls_options(settings.REDIS_URL, settings.REDIS_CA_FILE)} if parts["tls"] else {}
-        sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=timeouts)
+        sentinel = Sentinel(
+            settings.REDIS_SENTINELS,
+            sentinel_kwargs=sentinel_kwargs(
+                settings.REDIS_URL, settings.REDIS_CA_FILE, timeout=settings.REDIS_SOCKET_TIMEOUT
+            ),
+        )
         return sentinel.master_for(
             settings.REDIS_SENTINEL_MASTER,
             db=parts["db"],

@@ -44,6 +44,20 @@ def url_parts(url: str) -> dict:
     }
 
 
+def sentinel_kwargs(url: str, ca_file: str = "", *, timeout: float) -> dict:
+    """How to talk to the sentinels themselves: with the credentials and the TLS of ``url`` (the
+    data connections' REDIS_URL), since sentinels guarding a password-protected, TLS-only Redis
+    are set up the same way; without them a sentinel with ``requirepass`` refuses (NOAUTH) and
+    a TLS-only one never answers."""
+    parts = url_parts(url)
+    kwargs: dict = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if parts["password"]:
+        kwargs.update(username=parts["username"], password=parts["password"])
+    if parts["tls"]:
+        kwargs.update(ssl=True, **tls_options(url, ca_file))
+    return kwargs
+
+
 def userinfo(parts: dict) -> str:
     if not parts["password"]:
         return ""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 
 from django.contrib import admin, messages
-from django.http import HttpResponse
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from common.errors import DomainError
 from common.spreadsheet import csv_safe
 from common.timefmt import short_local
+from queueing.draw import draw_enter_beacon
+from queueing.forms import DrawBeaconForm
 from tickets.models import Ticket
 
 from . import selectors, services
@@ -68,13 +72,79 @@ class EventAdmin(admin.ModelAdmin):
         # The seed itself stays hidden until the draw, even from staff: the commitment is public.
         if obj.pk is None or not obj.is_shuffled:
             return "–"
-        if obj.draw_revealed_at is None:
-            return _("commitment %(c)s; drawn at opening") % {"c": obj.draw_commitment}
-        return _("drawn %(when)s, %(n)s pre-queue entries, seed %(seed)s") % {
-            "when": timezone.localtime(obj.draw_revealed_at).strftime("%Y-%m-%d %H:%M:%S"),
-            "n": len(obj.draw_entries),
-            "seed": obj.draw_seed,
+        if obj.draw_revealed_at is not None:
+            return _("drawn %(when)s, %(n)s pre-queue entries, seed %(seed)s") % {
+                "when": short_local(obj.draw_revealed_at),
+                "n": len(obj.draw_entries),
+                "seed": obj.draw_seed,
+            }
+        if obj.draw_frozen_at is None:
+            return _("commitment %(c)s; the pre-queue is frozen when the claim window opens") % {
+                "c": obj.draw_commitment
+            }
+        if obj.draw_beacon:
+            return _("public random value entered %(when)s; the draw follows within seconds") % {
+                "when": short_local(obj.draw_beacon_entered_at)
+            }
+        return format_html(
+            '{} <a class="button" id="draw-beacon-link" href="{}">{}</a>',
+            _("frozen %(when)s with %(n)s entries; waiting for the public random value")
+            % {"when": short_local(obj.draw_frozen_at), "n": len(obj.draw_entries)},
+            reverse("admin:events_event_draw_beacon", args=[obj.pk]),
+            _("Enter the public random value"),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.draw_beacon_view)
+        return [path("<path:object_id>/draw-value/", view, name="events_event_draw_beacon"), *super().get_urls()]
+
+    def draw_beacon_view(self, request, object_id: str):
+        """The organiser enters the draw's public random value, once, after the freeze."""
+        event = self.get_object(request, object_id)
+        if event is None:
+            raise Http404(_("This event does not exist."))
+        if not self.has_change_permission(request, event):
+            raise PermissionDenied
+        form = DrawBeaconForm(request.POST or None, needs_source=not event.draw_beacon_source)
+        if request.method == "POST" and form.is_valid():
+            try:
+                draw_enter_beacon(
+                    event_id=event.pk,
+                    value=form.cleaned_data["value"],
+                    user_id=request.user.pk,
+                    source=form.cleaned_data.get("source", ""),
+                )
+            except DomainError as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                self.message_user(
+                    request, _("Public random value recorded: the draw is made within seconds."), messages.SUCCESS
+                )
+                return redirect("admin:events_event_change", event.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Enter the public random value"),
+            "opts": self.model._meta,
+            "event": event,
+            "form": form,
         }
+        return render(request, "admin/events/event/draw_beacon.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        # On the day: a frozen draw whose public value is due but not entered holds its pre-queue.
+        for event in selectors.draws_awaiting_beacon(now=timezone.now()):
+            self.message_user(
+                request,
+                format_html(
+                    '{} <a href="{}">{}</a>',
+                    _("The draw of %(title)s waits for its public random value (due %(when)s).")
+                    % {"title": event.title, "when": short_local(event.draw_beacon_due_at)},
+                    reverse("admin:events_event_draw_beacon", args=[event.pk]),
+                    _("Enter the public random value"),
+                ),
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("admitted"), ordering="admitted_count")
     def admitted(self, obj: Event) -> int:

@@ -41,6 +41,22 @@ class OpeningModeLocked(EventError):
     )
 
 
+class DrawSettingsInvalid(EventError):
+    code = "draw_settings_invalid"
+    default_message = gettext_noop(
+        "A shuffled opening needs the public random value's source and the time it is published, "
+        "after the claim window opens."
+    )
+
+
+class DrawLocked(EventError):
+    status = 409
+    code = "draw_locked"
+    default_message = gettext_noop(
+        "The pre-queue is frozen: the opening mode and the public random value's source and time can no longer change."
+    )
+
+
 class SlugTaken(EventError):
     status = 409
     code = "slug_taken"

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Event
 from .selectors import has_prequeue
-from .services import ORGANISER_FIELDS
+from .services import DRAW_FIELDS, ORGANISER_FIELDS
 
 
 class EventAdminForm(forms.ModelForm):
@@ -38,6 +38,7 @@ class EventAdminForm(forms.ModelForm):
                     "and their claims would never be drawn nor decided."
                 ),
             )
+        self._clean_draw(data)
         capacity = data.get("capacity")
         if self.instance.pk and capacity is not None:
             issued = self.instance.capacity - Event.objects.values_list("remaining", flat=True).get(pk=self.instance.pk)
@@ -47,3 +48,31 @@ class EventAdminForm(forms.ModelForm):
                     _("The capacity cannot be lower than the %(issued)d tickets already issued.") % {"issued": issued},
                 )
         return data
+
+    def _clean_draw(self, data: dict) -> None:
+        """A shuffled opening names its public random value before opening; the freeze fixes it."""
+        frozen = self.instance.pk and self.instance.draw_frozen_at is not None
+        if frozen:
+            for name in DRAW_FIELDS:
+                if name in data and data[name] != getattr(self.instance, name):
+                    self.add_error(
+                        name,
+                        _("The pre-queue is frozen: this can no longer change (everyone saw it before the draw)."),
+                    )
+            return
+        if data.get("opening_mode") != Event.OpeningMode.SHUFFLE_AT_OPEN:
+            return
+        if not (data.get("draw_beacon_source") or "").strip():
+            self.add_error(
+                "draw_beacon_source",
+                _("A shuffled opening needs the source of its public random value, named before opening."),
+            )
+        due, opens = data.get("draw_beacon_due_at"), data.get("claim_opens_at")
+        if due is None:
+            self.add_error("draw_beacon_due_at", _("Say when that value is published."))
+        elif opens and due <= opens:
+            self.add_error(
+                "draw_beacon_due_at",
+                _("The value must be published after the claim window opens: a value known before would let "
+                  "whoever knows the seed choose the order."),
+            )  # fmt: skip

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -32,10 +33,11 @@ class EventQuerySet(models.QuerySet):
     changes are announced by the caller (``tickets.services.notify_seats_changed``), after commit.
     """
 
-    def take_seats(self, event_id: int, n: int = 1, *, now: datetime) -> bool:
+    def take_seats(self, event_id: int, n: int = 1, *, now: datetime, keep: int = 0) -> bool:
         """``UPDATE ... SET remaining = remaining - n WHERE id = %s AND status = 'published' AND
-        remaining >= n`` (and the queryset's conditions); True if the ``n`` seats were taken."""
-        taken = self.filter(pk=event_id, status=Event.Status.PUBLISHED, remaining__gte=n).update(
+        remaining >= n + keep`` (and the queryset's conditions); True if the ``n`` seats were
+        taken. ``keep``: seats that must stay free for others (a shuffled event's pre-queue)."""
+        taken = self.filter(pk=event_id, status=Event.Status.PUBLISHED, remaining__gte=n + keep).update(
             remaining=models.F("remaining") - n, updated_at=now
         )
         return taken == 1
@@ -88,19 +90,74 @@ class Event(models.Model):
     remaining = models.PositiveIntegerField(_("remaining"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Fair opening (docs/OPERATIONS.md): with shuffle_at_open, claims made before the window
-    # opens wait in a pre-queue whose order is drawn from draw_seed at opening.
+    # opens wait in a pre-queue, frozen at opening and ordered by a draw from draw_seed and a
+    # public random value entered after the freeze.
     opening_mode = models.CharField(
         _("opening mode"), max_length=16, choices=OpeningMode.choices, default=OpeningMode.FIFO
     )
-    # Secret until the draw; its SHA-256 (draw_commitment) is public from the start.
+    # The draw (queueing/draw.py; docs/QUEUE.md, "The draw"). Secret until the draw; its SHA-256
+    # (draw_commitment) is public from the moment the event is.
     draw_seed = models.CharField(_("draw seed"), max_length=64, default=new_draw_seed, editable=False)
+    # The public random value mixed into the draw: where it will be read (naming exactly which
+    # value) and when it is published, both announced before opening and fixed by the freeze.
+    draw_beacon_source = models.CharField(
+        _("public random value: source"),
+        max_length=300,
+        blank=True,
+        help_text=_(
+            "For a shuffled opening: where the public random value mixed into the draw will be read, "
+            "naming exactly one value published after the claim window opens, e.g. "
+            '"drand quicknet round 12345678, its randomness field". '
+            "It cannot change once the pre-queue is frozen."
+        ),
+    )
+    draw_beacon_due_at = models.DateTimeField(
+        _("public random value: published at"),
+        null=True,
+        blank=True,
+        help_text=_("When that value is published: after the claim window opens (a minute or two after is best)."),
+    )
+    # Set at opening: the pre-queue's pseudonyms, sorted, and the hash of what was frozen.
+    draw_frozen_at = models.DateTimeField(_("pre-queue frozen at"), null=True, blank=True, editable=False)
+    draw_entries = models.JSONField(_("frozen pre-queue"), default=list, blank=True, editable=False)
+    draw_freeze_hash = models.CharField(_("freeze hash"), max_length=64, blank=True, editable=False)
+    # Entered by the organiser once published (after the freeze), with who and when.
+    draw_beacon = models.CharField(_("public random value"), max_length=256, blank=True, editable=False)
+    draw_beacon_entered_at = models.DateTimeField(
+        _("public random value entered at"), null=True, blank=True, editable=False
+    )
+    draw_beacon_entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("public random value entered by"),
+    )
+    # The draw itself: the seed revealed and the pseudonyms in drawn order (kept after the queue
+    # rows are cleaned up).
     draw_revealed_at = models.DateTimeField(_("draw revealed at"), null=True, blank=True, editable=False)
-    # Pseudonyms of the pre-queue entries in drawn order, kept after the queue rows are cleaned up.
-    draw_entries = models.JSONField(_("draw entries"), default=list, blank=True, editable=False)
+    draw_order = models.JSONField(_("drawn order"), default=list, blank=True, editable=False)
     # Tickets show a QR code that changes every 30 s instead of a fixed one.
     rotating_qr = models.BooleanField(_("rotating QR code"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # The door (tickets.selectors.door_window): opens DOOR_OPENS_BEFORE_START_MINUTES before the
+    # start unless the organiser sets an earlier or later time here (a registration desk that opens
+    # in the morning; the development demo, whose door is open from the moment it is seeded).
+    door_opens_at = models.DateTimeField(
+        _("door opens at"),
+        null=True,
+        blank=True,
+        help_text=_("Leave empty to open the door the usual time before the event starts."),
+    )
+    # The student card (KTM) as the ticket: its barcode (the NIM) admits that student's ticket.
+    door_accepts_student_card = models.BooleanField(
+        _("student card admits"),
+        default=False,
+        help_text=_("At the door, scanning a student card's barcode (the NIM) admits that student's ticket."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = EventQuerySet.as_manager()
 
@@ -121,6 +178,20 @@ class Event(models.Model):
                 condition=models.Q(claim_closes_at__lte=models.F("starts_at")),
                 name="events_event_claim_closes_before_start",
             ),
+            # The draw's steps in their order (queueing/draw.py): the public random value only
+            # after the pre-queue is frozen, and a frozen pre-queue drawn only with that value.
+            # (Draws made before the freeze existed have no freeze time and no value.)
+            models.CheckConstraint(
+                condition=models.Q(draw_beacon="")
+                | models.Q(draw_frozen_at__isnull=False, draw_beacon_entered_at__gte=models.F("draw_frozen_at")),
+                name="events_event_beacon_after_freeze",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(draw_revealed_at__isnull=True)
+                | models.Q(draw_frozen_at__isnull=True)
+                | ~models.Q(draw_beacon=""),
+                name="events_event_draw_needs_beacon",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +205,11 @@ class Event(models.Model):
     @property
     def is_shuffled(self) -> bool:
         return self.opening_mode == self.OpeningMode.SHUFFLE_AT_OPEN
+
+    @property
+    def prequeue_open(self) -> bool:
+        """Claims made before opening join the pre-queue: a shuffled event not frozen nor drawn yet."""
+        return self.is_shuffled and self.draw_frozen_at is None and self.draw_revealed_at is None
 
     @property
     def tickets_issued(self) -> int:

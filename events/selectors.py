@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -60,3 +61,14 @@ def has_prequeue(event_id: int) -> bool:
     return Event.objects.filter(
         pk=event_id, queue_entries__prequeue=True, queue_entries__status__in=("pending", "processing")
     ).exists()
+
+
+def draws_awaiting_beacon(*, now: datetime) -> QuerySet[Event]:
+    """Shuffled events whose pre-queue is frozen and whose public random value is due but not entered."""
+    return Event.objects.filter(
+        opening_mode=Event.OpeningMode.SHUFFLE_AT_OPEN,
+        draw_frozen_at__isnull=False,
+        draw_revealed_at__isnull=True,
+        draw_beacon="",
+        draw_beacon_due_at__lte=now,
+    ).only("id", "title", "draw_beacon_due_at")

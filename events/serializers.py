@@ -39,12 +39,14 @@ def event_public_dict(event: Event, *, remaining: int | None = None, now: dateti
 def event_detail_dict(event: Event, *, remaining: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     """``GET /api/events/<slug>/``: the list shape plus the fair-opening fields.
 
-    ``draw_commitment`` is SHA-256 of the draw seed, public before opening; the seed and the
-    drawn order are at ``/api/events/<slug>/draw/`` once revealed.
+    ``draw_commitment`` is SHA-256 of the draw seed, public before opening; the frozen list, the
+    public random value, the seed and the drawn order are at ``/api/events/<slug>/draw/``, each
+    once it exists.
     """
     return {
         **event_public_dict(event, remaining=remaining, now=now),
         "opening_mode": event.opening_mode,
         "draw_commitment": event.draw_commitment,
+        "draw_frozen": event.draw_frozen_at is not None,
         "draw_revealed": event.draw_revealed_at is not None,
     }

@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from .exceptions import (
     CapacityBelowIssued,
+    DrawLocked,
+    DrawSettingsInvalid,
     EventError,
     EventNotFound,
     InvalidClaimWindow,
@@ -39,8 +41,14 @@ ORGANISER_FIELDS = (
     "capacity",
     "status",
     "opening_mode",
+    "draw_beacon_source",
+    "draw_beacon_due_at",
     "rotating_qr",
+    "door_opens_at",
+    "door_accepts_student_card",
 )
+# What the freeze of a shuffled pre-queue fixes (queueing.draw.draw_freeze): its hash covers them.
+DRAW_FIELDS = ("opening_mode", "draw_beacon_source", "draw_beacon_due_at")
 # Those ``event_update`` sets directly: ``capacity`` moves ``remaining`` with it and ``status``
 # has its own transitions (publish, cancel); ``remaining`` is managed here.
 EDITABLE_FIELDS = tuple(name for name in ORGANISER_FIELDS if name not in ("capacity", "status"))
@@ -58,6 +66,28 @@ def validate_event_window(*, claim_opens_at: datetime, claim_closes_at: datetime
         raise InvalidClaimWindow(_("The claim window must open before it closes."))
     if claim_closes_at > starts_at:
         raise InvalidClaimWindow(_("The claim window must close no later than the event starts."))
+
+
+def _to_the_second(moment: datetime | None) -> datetime | None:
+    # The draw publishes (and hashes) this time to the second: keep it as published.
+    return moment.replace(microsecond=0) if moment else None
+
+
+def validate_event_draw(
+    *, opening_mode: str, draw_beacon_source: str, draw_beacon_due_at: datetime | None, claim_opens_at: datetime
+) -> None:
+    """Raise ``DrawSettingsInvalid`` unless a shuffled opening names its public random value:
+    a source, and a publication time after the claim window opens (so after the freeze)."""
+    if opening_mode != Event.OpeningMode.SHUFFLE_AT_OPEN:
+        return
+    if not (draw_beacon_source or "").strip() or draw_beacon_due_at is None:
+        raise DrawSettingsInvalid(
+            _("A shuffled opening needs the public random value's source and the time it is published.")
+        )
+    if draw_beacon_due_at <= claim_opens_at:
+        raise DrawSettingsInvalid(
+            _("The public random value must be published after the claim window opens, not before.")
+        )
 
 
 def _raise_for_integrity(exc: IntegrityError) -> None:
@@ -84,7 +114,11 @@ def event_create(
     description: str = "",
     status: str = Event.Status.DRAFT,
     opening_mode: str = Event.OpeningMode.FIFO,
+    draw_beacon_source: str = "",
+    draw_beacon_due_at: datetime | None = None,
     rotating_qr: bool = False,
+    door_opens_at: datetime | None = None,
+    door_accepts_student_card: bool = False,
 ) -> Event:
     """Create an event with all its seats free (``remaining = capacity``)."""
     if capacity is None or capacity < 0:
@@ -92,6 +126,12 @@ def event_create(
     if status not in Event.Status.values:
         raise EventError(_("Unknown event status."))
     validate_event_window(claim_opens_at=claim_opens_at, claim_closes_at=claim_closes_at, starts_at=starts_at)
+    validate_event_draw(
+        opening_mode=opening_mode,
+        draw_beacon_source=draw_beacon_source,
+        draw_beacon_due_at=draw_beacon_due_at,
+        claim_opens_at=claim_opens_at,
+    )
     try:
         with transaction.atomic():
             event = Event.objects.create(
@@ -107,7 +147,11 @@ def event_create(
                 remaining=capacity,
                 status=status,
                 opening_mode=opening_mode,
+                draw_beacon_source=draw_beacon_source.strip(),
+                draw_beacon_due_at=_to_the_second(draw_beacon_due_at),
                 rotating_qr=rotating_qr,
+                door_opens_at=door_opens_at,
+                door_accepts_student_card=door_accepts_student_card,
             )
             _notify_event_changed(event.pk)
     except IntegrityError as exc:
@@ -138,12 +182,22 @@ def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -
                 for key in ("claim_opens_at", "claim_closes_at", "starts_at")
             }
             validate_event_window(**window)
-            if fields.get("opening_mode", current.opening_mode) != current.opening_mode:
+            if "draw_beacon_source" in fields:
+                fields["draw_beacon_source"] = (fields["draw_beacon_source"] or "").strip()
+            if "draw_beacon_due_at" in fields:
+                fields["draw_beacon_due_at"] = _to_the_second(fields["draw_beacon_due_at"])
+            draw = {key: fields.get(key, getattr(current, key)) for key in DRAW_FIELDS}
+            if draw != {key: getattr(current, key) for key in DRAW_FIELDS}:
                 # Locked first: claims whose INSERT is under way (they hold a key-share lock on
-                # the row) commit before the check below reads the pre-queue.
-                Event.objects.select_for_update().filter(pk=event_id).first()
-                if has_prequeue(event_id):
+                # the row) commit before the check below reads the pre-queue, and a freeze under
+                # way commits before the check of draw_frozen_at.
+                current = Event.objects.select_for_update().get(pk=event_id)
+                if current.draw_frozen_at is not None or current.draw_revealed_at is not None:
+                    raise DrawLocked()
+                if draw["opening_mode"] != current.opening_mode and has_prequeue(event_id):
                     raise OpeningModeLocked()
+            if {"claim_opens_at", *DRAW_FIELDS} & set(fields) and current.draw_frozen_at is None:
+                validate_event_draw(**draw, claim_opens_at=window["claim_opens_at"])
             if fields:
                 Event.objects.filter(pk=event_id).update(updated_at=now, **fields)
             if capacity is not None and capacity != current.capacity:

@@ -183,7 +183,7 @@ def run(args) -> dict:
                     harness.say(f"spike: {figures['spikes'][-1]['statuses']}")
         else:
             pid = serve(stack, command)
-        with run_nginx(stack.work, web_port=stack.port, ws_port=stack.ws_port) as proxy:
+        with run_nginx(stack.work, web_port=stack.port, ws_port=stack.ws_port) as (proxy, _internal):
             for via, host in (("granian", stack.base_url), ("nginx", f"http://127.0.0.1:{proxy}")):
                 for per_student in args.crowd:
                     crowd = spike(

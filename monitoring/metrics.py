@@ -31,6 +31,10 @@ CLAIMS_DECIDED = Counter(
     "ticketwar_claims_decided", "Claims decided by the queue, by result (completed or failed) and reason.",
     ["result", "reason"],
 )
+REQUEST_LOG_DROPPED = Counter(
+    "ticketwar_request_log_dropped",
+    "Request-log rows (minute, endpoint, method) dropped because the database stayed away too long.",
+)
 ERRORS_LOGGED = Counter(
     "ticketwar_errors_logged", "Errors logged with a stack trace (ERROR and above), by logger.", ["logger"],
 )

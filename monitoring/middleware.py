@@ -92,7 +92,13 @@ class PrometheusBeforeMiddleware(django_prometheus.PrometheusBeforeMiddleware):
 
 
 class PrometheusAfterMiddleware(django_prometheus.PrometheusAfterMiddleware):
-    """django-prometheus' inner middleware, its values buffered (monitoring.metricbuffer)."""
+    """django-prometheus' inner middleware, its values buffered (monitoring.metricbuffer).
+
+    Its latency by view and method takes the method as the client sent it: a client inventing a
+    method per request would add a time series each time. Named as the request log names it.
+    """
 
     def label_metric(self, metric, request, response=None, **labels):
+        if "method" in labels:
+            labels["method"] = recorder.method_key(labels["method"] or "")
         return metricbuffer.child(metric, **labels)

@@ -68,7 +68,9 @@ def verify_webhook(
     the signature. (A receiver that must refuse even a replay within the window also remembers
     the signatures it has seen for ``tolerance`` seconds.)
     """
-    if not timestamp.isdigit():
+    # ASCII only: "²".isdigit() is true and int() raises on it; "١٧٠٠" is read as 1700 by int(),
+    # a second spelling of a signed time; compare_digest raises on a non-ASCII str.
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
         return False
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > tolerance:

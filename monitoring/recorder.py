@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from common.background import ProcessThread
 
+from .metrics import REQUEST_LOG_DROPPED
 from .models import ErrorLog
 
 logger = logging.getLogger("ticketwar.monitoring")
@@ -31,6 +32,17 @@ LATENCY_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2000, 3000, 5000, 10000, floa
 FLUSH_SECONDS = 5.0
 # A flood of errors must not eat the memory of a process whose database is down.
 MAX_PENDING_ERRORS = 500
+# Nor the request log: (minute, endpoint, method) rows waiting for the database. A busy process
+# makes a few hundred a minute; past this the oldest minutes are dropped (and counted).
+MAX_PENDING_STATS = 20_000
+# The methods the request log names; anything else a client sends is "OTHER" (one row, not one
+# per invented method).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_key(method: str) -> str:
+    """How the request log and the metrics name a request's method."""
+    return method if method in KNOWN_METHODS else "OTHER"
 
 
 @dataclass
@@ -63,7 +75,7 @@ def record_request(
 ) -> None:
     """Add one finished request to this process's buffer (no I/O)."""
     minute = timezone.now().replace(second=0, microsecond=0)
-    key = (minute, endpoint[:200], method[:10])
+    key = (minute, endpoint[:200], method_key(method))
     with _lock:
         stat = _stats.get(key)
         if stat is None:
@@ -122,7 +134,22 @@ def flush() -> None:
                 _merge(_stats.setdefault(key, _Stat()), stat)
             for entry in errors:
                 _errors.appendleft(entry)
+            dropped = _drop_oldest(MAX_PENDING_STATS)
         logger.warning("monitoring buffers not written; retrying later", exc_info=True)
+        if dropped:
+            REQUEST_LOG_DROPPED.inc(dropped)
+            logger.warning("request log: %d rows of the oldest minutes dropped (database away)", dropped)
+
+
+def _drop_oldest(limit: int) -> int:
+    """Keep at most ``limit`` waiting rows, the newest minutes; returns how many were dropped.
+    Call with ``_lock`` held."""
+    excess = len(_stats) - limit
+    if excess <= 0:
+        return 0
+    for key in sorted(_stats)[:excess]:  # keys start with their minute: oldest first
+        del _stats[key]
+    return excess
 
 
 def _merge(into: _Stat, other: _Stat) -> None:

@@ -33,6 +33,7 @@ from tickets.models import Ticket
 from tickets.rules import window_refusal
 from tickets.services import ticket_issue, ticket_issue_many
 
+from .draw import prequeue_hold
 from .models import QueueEntry
 
 logger = logging.getLogger("ticketwar.queueing")
@@ -43,17 +44,20 @@ SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
 FROM (
     SELECT id FROM ticket_queue
     WHERE status = 'pending' AND NOT prequeue AND (not_before IS NULL OR not_before <= %(now)s)
-      -- A shuffled event's later arrivals wait until its draw has ranked the pre-queue ahead.
+      -- A shuffled event's later arrivals wait until its pre-queue is frozen (the first run
+      -- after opening); from then on they are decided for the seats the pre-queue cannot need
+      -- (queueing.draw.prequeue_hold), the pre-queue itself once the draw has ranked it.
       AND event_id NOT IN (
           SELECT e.id FROM events_event AS e
-          WHERE e.opening_mode = 'shuffle_at_open' AND e.draw_revealed_at IS NULL
+          WHERE e.opening_mode = 'shuffle_at_open' AND e.draw_frozen_at IS NULL AND e.draw_revealed_at IS NULL
       )
     ORDER BY sort_key, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ) AS picked
 WHERE q.id = picked.id
-RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key
+RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key,
+    (SELECT e.opening_mode = 'shuffle_at_open' FROM events_event AS e WHERE e.id = q.event_id)
 """
 
 
@@ -67,7 +71,14 @@ class Leased:
     event_id: int
     attempts: int
     sort_key: int | None
+    # Its event opens shuffled: a later arrival is decided only for seats the pre-queue cannot need.
+    shuffled: bool
     locked_at: datetime
+
+    @property
+    def after_prequeue(self) -> bool:
+        """A claim of a shuffled event that is not in its pre-queue (drawn ones rank below zero)."""
+        return self.shuffled and (self.sort_key or 0) > 0
 
 
 @dataclass
@@ -158,7 +169,8 @@ WHERE q.id = d.id
 
 
 def queue_decide_group(entries: list[Leased]) -> list[Decision]:
-    """Decide ``entries`` (one event, one lease): together first, one by one if that fails.
+    """Decide ``entries`` (one event, one lease; all of a shuffled event's pre-queue or all after
+    it, see ``Leased.after_prequeue``): together first, one by one if that fails.
 
     Entries whose lease is no longer ours get no decision: this worker must not touch them.
     """
@@ -196,7 +208,7 @@ def queue_decide_many(entries: list[Leased]) -> tuple[list[Decision], list[Lease
                 cursor.execute(_LOCK_SQL, {"ids": [c.id for c in entries], "lease": entries[0].locked_at})
                 linked = dict(cursor.fetchall())
             mine = [c for c in entries if c.id in linked]
-            decisions = _decisions_for(mine, linked=linked)
+            decisions = _decisions_for(mine, linked=linked, keep=_hold_for(mine))
             if decisions:
                 _record(decisions)
     except Exception:  # IntegrityError, a database hiccup or a bug: the per-entry path decides
@@ -208,7 +220,12 @@ def queue_decide_many(entries: list[Leased]) -> tuple[list[Decision], list[Lease
     return decisions, []
 
 
-def _decisions_for(entries: list[Leased], *, linked: dict) -> list[Decision]:
+def _hold_for(entries: list[Leased]) -> int:
+    """Seats to keep for a shuffled event's pre-queue when deciding ``entries`` (one group)."""
+    return prequeue_hold(entries[0].event_id) if entries and entries[0].after_prequeue else 0
+
+
+def _decisions_for(entries: list[Leased], *, linked: dict, keep: int = 0) -> list[Decision]:
     """``queue_decide``'s steps for many entries: the same outcomes, a few queries in all."""
     decisions: dict[int, Decision] = {
         c.id: Decision(c, QueueEntry.Status.COMPLETED, ticket_id=linked[c.id])
@@ -217,7 +234,7 @@ def _decisions_for(entries: list[Leased], *, linked: dict) -> list[Decision]:
     }
     todo = [c for c in entries if c.id not in decisions]
     if todo:
-        outcomes = ticket_issue_many(event_id=todo[0].event_id, user_ids=[c.user_id for c in todo])
+        outcomes = ticket_issue_many(event_id=todo[0].event_id, user_ids=[c.user_id for c in todo], keep=keep)
         held = _held_for(todo[0].event_id, [(c, outcomes[c.user_id]) for c in todo])
         decisions |= {c.id: _decision(c, outcomes[c.user_id], held=held) for c in todo}
     return [decisions[c.id] for c in entries]
@@ -285,7 +302,8 @@ def _decision_for(leased: Leased, *, already_linked) -> Decision:
     if already_linked is not None:
         return Decision(leased, QueueEntry.Status.COMPLETED, ticket_id=already_linked)
     try:
-        outcome: Ticket | TicketError = ticket_issue(event_id=leased.event_id, user_id=leased.user_id)
+        keep = _hold_for([leased])
+        outcome: Ticket | TicketError = ticket_issue(event_id=leased.event_id, user_id=leased.user_id, keep=keep)
     except TicketError as refusal:
         outcome = refusal
     return _decision(leased, outcome, held=_held_for(leased.event_id, [(leased, outcome)]))

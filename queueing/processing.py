@@ -28,7 +28,7 @@ from .deciding import (
     queue_refuse_finished,
     queue_take_batch,
 )
-from .draw import draw_open_due
+from .draw import draw_due
 from .models import QueueEntry
 from .push import flush_pushes, push_batch
 
@@ -43,9 +43,11 @@ def queue_process_batch(*, limit: int | None = None, now: datetime | None = None
         return result
     refused, leased = queue_refuse_finished(leased)
     result.decisions.extend(refused)
-    groups: dict[tuple[int, datetime], list[Leased]] = {}
+    # Per event, and a shuffled event's pre-queue apart from the claims after it: those keep the
+    # pre-queue's seats (queueing.draw.prequeue_hold), the pre-queue's own do not.
+    groups: dict[tuple[int, datetime, bool], list[Leased]] = {}
     for entry in leased:
-        groups.setdefault((entry.event_id, entry.locked_at), []).append(entry)
+        groups.setdefault((entry.event_id, entry.locked_at, entry.after_prequeue), []).append(entry)
     for group in groups.values():
         result.decisions.extend(queue_decide_group(group))
     _enrol_sold_out(result.decisions)
@@ -72,7 +74,7 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
     decisions have committed.
     """
     budget = settings.QUEUE_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
-    draw_open_due()
+    draw_due()
     deadline = time.monotonic() + budget
     decided = 0
     next_retry: datetime | None = None

@@ -52,14 +52,24 @@ KICK_KEY_TTL_SECONDS = 5
 # decide). Still one round trip: the function runs inside the statement.
 HOLDER_RECHECK = "ticket_queue_no_claim_for_holder"
 
-_ENQUEUE_SQL = f"""
+# A claim made before a shuffled event opens joins the pre-queue, unless the pre-queue has been
+# frozen meanwhile (queueing.draw.draw_freeze; a web server's clock may lag the worker's). The
+# freeze is read in the statement itself, under FOR SHARE: the freeze's FOR UPDATE waits for
+# this statement to commit (the entry is then in the frozen list), or this waits for the freeze
+# and reads it (the entry then queues behind the pre-queue). Other claims read nothing more.
+_FROZEN_YET = """COALESCE((SELECT e.draw_frozen_at IS NULL AND e.draw_revealed_at IS NULL
+                          FROM events_event AS e WHERE e.id = %(event_id)s FOR SHARE), false)"""
+
+
+def _enqueue_sql(prequeue: str) -> str:
+    return f"""
 WITH held AS ({HELD_TICKET_SQL}), inserted AS (
     INSERT INTO ticket_queue
         (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
-    SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, %(prequeue)s
+    SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, {prequeue}
     WHERE NOT EXISTS (SELECT 1 FROM held)
     ON CONFLICT DO NOTHING
-    RETURNING id, sort_key
+    RETURNING id, sort_key, prequeue
 )
 SELECT
     (SELECT id FROM held),
@@ -67,9 +77,14 @@ SELECT
     inserted.sort_key,
     (SELECT count(*) FROM ticket_queue AS q
      WHERE q.event_id = %(event_id)s AND {ahead_sql("q", sort_key="inserted.sort_key", entry_id="inserted.id")}),
-    CASE WHEN inserted.id IS NOT NULL THEN ticket_queue_refuse_holder(%(event_id)s, %(user_id)s) END
+    CASE WHEN inserted.id IS NOT NULL THEN ticket_queue_refuse_holder(%(event_id)s, %(user_id)s) END,
+    inserted.prequeue
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true
 """  # noqa: S608 - constant fragments, values are parameters
+
+
+_ENQUEUE_SQL = _enqueue_sql("false")
+_PREQUEUE_SQL = _enqueue_sql(_FROZEN_YET)
 
 
 def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tuple[QueueEntry, bool]:
@@ -78,7 +93,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     Refuses at once, without queueing, what can be known now: unknown event (404), not a
     verified student (403), already holding a ticket (409 with the ticket), not open yet (425),
     sold out or closed (410). For a ``shuffle_at_open`` event a claim before opening is not
-    refused but joins the pre-queue (``prequeue`` True, ranked by the draw at opening). A
+    refused but joins the pre-queue (``prequeue`` True, ranked by the draw after opening). A
     student refused as sold out joins the event's waiting list unless they opted out (the 410
     then carries ``waitlist``). A student with a live entry gets that same entry back
     (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
@@ -93,7 +108,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     try:
         check_claim_window(event=event, now=now)
     except ClaimNotOpen:
-        if not (event.is_shuffled and event.draw_revealed_at is None):
+        if not event.prequeue_open:
             check_may_receive(event_id=event.id, user=user)
             raise
         prequeue = True
@@ -115,14 +130,14 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
         raise
     for _attempt in range(3):
         public_id = uuid.uuid4()
-        params = {"public_id": public_id, "user_id": user.id, "event_id": event.id, "now": now, "prequeue": prequeue}
+        params = {"public_id": public_id, "user_id": user.id, "event_id": event.id, "now": now}
         try:
             # Nested in a caller's transaction (tests, scripts), a savepoint keeps the recheck's
             # refusal from breaking it; the claim view runs in autocommit and pays nothing.
             savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
             with savepoint, connection.cursor() as cursor:
-                cursor.execute(_ENQUEUE_SQL, params)
-                held_id, entry_id, sort_key, ahead, _rechecked = cursor.fetchone()
+                cursor.execute(_PREQUEUE_SQL if prequeue else _ENQUEUE_SQL, params)
+                held_id, entry_id, sort_key, ahead, _rechecked, in_prequeue = cursor.fetchone()
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
                 raise
@@ -138,11 +153,11 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
                 event_id=event.id,
                 created_at=now,
                 attempts=0,
-                prequeue=prequeue,
+                prequeue=in_prequeue,
                 sort_key=sort_key,
             )
             entry.event = event
-            entry.position = None if prequeue else ahead + 1
+            entry.position = None if in_prequeue else ahead + 1
             transaction.on_commit(queue_kick)
             return entry, True
         live = live_entry_of(user_id=user.id, event_id=event.id)

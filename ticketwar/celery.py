@@ -8,6 +8,7 @@ import warnings
 from celery import Celery
 from celery.exceptions import SecurityWarning
 
+from accounts.schedule import SCHEDULE as _ACCOUNTS_SCHEDULE
 from common import broker as _broker
 from monitoring.schedule import SCHEDULE as _MONITORING_SCHEDULE
 from queueing.schedule import SCHEDULE as _QUEUE_SCHEDULE
@@ -30,6 +31,12 @@ app.autodiscover_tasks()
 app.conf.beat_scheduler = "ticketwar.beat:LockedScheduler"
 # Periodic tasks are declared next to the code they run, in each app's schedule.py (a plain
 # ``SCHEDULE`` dict, no Django), and merged here, the one place the beat schedule is built.
-app.conf.beat_schedule = {**_QUEUE_SCHEDULE, **_WAITLIST_SCHEDULE, **_MONITORING_SCHEDULE, **_TICKETS_SCHEDULE}
+app.conf.beat_schedule = {
+    **_QUEUE_SCHEDULE,
+    **_WAITLIST_SCHEDULE,
+    **_MONITORING_SCHEDULE,
+    **_TICKETS_SCHEDULE,
+    **_ACCOUNTS_SCHEDULE,
+}
 
 from monitoring import heartbeat as _heartbeat  # noqa: E402,F401 - connects the heartbeat signals

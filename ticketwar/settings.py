@@ -7,7 +7,9 @@ SECRET_KEY, no ALLOWED_HOSTS). The README lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import ssl
 import warnings
 from pathlib import Path
@@ -21,6 +23,7 @@ from common.redisconf import (
     parse_sentinels,
     sentinel_broker_url,
     sentinel_cache_location,
+    sentinel_kwargs,
     tls_options,
     url_parts,
 )
@@ -70,6 +73,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """``N/period`` (``300/15m``, ``100/h``, ``5/30s``) as ``(N, seconds)``."""
+    raw = (os.environ.get(name) or default).strip()
+    match = re.fullmatch(r"([0-9]+)/([0-9]*)([smhd])", raw)
+    if match is None or match[2].startswith("0"):
+        raise ImproperlyConfigured(f"{name} must look like 300/15m (a count per s, m, h or d), not {raw!r}.")
+    return int(match[1]), int(match[2] or 1) * _RATE_UNITS[match[3]]
+
+
 # --- core -----------------------------------------------------------------------------
 
 ENVIRONMENT = env_str("TICKETWAR_ENV", "development")
@@ -91,6 +106,16 @@ if PRODUCTION:
         raise ImproperlyConfigured("Set SECRET_KEY to a random string of at least 32 characters in production.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS (comma-separated host names) in production.")
+    # A secret still carrying the placeholder of the shipped examples (deploy/kubernetes/
+    # secrets.env.example) is no secret: everyone who read the repository knows it.
+    for _name in (
+        "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CACHE_REDIS_URL", "CELERY_BROKER_URL", "CHANNEL_REDIS_URL",
+        "EMAIL_HOST_PASSWORD", "ALERT_WEBHOOK_SECRET", "METRICS_TOKEN",
+    ):  # fmt: skip
+        if "change-me" in os.environ.get(_name, "").lower():
+            raise ImproperlyConfigured(f"{_name} still holds the example's placeholder (change-me): set a real one.")
+# A Kubernetes pod's own address (downward API): Prometheus scrapes each pod by it (deploy/kubernetes).
+ALLOWED_HOSTS += env_list("POD_IP")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -252,6 +277,10 @@ REDIS_SENTINEL_ROLES = [
 ]
 if "broker" in REDIS_SENTINEL_ROLES:
     CELERY_BROKER_URL = sentinel_broker_url(REDIS_URL, REDIS_SENTINELS)
+# Sentinels hand out the primary's address, not its host name: over TLS its certificate can only
+# be checked against a CA of your own (the system's CAs do not sign private addresses).
+if REDIS_SENTINELS and url_parts(REDIS_URL)["tls"] and not REDIS_CA_FILE:
+    raise ImproperlyConfigured("With REDIS_SENTINELS and a rediss:// REDIS_URL, set REDIS_CA_FILE (the CA's PEM file).")
 
 CACHES = {
     "default": {
@@ -280,7 +309,7 @@ if "cache" in REDIS_SENTINEL_ROLES:
     CACHES["default"]["OPTIONS"].update(
         CONNECTION_FACTORY="common.redis.BreakerSentinelConnectionFactory",
         SENTINELS=REDIS_SENTINELS,
-        SENTINEL_KWARGS={"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        SENTINEL_KWARGS=sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=REDIS_SOCKET_TIMEOUT),
     )
 # Off: with Redis down every cache call would log a stack trace. The breaker logs each change
 # of state instead (logger ticketwar.breaker), and failures are counted in its metrics.
@@ -346,7 +375,7 @@ if "channels" in REDIS_SENTINEL_ROLES:
         {
             "sentinels": REDIS_SENTINELS,
             "master_name": REDIS_SENTINEL_MASTER,
-            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            "sentinel_kwargs": sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=2),
             "db": _parts["db"],
             "username": _parts["username"],
             "password": _parts["password"],
@@ -380,17 +409,24 @@ AUTH_PASSWORD_VALIDATORS = [
 # Campus e-mail domains allowed to sign up as students.
 STUDENT_EMAIL_DOMAINS = env_list("STUDENT_EMAIL_DOMAINS", "student.itera.ac.id")
 EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 60 * 60 * 48)
-# Password guessing (accounts/services.py, docs/OPERATIONS.md "Login limits"): attempts
-# per account before it is locked for LOGIN_LOCK_SECONDS (staff open the door scanner, the admin
-# and the exports: strictest), and failed logins per client IP, generous because the campus NAT
-# puts hundreds of students behind one address.
+# Password guessing and sign-ups (accounts/limits.py; docs/OPERATIONS.md, "Login limits").
+# Failed logins from clients an account does not know: the first LOGIN_LIMIT_STUDENT (staff and
+# role holders: LOGIN_LIMIT_STAFF) are free, then each next attempt waits 2, 4, 8... seconds,
+# at most LOGIN_LOCK_SECONDS; a count is forgotten after LOGIN_FORGET_SECONDS without failures.
+# A browser that logged in to the account before (its device cookie) is not held by that wait:
+# it has LOGIN_LIMIT_DEVICE failures of its own. Above LOGIN_LIMIT_IP failed logins an address
+# gets no free attempts; it never refuses a correct password (the campus NAT is one address).
 LOGIN_LIMIT_STUDENT = env_int("LOGIN_LIMIT_STUDENT", 5)
 LOGIN_LIMIT_STAFF = env_int("LOGIN_LIMIT_STAFF", 3)
+LOGIN_LIMIT_DEVICE = env_int("LOGIN_LIMIT_DEVICE", 5)
 LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
-LOGIN_LIMIT_IP = env_str("LOGIN_LIMIT_IP", "300/15m")
-# Sign-ups (valid forms) per client IP: stops one address reserving a cohort's sequential NIMs;
-# raise it for a sign-up session in a lecture hall (one NAT address for everyone).
-SIGNUP_LIMIT_IP = env_str("SIGNUP_LIMIT_IP", "20/h")
+LOGIN_FORGET_SECONDS = env_int("LOGIN_FORGET_SECONDS", 24 * 60 * 60)
+LOGIN_LIMIT_IP = env_rate("LOGIN_LIMIT_IP", "300/15m")
+# Sign-ups (valid forms) per client address: the first SIGNUP_LIMIT_IP are free, then one every
+# SIGNUP_SPACING_SECONDS (a lecture hall behind one NAT address signs up a thousand in an
+# evening; one address cannot sign up faster than that).
+SIGNUP_LIMIT_IP = env_rate("SIGNUP_LIMIT_IP", "100/h")
+SIGNUP_SPACING_SECONDS = env_int("SIGNUP_SPACING_SECONDS", 2)
 
 # --- i18n ------------------------------------------------------------------------------
 
@@ -462,7 +498,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60, "socket_timeout": 2
 if "broker" in REDIS_SENTINEL_ROLES:
     CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "master_name": REDIS_SENTINEL_MASTER,
-        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        "sentinel_kwargs": sentinel_kwargs(REDIS_URL, REDIS_CA_FILE, timeout=2),
     }
 # The claim path has its own queue so housekeeping or e-mail never starves it.
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -610,5 +646,10 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
-# Proxies whose X-Forwarded-For is trusted (comma-separated IPs); empty trusts none.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# Proxies whose X-Forwarded-For is believed (common/ratelimit.py client_ip): the addresses
+# (or CIDR networks) of the proxy in front of web and ws and nothing else, comma-separated;
+# empty trusts none. Parsed here once: a typo stops the start, not every request.
+try:
+    TRUSTED_PROXIES = tuple(ipaddress.ip_network(item) for item in env_list("TRUSTED_PROXIES"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be IP addresses or CIDR networks: {exc}.") from None

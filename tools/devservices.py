@@ -269,12 +269,20 @@ def redis_start(rdir: Path, port: int, *, persistent: bool = True, extra: tuple[
 
 
 def redis_sentinel_start(
-    sdir: Path, port: int, *, master: str, primary_port: int, quorum: int = 2, down_after_ms: int = 1000
+    sdir: Path,
+    port: int,
+    *,
+    master: str,
+    primary_port: int,
+    quorum: int = 2,
+    down_after_ms: int = 1000,
+    password: str = "",
 ) -> bool:
     """A Redis Sentinel (the same embedded binary, ``--sentinel``) watching 127.0.0.1:primary_port.
 
     Sentinel rewrites its own configuration file as it learns the replicas and other sentinels;
-    each one gets a directory of its own. Stop it with ``redis_stop(sdir)``.
+    each one gets a directory of its own. Stop it with ``redis_stop(sdir)``. With ``password`` it
+    asks its clients for it and uses it with the primary and replicas.
     """
     if redis_running(sdir):
         return False
@@ -287,6 +295,7 @@ def redis_sentinel_start(
         f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
         f"sentinel failover-timeout {master} {max(3 * down_after_ms, 3000)}\n"
         f"sentinel parallel-syncs {master} 1\n"
+        + (f"requirepass {password}\nsentinel auth-pass {master} {password}\n" if password else "")
     )
     result = _run([str(_redis_server()), str(config), "--sentinel"])
     if result.returncode != 0 or not _wait_port(port, 10):
@@ -432,9 +441,10 @@ class SentinelGroup:
     """
 
     def __init__(self, root: Path, *, master: str = "mymaster", primary_dir: Path | None = None,
-                 primary_port: int | None = None) -> None:  # fmt: skip
+                 primary_port: int | None = None, password: str = "") -> None:  # fmt: skip
         self.root = root
         self.master = master
+        self.password = password  # of every server and sentinel of the group (none: no AUTH)
         self.primary_dir = primary_dir or root / "primary"
         self.primary_port = primary_port or free_port()
         self.replica_dir, self.replica_port = root / "replica", free_port()
@@ -442,13 +452,14 @@ class SentinelGroup:
         self.primary_killed = False
 
     def start(self) -> None:
-        redis_start(self.primary_dir, self.primary_port, persistent=False)
+        auth = ("--requirepass", self.password, "--masterauth", self.password) if self.password else ()
+        redis_start(self.primary_dir, self.primary_port, persistent=False, extra=auth)
         redis_start(
             self.replica_dir, self.replica_port, persistent=False,
-            extra=("--replicaof", "127.0.0.1", str(self.primary_port)),
+            extra=("--replicaof", "127.0.0.1", str(self.primary_port), *auth),
         )  # fmt: skip
         for sdir, port in self.sentinels:
-            redis_sentinel_start(sdir, port, master=self.master, primary_port=self.primary_port)
+            redis_sentinel_start(sdir, port, master=self.master, primary_port=self.primary_port, password=self.password)
         # Ready when every sentinel knows the replica (it is what they promote).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -464,7 +475,7 @@ class SentinelGroup:
     def env(self) -> dict[str, str]:
         """The settings that make every Redis role follow this group's primary."""
         return {
-            "REDIS_URL": f"redis://127.0.0.1:{self.primary_port}/0",
+            "REDIS_URL": f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.primary_port}/0",
             "REDIS_SENTINELS": self.sentinel_list,
             "REDIS_SENTINEL_MASTER": self.master,
         }
@@ -472,7 +483,9 @@ class SentinelGroup:
     def _sentinel(self, port: int, *command: str):
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
+        client = redis.Redis(
+            host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True, password=self.password or None
+        )
         try:
             return client.execute_command(*command)
         except redis.RedisError:
@@ -504,7 +517,9 @@ class SentinelGroup:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.primary_address() == ("127.0.0.1", self.replica_port):
-                client = redis.Redis(host="127.0.0.1", port=self.replica_port, socket_timeout=1)
+                client = redis.Redis(
+                    host="127.0.0.1", port=self.replica_port, socket_timeout=1, password=self.password or None
+                )
                 try:
                     if client.info("replication").get("role") == "master":
                         return time.time()
@@ -614,6 +629,15 @@ def _manage(env: dict[str, str], *argv: str) -> None:
         raise ServiceError(f"`manage.py {' '.join(argv)}` failed (see the message above); nothing was started.")
 
 
+def demo_logins(port: str) -> str:
+    """The demo's accounts (``seed_demo``, development only), as `make run` prints them."""
+    site = f"http://127.0.0.1:{port}"
+    return (
+        f"demo logins (development only): the admin admin / admin at {site}/admin/, "
+        f"the door volunteer pintu / pintu at {site}/scan/ (the demo event's door is open)"
+    )
+
+
 def cmd_run(args) -> int:
     services = Services.for_dir(Path(args.data_dir))
     started = services.start()
@@ -642,10 +666,12 @@ def cmd_run(args) -> int:
         env.setdefault("WEBSOCKET_ORIGIN", f"ws://127.0.0.1:{ws_port}")
         # The Procfile says `python`: make it this virtualenv's interpreter.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        if env.get("TICKETWAR_ENV", "development") == "development" and not env.get("EMAIL_BACKEND"):
-            mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
-            mail_dir.mkdir(parents=True, exist_ok=True)
-            _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
+        if env.get("TICKETWAR_ENV", "development") == "development":
+            if not env.get("EMAIL_BACKEND"):
+                mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
+                mail_dir.mkdir(parents=True, exist_ok=True)
+                _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
+            _say(demo_logins(port))
         _say(
             f"starting web, ws, worker and beat on http://127.0.0.1:{port}/ "
             f"(websockets on {env['WEBSOCKET_ORIGIN']}; Ctrl-C stops everything)"

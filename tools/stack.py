@@ -299,13 +299,15 @@ class Stack(Processes):
 @contextlib.contextmanager
 def run_nginx(work: Path, *, web_port: int, ws_port: int):
     """The shipped ``deploy/nginx/nginx.conf`` on this machine, its upstreams the local web and ws
-    processes, its pid file and logs in ``work``; yields the port it listens on, stops it after."""
-    nginx, port = shutil.which("nginx") or "/usr/sbin/nginx", free_port()
+    processes, its pid file and logs in ``work``; yields ``(public port, internal port)`` (the
+    internal listener serves /healthz and /metrics) and stops it after."""
+    nginx, port, internal = shutil.which("nginx") or "/usr/sbin/nginx", free_port(), free_port()
     config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     for old, new in (
         ("server web:8000;", f"server 127.0.0.1:{web_port};"),
         ("server ws:8001;", f"server 127.0.0.1:{ws_port};"),
-        ("listen 80", f"listen 127.0.0.1:{port}"),
+        ("listen 8081;", f"listen 127.0.0.1:{internal};"),
+        ("listen 80 ", f"listen 127.0.0.1:{port} "),
         ("pid /tmp/nginx.pid;", f"pid {work}/nginx.pid;"),
     ):
         assert old in config, old
@@ -320,7 +322,7 @@ def run_nginx(work: Path, *, web_port: int, ws_port: int):
     )
     try:
         wait_for_port(port, process, timeout=10)
-        yield port
+        yield port, internal
     finally:
         process.terminate()
         process.wait(timeout=10)

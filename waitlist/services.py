@@ -5,7 +5,9 @@ path's conditional UPDATE (``Event.objects.take_seats``); the seat then belongs 
 until it is claimed (a ticket, no further change to ``remaining``), passed to the next
 student (still held) or given back (``Event.objects.release_seats``) when nobody is left or the event
 has started. Each of these runs in one transaction holding the offer row's lock, so a held
-seat is used at most once.
+seat is used at most once. Offers follow the list's order exactly: whatever offers a seat (a
+fill, an expired offer passed on) holds the event's list lock (``_lock_list``) while it picks
+the student.
 """
 
 from __future__ import annotations
@@ -211,23 +213,42 @@ def _offer_minutes() -> timedelta:
     return timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
 
 
-def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
-    """Lock the next waiting entry whose student may still get a seat (``check_may_receive``).
+# The race this lock prevents: two fills of one event at once (a give-back's fill, the beat's
+# sweep, an expired offer passed on) each took the first waiting entry the other had not locked
+# (SKIP LOCKED). With one seat free, the second entry's fill could win it while the head's fill
+# found no seat left: the head of the list was skipped. Holding this lock, one transaction at a
+# time picks and offers for the event, so offers go out exactly in list order. It is
+# transaction-scoped (released at commit or rollback) and held for one offer only: a few short
+# statements, no network I/O (the e-mail and the push go after commit). A key of its own, not a
+# lock on the event row, which every claim decision and seat change of the event updates.
+_LOCK_LIST_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('ticketwar.waitlist.fill', %s))"
 
-    One who may not any more (got a ticket meanwhile, account disabled) leaves the list
-    (``left``) instead of being offered a seat they cannot use. SKIP LOCKED: two fills at once
-    offer two different students, never one twice. Call inside a transaction.
+
+def _lock_list(event_id: int) -> None:
+    """Serialise everything that offers the event's freed seats (see ``_LOCK_LIST_SQL``)."""
+    assert connection.in_atomic_block, "the list's lock lasts until the offer is committed"
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_LIST_SQL, [event_id])
+
+
+def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
+    """Lock the head of the list: the first waiting entry whose student may still get a seat.
+
+    Call inside a transaction holding ``_lock_list(event_id)``. One who may not any more (got
+    a ticket meanwhile, account disabled) leaves the list (``left``) instead of being offered a
+    seat they cannot use. The head is read, then locked by its id and checked again: a student
+    opting out right then holds their row for a moment; we wait for them and move on to the
+    next, never past someone still waiting (no SKIP LOCKED: that is what skipped the head).
     """
     assert connection.in_atomic_block, "the entry's lock must last until the offer is made"
+    waiting = WaitlistEntry.objects.filter(event_id=event_id, status=WaitlistEntry.Status.WAITING)
     while True:
-        entry = (
-            WaitlistEntry.objects.select_for_update(skip_locked=True)
-            .filter(event_id=event_id, status=WaitlistEntry.Status.WAITING)
-            .order_by("id")
-            .first()
-        )
-        if entry is None:
+        head = waiting.order_by("id").values_list("id", flat=True).first()
+        if head is None:
             return None
+        entry = waiting.select_for_update().filter(pk=head).first()
+        if entry is None:
+            continue  # opted out (or offered) while we waited for its lock
         user = get_user_model().objects.filter(pk=entry.user_id).first()
         try:
             if user is None:
@@ -261,7 +282,8 @@ def _make_offer(entry: WaitlistEntry, now: datetime) -> None:
 def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
     """Offer every free seat of the event to the next students on its list; returns offers made.
 
-    Each offer is one transaction: lock the next waiting entry (of a student who may still get
+    Each offer is one transaction: take the event's list lock (``_lock_list``: one filler at a
+    time, so offers follow the list), lock the head of the list (a student who may still get
     a seat), take a seat with the conditional UPDATE (the event must be published, its claim
     window opened, not started, and no claim of it pending or processing in the queue), mark
     the entry offered. No seat left, nobody waiting, claims still queued, or event started:
@@ -271,6 +293,7 @@ def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
     made = 0
     while True:
         with transaction.atomic():
+            _lock_list(event_id)
             entry = _next_waiting(event_id, now)
             if entry is None:
                 return made
@@ -294,6 +317,7 @@ def _pass_on(event_id: int, now: datetime) -> None:
     Call inside the transaction that locked and closed the previous offer.
     """
     assert connection.in_atomic_block, "the held seat moves in the transaction that closed the offer"
+    _lock_list(event_id)
     # The queue first (as in waitlist_fill): with claims of the event waiting there, the seat
     # goes back to the pool, where the worker takes it for the next claim.
     open_to_list = Event.objects.filter(pk=event_id, starts_at__gt=now).exclude(_queue_waiting(event_id)).exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,7 +18,7 @@ from common.body import json_object
 from common.errors import DomainError, json_error
 from common.ratelimit import rate_limited, too_many_requests_message
 from events.models import Event
-from events.views import render_event_page
+from events.views import EVENT_NOTE
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
 
@@ -47,21 +49,27 @@ def _my_pseudonyms(request, event: Event) -> list[str]:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def draw_page(request, slug: str):
+    """``/events/<slug>/draw/``: each step of the draw as it happens, and the student's pseudonym."""
     event = _event_or_none(slug)
     if event is None:
         raise Http404(_("This event does not exist."))
     draw = draw_public(event)
     mine = set(_my_pseudonyms(request, event))
-    rows = [{"rank": i, "pseudonym": p, "mine": p in mine} for i, p in enumerate(draw["entries"], 1)]
+    # The drawn order once made, before that the frozen list (sorted, no ranks yet).
+    listed = draw.get("order") or draw["entries"]
+    rows = [{"rank": i, "pseudonym": p, "mine": p in mine} for i, p in enumerate(listed, 1)]
     return render(
         request,
         "waitlist/draw.html",
         {
             "event": event,
             "draw": draw,
+            "drawn": bool(draw["seed"]),
             "rows": rows,
             "mine": sorted(mine),
-            "api_url": reverse("waitlist:api-draw", args=[slug]),
+            "mine_listed": bool(mine & set(draw["entries"])),
+            # Absolute with SITE_URL (never from the Host header), for the command to copy.
+            "api_url": settings.SITE_URL + reverse("waitlist:api-draw", args=[slug]),
         },
     )
 
@@ -133,7 +141,8 @@ def waitlist_choice(request, slug: str):
     try:
         services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
     except DomainError as refusal:
-        return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
+        # Post/redirect/get: the page it came from says why, once (the event page in its claim box).
+        messages.error(request, refusal.message, extra_tags=EVENT_NOTE)
     return redirect(_back_to(request, reverse("events:detail", args=[slug])))
 
 

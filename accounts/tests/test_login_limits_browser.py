@@ -18,9 +18,14 @@ PASSWORD = "s3cret-pass!"  # the conftest make_user default
 
 def test_locked_login_counts_down_and_lets_the_student_in_when_it_ends(live_asgi_server, phone_page, make_user):
     student = make_user()
-    # Locked by five guesses made almost LOGIN_LOCK_SECONDS ago: about 8 s of the lock remain.
-    almost = timezone.now() - timedelta(seconds=settings.LOGIN_LOCK_SECONDS - 8)
-    LoginThrottle.objects.create(user=student, failures=settings.LOGIN_LIMIT_STUDENT, last_failure_at=almost)
+    # A stranger's guesses earned the account a wait of which about 8 s remain.
+    LoginThrottle.objects.create(
+        key=f"account:{student.pk}",
+        user=student,
+        attempts=settings.LOGIN_LIMIT_STUDENT + 2,
+        last_attempt_at=timezone.now(),
+        locked_until=timezone.now() + timedelta(seconds=8),
+    )
 
     page = phone_page
     page.goto(f"{live_asgi_server}/accounts/login/")
@@ -28,7 +33,7 @@ def test_locked_login_counts_down_and_lets_the_student_in_when_it_ends(live_asgi
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-button")
     page.wait_for_selector("#login-retry")
-    assert "Terlalu banyak percobaan masuk yang gagal untuk akun ini" in page.content()
+    assert "Terlalu banyak percobaan masuk yang gagal untuk nama ini" in page.content()
     left = page.locator("#login-retry-left")
     page.wait_for_function("document.getElementById('login-retry-left').textContent.match(/^0:0\\d$/)")
     first = left.text_content()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import zlib
@@ -12,7 +13,7 @@ from django.test import RequestFactory
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from common.ratelimit import client_ip, memory_limiter, rate_limited
+from common.ratelimit import client_ip, client_network, memory_limiter, rate_limited
 
 pytestmark = pytest.mark.django_db
 
@@ -108,13 +109,13 @@ def test_claim_limit_follows_the_setting(client, student, settings):
 
 def test_anonymous_api_budget_is_per_ip(client, event, settings):
     settings.RATELIMIT_API_ANON = "10/m"
-    codes = [client.get("/api/events/").status_code for _ in range(10)]
+    codes = [client.get("/api/ping/").status_code for _ in range(10)]
     assert codes == [200] * 10
     before = seconds_left("ip:127.0.0.1")
-    response = client.get(f"/api/events/{event.slug}/")
+    response = client.get("/api/ping/")
     assert_exact_retry_after(response, "ip:127.0.0.1", before)
     # Another address is counted on its own.
-    assert client.get("/api/events/", REMOTE_ADDR="10.9.8.7").status_code == 200
+    assert client.get("/api/ping/", REMOTE_ADDR="10.9.8.7").status_code == 200
 
 
 def test_logged_in_students_behind_one_nat_ip_are_counted_per_user(client, make_user, settings):
@@ -122,19 +123,19 @@ def test_logged_in_students_behind_one_nat_ip_are_counted_per_user(client, make_
     settings.RATELIMIT_API_USER = "12/m"
     # The anonymous budget of the shared IP is used up...
     for _ in range(10):
-        client.get("/api/events/")
-    assert client.get("/api/events/").status_code == 429
+        client.get("/api/ping/")
+    assert client.get("/api/ping/").status_code == 429
     # ...yet each logged-in student behind that IP has their own budget.
     for _ in range(3):
         client.force_login(make_user())
-        codes = [client.get("/api/events/").status_code for _ in range(13)]
+        codes = [client.get("/api/ping/").status_code for _ in range(13)]
         assert codes == [200] * 12 + [429]
 
 
 def test_staff_are_not_held_by_the_general_api_budget(client, staff, settings):
     settings.RATELIMIT_API_USER = "2/m"
     client.force_login(staff)
-    assert {client.get("/api/events/").status_code for _ in range(5)} == {200}
+    assert {client.get("/api/ping/").status_code for _ in range(5)} == {200}
 
 
 @pytest.mark.urls(__name__)
@@ -157,7 +158,7 @@ def test_html_pages_are_not_rate_limited(client, event, settings):
 def test_rate_limiting_can_be_switched_off(client, settings):
     settings.RATELIMIT_ENABLE = False
     settings.RATELIMIT_API_ANON = "1/m"
-    assert {client.get("/api/events/").status_code for _ in range(3)} == {200}
+    assert {client.get("/api/ping/").status_code for _ in range(3)} == {200}
 
 
 @pytest.mark.urls(__name__)
@@ -200,18 +201,48 @@ def test_django_ratelimit_decorator_answers_429_not_403(client, settings):
     ],
 )
 def test_client_ip_trusts_forwarded_for_only_from_configured_proxies(settings, remote, forwarded, trusted, expected):
-    settings.TRUSTED_PROXIES = trusted
+    settings.TRUSTED_PROXIES = proxies(*trusted)
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == expected
 
 
+def proxies(*items: str) -> tuple:
+    """``TRUSTED_PROXIES`` as the settings parse it."""
+    return tuple(ipaddress.ip_network(item) for item in items)
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "expected"),
+    [
+        # IPv6 clients are counted per /64: the phone's next address is the same client.
+        ("2001:db8:1:2:aaaa::1", "", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb:cccc:dddd:eeee", "", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "", "2001:db8:1:3::/64"),
+        # Forwarded by the proxy, and IPv4 seen through a dual-stack socket.
+        ("10.0.0.1", "2001:db8:9:9::77", "2001:db8:9:9::/64"),
+        ("::ffff:203.0.113.9", "", "203.0.113.9"),
+        ("203.0.113.9", "", "203.0.113.9"),
+    ],
+)
+def test_limits_count_ipv6_clients_per_64(settings, remote, forwarded, expected):
+    settings.TRUSTED_PROXIES = proxies("10.0.0.1")
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_network(request) == expected
+
+
+def test_one_ipv6_phone_cannot_take_a_new_budget_per_address(client, settings):
+    settings.RATELIMIT_API_ANON = "2/m"
+    statuses = [client.get("/api/ping/", REMOTE_ADDR=f"2001:db8:1:2::{i + 1:x}").status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+
+
 def test_anonymous_budget_keys_on_the_forwarded_client_behind_a_trusted_proxy(client, settings):
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.TRUSTED_PROXIES = proxies("127.0.0.1")
     settings.RATELIMIT_API_ANON = "2/m"
     for _ in range(2):
-        assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
-    assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
-    assert client.get("/api/events/", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+        assert client.get("/api/ping/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
+    assert client.get("/api/ping/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
+    assert client.get("/api/ping/", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
 
 
 def test_real_claim_endpoint_allows_three_attempts_per_minute(client, student, event, settings):
@@ -232,7 +263,7 @@ def test_anonymous_claims_are_counted_on_the_anonymous_ip_budget(client, event, 
 
 @pytest.mark.urls(__name__)
 def test_library_ip_key_sees_the_client_behind_a_trusted_proxy(client, settings):
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.TRUSTED_PROXIES = proxies("127.0.0.1")
     settings.RATELIMIT_API_ANON = "100/m"
     assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 200
     assert client.get("/api/test/library/", HTTP_X_FORWARDED_FOR="198.51.100.5").status_code == 429

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools.stack import procfile
@@ -39,7 +40,7 @@ def _compose_config(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_docker_compose_file_is_valid():
-    result = _compose_config(SECRET_KEY="s" * 40)
+    result = _compose_config(SECRET_KEY="s" * 40, POSTGRES_PASSWORD="p" * 20)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) >= {"postgres", "redis", "web", "worker", "beat", "migrate"}
@@ -50,14 +51,17 @@ def test_docker_compose_file_is_valid():
     assert "beat" in config["services"]["beat"]["command"]
 
 
-def test_docker_compose_requires_a_secret_key():
-    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+@pytest.mark.parametrize("name", ["SECRET_KEY", "POSTGRES_PASSWORD"])
+def test_docker_compose_requires_its_secrets(name):
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "POSTGRES_PASSWORD"}}
+    env.update({"SECRET_KEY": "s" * 40, "POSTGRES_PASSWORD": "p" * 20})
+    del env[name]
     result = subprocess.run(
         [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), "config"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    assert name in result.stderr
 
 
 def test_procfile_runs_web_worker_and_one_beat():
@@ -84,7 +88,8 @@ def _web_command(script: str) -> list[str]:
 def test_every_deployment_runs_the_procfiles_web_command():
     """The connection limits and idle time proven by test_web_connections.py hold in every file
     that starts web: the image's default command, docker-compose.yml and the Kubernetes web pods."""
-    compose = yaml.safe_load(_compose_config(SECRET_KEY="s" * 40).stdout)["services"]["web"]["command"]
+    config = _compose_config(SECRET_KEY="s" * 40, POSTGRES_PASSWORD="p" * 20).stdout
+    compose = yaml.safe_load(config)["services"]["web"]["command"]
     dockerfile = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
     kubernetes = next(
         doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "web.yaml").read_text())

@@ -22,7 +22,7 @@ def nginx_in_front(live_split_server, tmp_path):
     """nginx with the repository's config, its upstreams pointed at the live processes."""
     web_port = int(live_split_server.url.rsplit(":", 1)[1])
     ws_port = int(live_split_server.ws_origin.rsplit(":", 1)[1])
-    with run_nginx(tmp_path, web_port=web_port, ws_port=ws_port) as port:
+    with run_nginx(tmp_path, web_port=web_port, ws_port=ws_port) as (port, _internal):
         yield port
 
 

@@ -103,7 +103,7 @@ def test_nginx_keeps_thousands_of_idle_connections_and_answers_a_new_one(tmp_pat
     idle = 8300  # more than nginx's 2 workers × 4096 before (the machines here have two cores)
     with (
         web_process(2 * idle + 1000) as web_port,
-        stack.run_nginx(tmp_path, web_port=web_port, ws_port=free_port()) as port,
+        stack.run_nginx(tmp_path, web_port=web_port, ws_port=free_port()) as (port, _internal),
     ):
         statuses = asyncio.run(_crowd(port, idle, used=False))
     assert statuses == ["open"] * idle + ["200", "200"]

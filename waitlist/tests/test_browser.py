@@ -1,5 +1,6 @@
-"""One walk in Chromium: the pre-queue, the reveal, the order recomputed, and a freed seat
-reaching the next student on the waiting list, who claims it in the browser.
+"""One walk in Chromium: the pre-queue, the freeze, the organiser entering the public random
+value in the admin, the reveal, every step checked by the script, and a freed seat reaching the
+next student on the waiting list, who claims it in the browser.
 
 Real uvicorn (HTTP + websockets), a real Celery worker and beat, PostgreSQL and Redis.
 """
@@ -27,6 +28,7 @@ from waitlist.models import WaitlistEntry
 pytestmark = pytest.mark.browser
 
 OPENS_IN_SECONDS = 12
+BEACON_AFTER_OPENING_SECONDS = 4
 
 
 def test_prequeue_reveal_and_a_freed_seat_claimed_in_the_browser(
@@ -37,21 +39,25 @@ def test_prequeue_reveal_and_a_freed_seat_claimed_in_the_browser(
     live_mail_dir,
     screenshot_dir,
     tmp_path,
+    make_user,
 ):
     base = live_asgi_server
     now = timezone.now()
+    opens = now + timedelta(seconds=OPENS_IN_SECONDS)
     event = Event.objects.create(
         slug="kuliah-fair",
         title="Kuliah Umum",
         speaker="Speaker",
         venue="Aula",
-        claim_opens_at=now + timedelta(seconds=OPENS_IN_SECONDS),
+        claim_opens_at=opens,
         claim_closes_at=now + timedelta(days=1),
         starts_at=now + timedelta(days=2),
         capacity=2,
         remaining=2,
         status=Event.Status.PUBLISHED,
         opening_mode=Event.OpeningMode.SHUFFLE_AT_OPEN,
+        draw_beacon_source="drand quicknet round 12345678, its randomness field",
+        draw_beacon_due_at=(opens + timedelta(seconds=BEACON_AFTER_OPENING_SECONDS)).replace(microsecond=0),
     )
     students = bulk_students(3)
     pages = {}
@@ -78,33 +84,66 @@ def test_prequeue_reveal_and_a_freed_seat_claimed_in_the_browser(
     assert QueueEntry.objects.filter(event=event, prequeue=True).count() == 3
     assert timezone.now() < event.claim_opens_at, "the claims must all be made before opening"
 
-    # Opening: the beat's tick wakes a worker, which makes the draw and decides the claims.
+    # Opening: the beat's tick wakes a worker, which freezes the pre-queue.
     celery_worker_process()
     celery_beat_process()
     wait_until(
+        lambda: Event.objects.filter(pk=event.pk, draw_frozen_at__isnull=False).exists(),
+        timeout=OPENS_IN_SECONDS + 30,
+        message="the pre-queue frozen",
+    )
+    mine = pseudonym_for(QueueEntry.objects.get(event=event, user=students[0]).public_id)
+    first.goto(f"{base}/events/{event.slug}/draw/")
+    assert first.inner_text("#draw-mine") == mine and first.is_visible("#draw-mine-listed")
+    assert first.inner_text("#draw-seed") != event.draw_seed  # still secret
+    first.screenshot(path=str(screenshot_dir / "fair-frozen.png"), full_page=True)
+    first.goto(f"{base}/api/events/{event.slug}/draw/")
+    (tmp_path / "saved.json").write_text(first.inner_text("body"))  # what a careful student keeps
+    assert QueueEntry.objects.filter(event=event, prequeue=True, status="pending").count() == 3
+
+    # The organiser enters the public random value in the admin once it is published.
+    organiser = make_user(staff=True)
+    organiser.is_superuser = True
+    organiser.save()
+    admin_page = browser.new_context(locale="id-ID").new_page()
+    login_with_session(admin_page, base, organiser)
+    admin_page.goto(f"{base}/admin/events/event/{event.pk}/change/")
+    admin_page.click("#draw-beacon-link")
+    admin_page.wait_for_selector("#draw-beacon-form")
+    wait_until(lambda: timezone.now() >= event.draw_beacon_due_at, timeout=BEACON_AFTER_OPENING_SECONDS + 5)
+    admin_page.fill("#id_value", "0f3c9b5d2e8a41f7")
+    admin_page.screenshot(path=str(screenshot_dir / "fair-beacon-admin.png"), full_page=True)
+    admin_page.click("#draw-beacon-form input[type=submit]")
+    admin_page.wait_for_url(f"**/admin/events/event/{event.pk}/change/")
+
+    # The next queue run makes the draw and decides the claims.
+    wait_until(
         lambda: QueueEntry.objects.filter(event=event, status__in=["completed", "failed"]).count() == 3,
-        timeout=OPENS_IN_SECONDS + 40,
+        timeout=40,
         message="the three claims decided",
     )
     event.refresh_from_db()
-    assert event.draw_revealed_at is not None
+    assert event.draw_revealed_at is not None and event.draw_beacon_entered_by_id == organiser.pk
 
-    # The reveal: seed and order on the draw page; the script recomputes the same order.
+    # The reveal: seed and order on the draw page; the script checks every step.
     first.goto(f"{base}/events/{event.slug}/draw/")
     assert first.inner_text("#draw-seed") == event.draw_seed
+    assert first.inner_text("#draw-beacon") == "0f3c9b5d2e8a41f7"
     shown = first.eval_on_selector_all("#draw-list li", "items => items.map(li => li.dataset.pseudonym)")
-    mine = pseudonym_for(QueueEntry.objects.get(event=event, user=students[0]).public_id)
     assert first.inner_text("#draw-mine") == mine and mine in shown
     first.screenshot(path=str(screenshot_dir / "fair-draw.png"), full_page=True)
     first.goto(f"{base}/api/events/{event.slug}/draw/")
     published = json.loads(first.inner_text("body"))
     (tmp_path / "draw.json").write_text(json.dumps(published))
     verified = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "verify_draw.py"), str(tmp_path / "draw.json")],
+        [
+            sys.executable, str(ROOT / "tools" / "verify_draw.py"), str(tmp_path / "draw.json"),
+            "--saved", str(tmp_path / "saved.json"),
+        ],
         capture_output=True,
         text=True,
         check=False,
-    )
+    )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
     assert [line.split()[1] for line in verified.stdout.splitlines()] == shown
     # The seats went in drawn order: the first two of the draw got them.
