@@ -57,3 +57,16 @@ def test_the_floor_its_spikes_and_the_crowd(quick, settings):
         assert sum(spike["statuses"].values()) == 30, spike  # each student answered once
     for crowd in f["crowd"]:
         assert crowd["warm_ups"] == {"warm-up 200": 60}, crowd  # every idle connection open and used once
+
+
+@pytest.mark.browser
+def test_the_door_online_offline_its_list_and_its_sync(quick):
+    record = quick("loadtests.door_bench", timeout=300).result()
+    f = record["figures"]
+    assert record["returncode"] == 0, record["output"][-3000:]
+    # Every scan admitted (the bench asserts each answer): 5 by one phone, then 5 by each of four.
+    assert [(r["phones"], len(r["latencies"])) for r in f["online"]] == [(1, 5), (4, 20)]
+    assert [(r["way"], len(r["latencies"])) for r in f["page"]] == [("online", 5), ("offline", 5)]
+    assert [r["tickets"] for r in f["lists"]] == [20, 50]
+    assert f["lists"][1]["bytes"] > f["lists"][0]["bytes"] > f["lists"][0]["empty_delta_bytes"]
+    assert [r["admitted"] for r in f["sync"]] == [20, 20]  # a retried batch is answered as the first was
