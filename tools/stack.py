@@ -83,8 +83,12 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:
+    """``signum`` to the process's group if it leads one (the Procfile's processes do), else to it."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
 
 
 def stop(*processes: subprocess.Popen, timeout: float = 15) -> None:
