@@ -5,6 +5,7 @@
 - ``run``: the opening minute under Locust (``make loadtest``)
 - ``queue_bench``: the claim queue's delays and drain rate, and its volume
 - ``ws_bench``: open queue websockets on one ws process
+- ``door_bench``: the door's scans online and offline (Chromium), its list and its sync
 - ``faults``: a ticket war under a seeded schedule of faults, then the invariants
 - ``tables``: the tables of the recorded runs (``docs/benchmarks/*.json``) for docs/BENCHMARKS.md
 
