@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.testing import free_port, race_values, start_procfile_process, stop_process_group, wait_for_port
+from tools import stack
+from tools.testing import free_port, race_values, subprocess_env
 
 TOKEN = "prometheus-scrape-token-0123456789abcdef"
 
@@ -85,12 +87,13 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
 
     port = free_port()
     # As in production: each worker buffers its values and writes them once a second.
-    web = start_procfile_process(
-        "web", connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2",
-        MONITORING_FLUSH_IN_BACKGROUND="true", METRICS_TOKEN=TOKEN,
+    env = subprocess_env(
+        connection.settings_dict, PORT=str(port), WEB_CONCURRENCY="2", MONITORING_FLUSH_IN_BACKGROUND="true",
+        METRICS_TOKEN=TOKEN,
     )  # fmt: skip
+    web = stack.start("web", env, output=subprocess.DEVNULL)
     try:
-        wait_for_port(port, web, timeout=40)
+        stack.wait_for_port(port, web, timeout=40)
         requests = 40
         for _ in range(requests):  # a new connection each time: both workers get some
             try:
@@ -122,7 +125,7 @@ def test_metrics_aggregate_web_workers_and_celery_worker(transactional_db, metri
                 break
             time.sleep(0.3)
     finally:
-        stop_process_group(web)
+        stack.stop(web)
 
     assert sample(text, "django_http_requests_latency_seconds_by_view_method_count", view="healthz") == requests
     assert sample(text, "ticketwar_alert_transitions_total", metric="concurrent_users", state="firing") == 1

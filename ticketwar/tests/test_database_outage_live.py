@@ -23,8 +23,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 import requests
 
-from tools import devservices
-from tools.testing import stop_processes
+from tools import devservices, stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "outage-pass-123"
@@ -85,7 +84,7 @@ def site():
 
 @pytest.fixture
 def server(site):
-    """Start uvicorn on the throw-away database; yields ``start(debug) -> (base_url, log_path)``."""
+    """Start the ws process (uvicorn) on the throw-away database; yields ``start(debug) -> (base_url, log_path)``."""
     postgres, redis_url, _nim, work = site
     processes: list[subprocess.Popen] = []
 
@@ -100,12 +99,7 @@ def server(site):
         env = _env(
             postgres.url, redis_url, DEBUG="true" if debug else "false", LOG_LEVEL="INFO", RATELIMIT_ENABLE="false"
         )
-        log = log_path.open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = stack.start("ws", env, output=log_path, WS_PORT=str(port))  # the app's ASGI process
         processes.append(process)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -120,7 +114,7 @@ def server(site):
         return base, log_path
 
     yield start
-    stop_processes(processes, timeout=10)
+    stack.stop(*processes, timeout=10)
     postgres.start()  # the next test finds it running
 
 
