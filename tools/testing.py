@@ -193,7 +193,6 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait()
 
 
-@contextlib.contextmanager
 def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:
     """A real Celery process of the project (``celery -A ticketwar <args>``) with environment ``env``."""
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "ticketwar", *args], cwd=ROOT, env=env)  # noqa: S603
