@@ -57,13 +57,16 @@ def _no_leftover_sessions(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache (the Redis is shared by the whole run)."""
+    """Each test starts with an empty cache (the Redis is shared by the whole run) and fresh
+    per-process rate-limit counters."""
     from django.core.cache import cache
 
     from common.cache import local_clear
+    from common.ratelimit import process_counters
 
     cache.clear()
     local_clear()
+    process_counters.clear()
     yield
 
 

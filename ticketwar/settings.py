@@ -159,8 +159,6 @@ MIDDLEWARE = [
     # Content-Security-Policy header: a few microseconds per response (joins the policy string).
     "csp.middleware.CSPMiddleware",
     "common.errors.JsonErrorMiddleware",
-    # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
-    "django_ratelimit.middleware.RatelimitMiddleware",
     "monitoring.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -332,22 +330,30 @@ CACHE_TTL_EVENT = env_int("CACHE_TTL_EVENT", 600)
 CACHE_TTL_USER = env_int("CACHE_TTL_USER", 600)
 CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 60)
 
-# Rate limits (common/ratelimit.py, docs/CACHING.md). Logged-in traffic is counted per
-# user, anonymous traffic per client IP: hundreds of students share the campus NAT address.
-RATELIMIT_CLAIM = env_str("RATELIMIT_CLAIM", "3/m")
-RATELIMIT_API_ANON = env_str("RATELIMIT_API_ANON", "10/m")
-RATELIMIT_API_USER = env_str("RATELIMIT_API_USER", "60/m")
-RATELIMIT_QUEUE_STATUS = env_str("RATELIMIT_QUEUE_STATUS", "120/m")
-# Invalid door check-ins per staff user (tickets/ratelimits.py): stops guessing redeem codes.
-RATELIMIT_CHECKIN_INVALID = env_str("RATELIMIT_CHECKIN_INVALID", "30/m")
+# Rate limits (common/ratelimit.py; docs/CACHING.md says which are exact across processes and
+# which are counted per process). Logged-in traffic is counted per user, anonymous traffic per
+# client address: hundreds of students share the campus NAT address.
+
+
+def env_ratelimit(name: str, default: str) -> str:
+    """A rate as django-ratelimit writes it (``3/m``, ``1/3s``), checked at start-up."""
+    value = env_str(name, default).strip()
+    if not re.fullmatch(r"[0-9]+/(?:[1-9][0-9]*)?[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 3/m or 100/15m (a count per s, m, h or d), not {value!r}.")
+    return value
+
+
+RATELIMIT_CLAIM = env_ratelimit("RATELIMIT_CLAIM", "3/m")
+RATELIMIT_API_ANON = env_ratelimit("RATELIMIT_API_ANON", "10/m")
+RATELIMIT_API_USER = env_ratelimit("RATELIMIT_API_USER", "60/m")
+RATELIMIT_QUEUE_STATUS = env_ratelimit("RATELIMIT_QUEUE_STATUS", "120/m")
+# Invalid door check-ins per staff user: stops guessing redeem codes.
+RATELIMIT_CHECKIN_INVALID = env_ratelimit("RATELIMIT_CHECKIN_INVALID", "30/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With Redis unreachable django-ratelimit would block everyone; fail open and let
 # common.ratelimit count per process instead.
 RATELIMIT_FAIL_OPEN = True
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "common.ratelimit.ratelimited_view"
-# django-ratelimit's key="ip" sees the same client address as our budgets (TRUSTED_PROXIES).
-RATELIMIT_IP_META_KEY = "common.ratelimit.client_ip"
 
 CHANNEL_LAYERS = {
     "default": {

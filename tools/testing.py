@@ -463,15 +463,56 @@ class RedisControl:
             self.restart()
 
 
+class RedisMonitor:
+    """Every command clients send to the test run's real Redis (MONITOR), while in the block;
+    ``sent()`` lists them (a script's own calls, run inside Redis, left out)."""
+
+    def __init__(self) -> None:
+        from django.conf import settings
+
+        self.url = settings.REDIS_URL
+        self.lines: list[str] = []
+
+    def __enter__(self) -> RedisMonitor:
+        import redis
+
+        self._client = redis.Redis.from_url(self.url)
+        self._monitor = self._client.monitor().__enter__()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        time.sleep(0.2)
+        return self
+
+    def _read(self) -> None:
+        for event in self._monitor.listen():
+            if self._stop.is_set():
+                return
+            self.lines.append(f"{event['client_address']} {event['command']}")
+
+    def __exit__(self, *exc) -> None:
+        import redis
+
+        time.sleep(0.2)
+        self._stop.set()
+        redis.Redis.from_url(self.url).ping()  # wakes the reader up
+        self._thread.join(timeout=5)
+        self._client.close()
+
+    def sent(self) -> list[str]:
+        """Commands sent over the network (a script's own calls show as ``lua``)."""
+        return [line for line in self.lines if not line.startswith("lua") and not line.endswith("PING")]
+
+
 def reset_redis_state() -> None:
     """Every circuit breaker closed, the in-process rate limits and pending cache invalidations gone."""
     from common import cache as lib_cache
     from common.breaker import all_breakers
-    from common.ratelimit import memory_limiter
+    from common.ratelimit import process_counters
 
     for breaker in all_breakers().values():
         breaker.reset()
-    memory_limiter.clear()
+    process_counters.clear()
     with lib_cache._pending_lock:
         lib_cache._pending_invalidations.clear()
 

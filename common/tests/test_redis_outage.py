@@ -139,21 +139,27 @@ def test_login_works_and_sessions_survive_with_redis_dead(redis_server, make_use
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("failure", ["dead", "hung"])
-def test_rate_limits_fall_back_to_process_memory(redis_server, client, student, other_student, settings, failure):
-    """Not everyone blocked, not everyone free: the limit is kept per process."""
+def test_rate_limits_fall_back_to_process_memory(
+    redis_server, client, student, other_student, event, settings, failure
+):
+    """Not everyone blocked, not everyone free: the exact budgets are kept per process, and
+    the per-process ones never needed Redis."""
     from django.urls import reverse
 
+    settings.RATELIMIT_CLAIM = "2/m"
     settings.RATELIMIT_API_USER = "5/m"
     client.force_login(student)
     redis_server.kill() if failure == "dead" else redis_server.hang()
-    fallback = REGISTRY.get_sample_value("ticketwar_ratelimit_fallback_total", {"budget": "api_user"}) or 0
+    fallback = REGISTRY.get_sample_value("ticketwar_ratelimit_fallback_total", {"budget": "claim"}) or 0
+    claim = f"/api/events/{event.slug}/claim/"
+    assert [client.post(claim).status_code for _ in range(3)] == [202, 200, 429]
+    assert REGISTRY.get_sample_value("ticketwar_ratelimit_fallback_total", {"budget": "claim"}) == fallback + 3
     codes = [client.get(reverse("ping")).status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
-    after = REGISTRY.get_sample_value("ticketwar_ratelimit_fallback_total", {"budget": "api_user"})
-    assert after == fallback + 6
     other = Client()
     other.force_login(other_student)
     assert other.get(reverse("ping")).status_code == 200
+    assert other.post(claim).status_code == 202
 
 
 @pytest.mark.django_db

@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from prometheus_client import REGISTRY
 
 from common.redis import get_client
-from tools.testing import cached_db_session
-
-
-class RedisMonitor:
-    """Every command clients send to the real Redis (MONITOR), without those scripts run inside."""
-
-    def __init__(self) -> None:
-        from django.conf import settings
-
-        self.url = settings.REDIS_URL
-        self.lines: list[str] = []
-
-    def __enter__(self) -> RedisMonitor:
-        import redis
-
-        self._client = redis.Redis.from_url(self.url)
-        self._monitor = self._client.monitor().__enter__()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-        time.sleep(0.2)
-        return self
-
-    def _read(self) -> None:
-        for event in self._monitor.listen():
-            if self._stop.is_set():
-                return
-            self.lines.append(f"{event['client_address']} {event['command']}")
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(0.2)
-        self._stop.set()
-        get_client().ping()  # wakes the reader up
-        self._thread.join(timeout=5)
-        self._client.close()
-
-    def sent(self) -> list[str]:
-        """Commands sent over the network (a script's own calls show as ``lua``)."""
-        return [line for line in self.lines if not line.startswith("lua") and not line.endswith("PING")]
+from tools.testing import RedisMonitor, cached_db_session
 
 
 def _user_hits() -> float:
@@ -72,8 +33,8 @@ def test_logged_in_request_reads_session_and_user_in_one_round_trip(client, stud
     session_reads = [line for line in sent if "django.contrib.sessions" in line]
     assert len(session_reads) == 1 and session_reads[0].split()[1] == "EVALSHA", sent
     assert not [line for line in sent if line.split()[1] == "GET"], sent
-    # And the API budget's counter: one script too (was ADD, then INCR). Two round trips in all.
-    assert len(sent) == 2 and all(line.split()[1] == "EVALSHA" for line in sent), sent
+    # The API budget is counted in process memory: one round trip in all.
+    assert len(sent) == 1, sent
     assert _user_hits() == hits + 1  # the user came from the cache entry read with the session
 
 
