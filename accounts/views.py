@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
@@ -159,7 +160,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        # The new password and its revocation-feed entry (every other session ends) commit together.
+        with transaction.atomic():
+            response = super().form_valid(form)
         # The new password ends the waits a rival's guesses put on the account, and the browser
         # that proved the mailbox is the owner's from now on.
         limits.login_unlock(user_ids=[form.user.pk])

@@ -4,14 +4,8 @@ from django.apps import AppConfig
 
 
 class LibConfig(AppConfig):
-    """Shared helpers; ``ready`` connects the user-cache signals."""
+    """Shared helpers (no models, no receivers)."""
 
     name = "common"
     label = "common"
     verbose_name = "Shared helpers"
-
-    def ready(self) -> None:
-        # Receivers are connected once every app is loaded (Django's AppConfig.ready).
-        from . import auth
-
-        auth.connect_signals()

@@ -121,7 +121,6 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -142,14 +141,16 @@ MIDDLEWARE = [
     "monitoring.middleware.MonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The signed-cookie session (SESSION_ENGINE): read from the cookie, no store.
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, refusing ended sessions; the user from process memory (accounts/revocation.py).
+    "accounts.revocation.AuthenticationMiddleware",
     # Loads the session's user first, so a database outage answers 503, also with DEBUG on.
     "common.errors.DatabaseOutageMiddleware",
-    # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
+    # Per-user / per-address budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "common.ratelimit.ApiRateLimitMiddleware",
     # Pages only (common/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
     "common.lean.PageMessageMiddleware",
@@ -324,7 +325,6 @@ CIRCUIT_BREAKERS = {
 # lifetime so that one request recomputes an expired key while the others serve the old value.
 CACHE_TTL_REMAINING = env_int("CACHE_TTL_REMAINING", 5)
 CACHE_TTL_EVENT = env_int("CACHE_TTL_EVENT", 600)
-CACHE_TTL_USER = env_int("CACHE_TTL_USER", 600)
 CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 60)
 
 # Rate limits (common/ratelimit.py; docs/CACHING.md says which are exact across processes and
@@ -391,17 +391,21 @@ if "channels" in REDIS_SENTINEL_ROLES:
 # --- sessions and auth ---------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-# The cached variant loads the logged-in user from Redis (common/auth.py).
-AUTHENTICATION_BACKENDS = ["common.auth.CachedNimOrEmailBackend"]
+# The session's user comes from process memory while the revocation feed is read (accounts/revocation.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.NimOrEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"
-# Sessions live in PostgreSQL and are cached in Redis: a dead Redis does not log anyone out.
-# Django's cached_db, read together with the cached user in one Redis round trip.
-SESSION_ENGINE = "common.sessions"
+# Sessions live in their signed cookie (Django's signed_cookies engine): no store to read. A
+# logout, a password change, a deactivation end them on every process within a second through
+# the revocation feed in PostgreSQL (accounts/revocation.py; docs/OPERATIONS.md).
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+# Each process reads the revocation feed in a thread of its own. Off in tests, which read it
+# themselves (a process that does not read it checks PostgreSQL on every logged-in request).
+REVOCATION_WATCH_IN_BACKGROUND = env_bool("REVOCATION_WATCH_IN_BACKGROUND", ENVIRONMENT != "test")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -140,23 +140,21 @@ def run_nginx(work: Path, *, web_port: int, ws_port: int):
         process.wait(timeout=10)
 
 
-def cached_db_session(user) -> str:
-    """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
-    login form leaves one, or as sessions made before ``common.sessions`` look); its key."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
+def logged_in_session(user) -> str:
+    """The session cookie's value of ``user`` logged in, as the login form leaves it: Django's
+    ``login()`` on the configured engine (its signals give the session its revocable id), without
+    checking a password."""
+    from importlib import import_module
 
-    session = SessionStore()
-    session.update(
-        {
-            SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
-        }
-    )
-    session.create()
-    return session.session_key
+    from django.conf import settings
+    from django.contrib.auth import login
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    login(request, user, settings.AUTHENTICATION_BACKENDS[0])
+    request.session.save()
+    return request.session.session_key
 
 
 def start_procfile_process(name: str, settings_dict: dict, **env: str) -> subprocess.Popen:

@@ -117,7 +117,7 @@ def test_breaker_closes_and_caching_resumes_when_redis_is_back(
     anon.get(f"/api/events/{event.slug}/")
     anon.get(f"/api/events/{event.slug}/")
     assert requests_total("event", "hit") >= hits + 1  # cached again
-    # A Redis that was killed lost the cached sessions: PostgreSQL still has them.
+    # Sessions live in their cookies: a Redis that was killed logged nobody out.
     assert logged_in.get("/api/events/").wsgi_request.user.is_authenticated
     assert Client().get("/healthz").json()["checks"]["redis"]["status"] == "green"
 
@@ -128,7 +128,7 @@ def test_login_works_and_sessions_survive_with_redis_dead(redis_server, make_use
     already = Client()
     already.force_login(user)
     redis_server.kill()
-    # An existing session is read from PostgreSQL.
+    # An existing session is read from its cookie, its user from this process's memory.
     assert already.get(f"/events/{event.slug}/").wsgi_request.user == user
     # A new login works and its session is usable on the next request.
     fresh = Client()

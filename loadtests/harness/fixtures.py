@@ -26,9 +26,9 @@ def make_students(count: int, tag: str) -> list:
 def make_sessions(users: list) -> list[dict]:
     """A logged-in session per student, as the login form would leave it (what ``login()`` stores,
     without paying PBKDF2 for each), plus a CSRF secret: ``{user_id, session, csrf}``."""
-    from tools.testing import cached_db_session
+    from tools.testing import logged_in_session
 
-    return [{"user_id": u.pk, "session": cached_db_session(u), "csrf": secrets.token_hex(16)} for u in users]
+    return [{"user_id": u.pk, "session": logged_in_session(u), "csrf": secrets.token_hex(16)} for u in users]
 
 
 def staff_cookie() -> str:

@@ -19,7 +19,7 @@ import websocket
 from django.db import connection
 
 from queueing.services import queue_enqueue
-from tools.testing import cached_db_session, free_port, start_procfile_process, stop_process_group, wait_for_port
+from tools.testing import free_port, logged_in_session, start_procfile_process, stop_process_group, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +36,7 @@ def assert_stops_soon_after_sigterm(process) -> None:
 def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_user, event):
     student = make_user()
     entry, _created = queue_enqueue(user=student, event_slug=event.slug)
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
     # Two workers: the hang was seen with sockets spread over both.
     web = start_procfile_process(
@@ -72,7 +72,7 @@ def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_us
 @pytest.mark.parametrize("round_", range(2))
 def test_web_stops_within_seconds_of_sigterm_with_keep_alive_connections_open(round_, student):
     """Pages keep their connection between polls: open ones, idle and mid-request, must not hold web."""
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
     web = start_procfile_process("web", connection.settings_dict, PORT=str(port), LOG_LEVEL="WARNING")
     request = (f"GET /api/ping/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: sessionid={session_key}\r\n\r\n").encode()
