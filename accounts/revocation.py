@@ -302,14 +302,19 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
         request.auser = sync_to_async(partial(_cached_user, request))
 
 
+async def websocket_user(scope) -> Any:
+    """The user of a websocket's session (Channels' ``get_user``: the backend and the hash check),
+    AnonymousUser for an ended one."""
+    if await _session_refused(scope["session"]):
+        return AnonymousUser()
+    return await channels_get_user(scope)
+
+
 class WebsocketAuthMiddleware(AuthMiddleware):
-    """Channels' ``AuthMiddleware`` with the same rule: an ended session is nobody."""
+    """Channels' ``AuthMiddleware`` with the same rule as the pages: an ended session is nobody."""
 
     async def resolve_scope(self, scope) -> None:
-        if await _session_refused(scope["session"]):
-            scope["user"]._wrapped = AnonymousUser()
-        else:
-            scope["user"]._wrapped = await channels_get_user(scope)  # the backend and hash check
+        scope["user"]._wrapped = await websocket_user(scope)
 
 
 @database_sync_to_async
