@@ -25,6 +25,7 @@ Logins and sign-ups are limited in PostgreSQL (accounts/limits.py), with rules o
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -34,6 +35,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import NamedTuple
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -135,8 +137,7 @@ def ratelimit_key(request: HttpRequest) -> str:
 # --- counting ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     limited: bool
     retry_after: int  # whole seconds until the current window has ended
     count: int
@@ -147,6 +148,7 @@ _RATE = re.compile(r"([0-9]+)/([0-9]*)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@functools.cache
 def parse_rate(rate: str) -> tuple[int, int]:
     """``"3/m"`` as ``(3, 60)``, ``"1/3s"`` as ``(1, 3)``."""
     match = _RATE.fullmatch(rate.strip())

@@ -51,10 +51,11 @@ class MonitoringMiddleware:
             response = self.get_response(request)
         seconds = time.perf_counter() - started
         view, method = _view_name(request), recorder.method_key(request.method or "")
-        HTTP_LATENCY.labels(view=view, method=method).observe(seconds)
-        HTTP_RESPONSES.labels(status=str(response.status_code), view=view, method=method).inc()
-        DB_QUERIES_PER_REQUEST.labels(view=view).observe(timer.count)
-        DB_SECONDS_PER_REQUEST.labels(view=view).observe(timer.seconds)
+        latency, queries, database = _children(view, method)
+        latency.observe(seconds)
+        queries.observe(timer.count)
+        database.observe(timer.seconds)
+        _answers(response.status_code, view, method).inc()
         if request.path.startswith(_UNLOGGED_PREFIXES):
             return response
         recorder.record_request(
@@ -70,6 +71,32 @@ class MonitoringMiddleware:
         if user is not None and user.is_authenticated and not user.is_staff:
             activity.touch(user.pk)
         return response
+
+
+# Each metric's child per label values, looked up once per process (``labels()`` takes a lock
+# and builds its key on every call): the label values are views, methods and statuses, a few dozen.
+_per_view: dict[tuple[str, str], tuple] = {}
+_per_answer: dict[tuple[int, str, str], object] = {}
+
+
+def _children(view: str, method: str) -> tuple:
+    children = _per_view.get((view, method))
+    if children is None:
+        children = _per_view[(view, method)] = (
+            HTTP_LATENCY.labels(view=view, method=method),
+            DB_QUERIES_PER_REQUEST.labels(view=view),
+            DB_SECONDS_PER_REQUEST.labels(view=view),
+        )
+    return children
+
+
+def _answers(status: int, view: str, method: str):
+    child = _per_answer.get((status, view, method))
+    if child is None:
+        child = _per_answer[(status, view, method)] = HTTP_RESPONSES.labels(
+            status=str(status), view=view, method=method
+        )
+    return child
 
 
 def _view_name(request) -> str:

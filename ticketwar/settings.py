@@ -155,8 +155,8 @@ MIDDLEWARE = [
     # Pages only (common/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
     "common.lean.PageMessageMiddleware",
     "common.lean.PageXFrameOptionsMiddleware",
-    # Content-Security-Policy header: a few microseconds per response (joins the policy string).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on pages (not on JSON: common/lean.py).
+    "common.lean.PageCSPMiddleware",
     "common.errors.JsonErrorMiddleware",
 ]
 

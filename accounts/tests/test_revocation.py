@@ -283,3 +283,21 @@ def test_sessions_made_for_load_tests_are_logins_like_any_other(student):
     client = Client()
     client.cookies["sessionid"] = cookie
     assert client.get(PRIVATE).status_code == 200
+
+
+def test_each_request_gets_its_own_copy_of_the_user(student):
+    """What one request caches on its user (permissions, related rows) never reaches another."""
+    client = logged_in(student)
+    first = client.get(PRIVATE).wsgi_request._cached_user
+    assert first.has_perm("tickets.can_check_in") is False  # caches the permissions on this copy
+    second = client.get(PRIVATE).wsgi_request._cached_user
+    held = revocation.state.users[student.pk]
+    assert first is not second and first is not held
+    assert "_perm_cache" in first.__dict__ and "_perm_cache" not in second.__dict__
+    assert "_perm_cache" not in held.__dict__
+    assert first._state is not held._state and second._state is not held._state
+    assert (second.pk, second.password, second.email_verified_at) == (
+        student.pk,
+        student.password,
+        student.email_verified_at,
+    )
