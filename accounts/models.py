@@ -99,7 +99,7 @@ class LoginThrottle(models.Model):
     ``user`` names the account of an ``account:`` or ``device:`` row (for the admin and unlocking).
     """
 
-    key = models.CharField(primary_key=True, max_length=100)
+    key = models.CharField(_("key"), primary_key=True, max_length=100)
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, null=True, blank=True, related_name="login_throttles", verbose_name=_("user")
     )

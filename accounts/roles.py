@@ -3,8 +3,8 @@
 Door volunteers used to need ``is_staff``, which also let them into the admin, the error log's
 tracebacks and the claim-log exports. Each right is now a permission, checked in one place:
 
-- ``tickets.can_check_in`` (tickets/views.py ``door_staff_required``, tickets.services): the scan
-  page and ``POST /api/checkin/``.
+- ``tickets.can_check_in`` (tickets/door_views.py ``door_staff_required``, tickets.checkin): the scan
+  page and its offline worker, ``POST /api/checkin/``, the door list and the sync of offline scans.
 - ``monitoring.view_dashboard`` (monitoring/views.py): the dashboard, its JSON feeds and /metrics.
 - ``monitoring.export_logs`` (monitoring/views.py): the CSV / JSON Lines exports.
 - ``events.*_event``: the event admin.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LibConfig(AppConfig):
@@ -8,4 +9,4 @@ class LibConfig(AppConfig):
 
     name = "common"
     label = "common"
-    verbose_name = "Shared helpers"
+    verbose_name = _("Shared helpers")

@@ -287,12 +287,15 @@ def too_many_requests(retry_after: int) -> JsonResponse:
     return response
 
 
-def rate_limited(budget: str, *, page: Callable | None = None) -> Callable:
+def rate_limited(budget: str, *, page: Callable | None = None, answer: Callable | None = None) -> Callable:
     """View decorator: count each request against ``budget``; 429 once it is used up.
 
     The answer is JSON, or for a form posted without JavaScript the page that
     ``page(request, retry_after, *args, **kwargs)`` renders (with its 429 status and
-    ``Retry-After``): the form and the API count against the same budget.
+    ``Retry-After``): the form and the API count against the same budget. Once the budget is
+    used up, ``answer(request, retry_after, *args, **kwargs)`` is asked first: a truer answer
+    than the 429 when it has one (the claim's "you already hold a ticket", or a form's redirect
+    back to its page), sent as it is; None leaves the 429.
     """
     if budget not in BUDGETS:
         raise ValueError(f"unknown rate-limit budget {budget!r}")
@@ -302,6 +305,10 @@ def rate_limited(budget: str, *, page: Callable | None = None) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             verdict = check(request, budget)
             if verdict is not None and verdict.limited:
+                if answer is not None:
+                    response = answer(request, verdict.retry_after, *args, **kwargs)
+                    if response is not None:
+                        return response
                 if page is None:
                     return too_many_requests(verdict.retry_after)
                 response = page(request, verdict.retry_after, *args, **kwargs)

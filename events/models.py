@@ -127,7 +127,13 @@ class Event(models.Model):
         _("public random value entered at"), null=True, blank=True, editable=False
     )
     draw_beacon_entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("public random value entered by"),
     )
     # The draw itself: the seed revealed and the pseudonyms in drawn order (kept after the queue
     # rows are cleaned up).
@@ -135,8 +141,23 @@ class Event(models.Model):
     draw_order = models.JSONField(_("drawn order"), default=list, blank=True, editable=False)
     # Tickets show a QR code that changes every 30 s instead of a fixed one.
     rotating_qr = models.BooleanField(_("rotating QR code"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # The door (tickets.selectors.door_window): opens DOOR_OPENS_BEFORE_START_MINUTES before the
+    # start unless the organiser sets an earlier or later time here (a registration desk that opens
+    # in the morning; the development demo, whose door is open from the moment it is seeded).
+    door_opens_at = models.DateTimeField(
+        _("door opens at"),
+        null=True,
+        blank=True,
+        help_text=_("Leave empty to open the door the usual time before the event starts."),
+    )
+    # The student card (KTM) as the ticket: its barcode (the NIM) admits that student's ticket.
+    door_accepts_student_card = models.BooleanField(
+        _("student card admits"),
+        default=False,
+        help_text=_("At the door, scanning a student card's barcode (the NIM) admits that student's ticket."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = EventQuerySet.as_manager()
 

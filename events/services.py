@@ -44,6 +44,8 @@ ORGANISER_FIELDS = (
     "draw_beacon_source",
     "draw_beacon_due_at",
     "rotating_qr",
+    "door_opens_at",
+    "door_accepts_student_card",
 )
 # What the freeze of a shuffled pre-queue fixes (queueing.draw.draw_freeze): its hash covers them.
 DRAW_FIELDS = ("opening_mode", "draw_beacon_source", "draw_beacon_due_at")
@@ -115,6 +117,8 @@ def event_create(
     draw_beacon_source: str = "",
     draw_beacon_due_at: datetime | None = None,
     rotating_qr: bool = False,
+    door_opens_at: datetime | None = None,
+    door_accepts_student_card: bool = False,
 ) -> Event:
     """Create an event with all its seats free (``remaining = capacity``)."""
     if capacity is None or capacity < 0:
@@ -146,6 +150,8 @@ def event_create(
                 draw_beacon_source=draw_beacon_source.strip(),
                 draw_beacon_due_at=_to_the_second(draw_beacon_due_at),
                 rotating_qr=rotating_qr,
+                door_opens_at=door_opens_at,
+                door_accepts_student_card=door_accepts_student_card,
             )
             _notify_event_changed(event.pk)
     except IntegrityError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from .models import Alert, AlertRule, ErrorLog, MetricSample, WorkerHeartbeat
 
@@ -19,8 +20,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ("metric", "comparison", "threshold", "enabled", "cooldown_seconds", "min_requests", "updated_at")
-    list_editable = ("threshold", "enabled", "cooldown_seconds")
+    # Thresholds written as the page's language writes them (50,5 in Indonesian), read back alike.
+    formfield_overrides = {models.FloatField: {"localize": True}}
+    list_display = (
+        "metric", "comparison", "threshold", "capacity_percent", "enabled", "cooldown_seconds", "min_requests",
+        "updated_at",
+    )  # fmt: skip
+    list_editable = ("threshold", "capacity_percent", "enabled", "cooldown_seconds")
     readonly_fields = ("metric", "updated_at")
 
     def has_add_permission(self, request):

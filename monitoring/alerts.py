@@ -30,20 +30,27 @@ logger = logging.getLogger("ticketwar.alerts")
 _ADVISORY_LOCK_ID = 0x7417A1E7
 
 
-# The seeded rules (migration 0003 holds its own copy): metric, comparison, threshold, cooldown.
+# The seeded rules (migrations 0003 and 0005 hold their own copy): metric, comparison, threshold,
+# cooldown, share of the event's seats (remaining tickets: 50 seats is 10 % of the 500-seat lecture).
 DEFAULT_RULES = [
-    ("error_rate", "gt", 10.0, 60),
-    ("response_time", "gt", 3000.0, 60),
-    ("remaining_tickets", "lt", 50.0, 0),
-    ("concurrent_users", "gt", 1000.0, 120),
+    ("error_rate", "gt", 10.0, 60, None),
+    ("response_time", "gt", 3000.0, 60, None),
+    ("remaining_tickets", "lt", 50.0, 0, 10.0),
+    ("concurrent_users", "gt", 1000.0, 120, None),
 ]
 
 
 def alert_rules_ensure_defaults() -> None:
     """Create any of the four rules that is missing, with its default threshold."""
-    for metric, comparison, threshold, cooldown in DEFAULT_RULES:
+    for metric, comparison, threshold, cooldown, capacity_percent in DEFAULT_RULES:
         AlertRule.objects.get_or_create(
-            metric=metric, defaults={"comparison": comparison, "threshold": threshold, "cooldown_seconds": cooldown}
+            metric=metric,
+            defaults={
+                "comparison": comparison,
+                "threshold": threshold,
+                "cooldown_seconds": cooldown,
+                "capacity_percent": capacity_percent,
+            },
         )
 
 
@@ -51,6 +58,7 @@ def alert_rules_ensure_defaults() -> None:
 class Reading:
     key: str
     value: float | None  # None: not enough data to judge (counts as clear)
+    threshold: float | None = None  # this key's own threshold (remaining tickets); None: the rule's
 
 
 def readings(rule: AlertRule, *, now: datetime) -> list[Reading]:
@@ -63,10 +71,15 @@ def readings(rule: AlertRule, *, now: datetime) -> list[Reading]:
         return [Reading(rule.metric, value)]
     if rule.metric == AlertRule.Metric.CONCURRENT_USERS:
         return [Reading(rule.metric, float(activity.count(now.timestamp())[0]))]
-    # remaining_tickets: one key per event whose claim window is open now. An event yet to open
-    # has all its seats; a small one (3 seats) would otherwise fire the moment it was created.
-    remaining = selectors.remaining_per_event(now=now, open_only=True)
-    keys = [Reading(f"{rule.metric}:{slug}", float(n)) for slug, n in remaining.items()]
+    # remaining_tickets: one key per event whose claim window is open now, held to a threshold
+    # relative to its size (AlertRule.threshold_for). An event yet to open has all its seats, and
+    # a 3-seat one has fewer than 50 from the start: neither is running out.
+    seats = selectors.seats_per_event(now=now)
+    keys = [
+        Reading(f"{rule.metric}:{slug}", float(s["remaining"]), rule.threshold_for(capacity=s["capacity"]))
+        for slug, s in seats.items()
+        if s["claim_open"]
+    ]
     # Events that left the list (closed, cancelled) clear their firing alerts.
     firing = Alert.objects.filter(rule=rule, state=Alert.State.FIRING).values_list("key", flat=True)
     known = {reading.key for reading in keys}
@@ -102,7 +115,8 @@ def evaluate_alerts(*, now: datetime | None = None) -> list[tuple[int, str]]:
 
 
 def _step(rule: AlertRule, reading: Reading, now: datetime) -> tuple[int, str] | None:
-    crossed = reading.value is not None and rule.crossed(reading.value)
+    threshold = rule.threshold if reading.threshold is None else reading.threshold
+    crossed = reading.value is not None and rule.crossed(reading.value, threshold)
     alert = Alert.objects.select_for_update().filter(key=reading.key, state=Alert.State.FIRING).first()
     if alert is None:
         if not crossed:
@@ -111,12 +125,12 @@ def _step(rule: AlertRule, reading: Reading, now: datetime) -> tuple[int, str] |
             with transaction.atomic():
                 alert = Alert.objects.create(
                     rule=rule, key=reading.key, value=reading.value, last_value=reading.value,
-                    threshold=rule.threshold, started_at=now,
+                    threshold=threshold, started_at=now,
                 )  # fmt: skip
         except IntegrityError:  # another evaluation fired it first: it will notify, not us
             return None
         ALERT_TRANSITIONS.labels(metric=rule.metric, state="firing").inc()
-        logger.warning("alert firing: %s = %s (threshold %s)", reading.key, reading.value, rule.threshold)
+        logger.warning("alert firing: %s = %s (threshold %s)", reading.key, reading.value, threshold)
         return alert.id, "firing"
     if crossed:
         alert.last_value = reading.value

@@ -52,20 +52,29 @@ def forget_cached() -> None:
 
 def _compute():
     try:
-        remaining = selectors.remaining_per_event()
+        seats = selectors.seats_per_event()
         claims = selectors.claims_summary()
         queue = selectors.queue_figures()
         firing = list(Alert.objects.filter(state=Alert.State.FIRING).values_list("key", flat=True))
     except Exception:  # database down: export what needs no database, /healthz says why
         logger.warning("business metrics unavailable", exc_info=True)
-        remaining, claims, queue, firing = {}, None, None, []
-    family = GaugeMetricFamily(
+        seats, claims, queue, firing = {}, None, None, []
+    remaining = GaugeMetricFamily(
             "ticketwar_event_remaining_tickets", "Seats left per event with an open or future claim window.",
             labels=["event"],
         )  # fmt: skip
-    for slug, count in remaining.items():
-        family.add_metric([slug], count)
-    yield family
+    # With the two below, a Prometheus rule can hold each event to its own size and window.
+    capacity = GaugeMetricFamily(
+        "ticketwar_event_capacity_seats", "Seats per event with an open or future claim window.", labels=["event"]
+    )
+    window_open = GaugeMetricFamily(
+        "ticketwar_event_claim_window_open", "1 once the event's claim window has opened (0 before).", labels=["event"]
+    )
+    for slug, figures in seats.items():
+        remaining.add_metric([slug], figures["remaining"])
+        capacity.add_metric([slug], figures["capacity"])
+        window_open.add_metric([slug], int(figures["claim_open"]))
+    yield from (remaining, capacity, window_open)
     active, _source = activity.count()
     yield GaugeMetricFamily(
             "ticketwar_active_users", "Distinct students active (request or websocket) in the last 5 minutes.",

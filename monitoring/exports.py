@@ -12,8 +12,12 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
+
 from common.spreadsheet import csv_safe
 from queueing.models import ClaimStat, QueueEntry
+from tickets.models import DoorScan
 
 from .models import ErrorLog, MetricSample, RequestStat
 
@@ -26,6 +30,10 @@ FIELDS = {
     "claimstats": ["minute", "event", "outcome", "count"],
     "metrics": ["taken_at", "active_users", "claims_per_minute", "claim_success_rate", "p95_ms", "error_rate",
                 "cache_hit_ratio", "queue_depth", "queue_delay_seconds", "requests", "remaining"],
+    # Every scan at a door (online, or synced from a phone that decided it offline), and per minute.
+    "door": ["scanned_at", "recorded_at", "event", "device", "staff", "method", "offline", "result", "reason",
+             "conflict", "ticket_id", "nim"],
+    "doorstats": ["minute", "event", "device", "scans", "admitted", "offline", "conflicts"],
 }  # fmt: skip
 
 
@@ -79,8 +87,41 @@ def rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
         qs = MetricSample.objects.filter(taken_at__gte=since, taken_at__lt=until).order_by("taken_at")
         for s in qs.iterator(chunk_size=2000):
             yield {field: getattr(s, field) for field in FIELDS["metrics"]} | {"taken_at": _iso(s.taken_at)}
+    elif kind in ("door", "doorstats"):
+        yield from _door_rows(kind, since=since, until=until)
     else:
         raise ValueError(kind)
+
+
+def _door_rows(kind: str, *, since: datetime, until: datetime) -> Iterator[dict]:
+    scans = DoorScan.objects.filter(scanned_at__gte=since, scanned_at__lt=until)
+    if kind == "door":
+        qs = scans.select_related("event", "staff", "ticket__user").order_by("scanned_at", "id")
+        for d in qs.iterator(chunk_size=2000):
+            yield {
+                "scanned_at": _iso(d.scanned_at), "recorded_at": _iso(d.recorded_at), "event": d.event.slug,
+                "device": d.device_name, "staff": d.staff.get_username() if d.staff else None, "method": d.method,
+                "offline": d.offline, "result": d.result, "reason": d.reason, "conflict": d.conflict,
+                "ticket_id": str(d.ticket_id) if d.ticket_id else None,
+                "nim": d.ticket.user.nim if d.ticket else None,
+            }  # fmt: skip
+        return
+    per_minute = (
+        scans.annotate(minute=TruncMinute("scanned_at"))
+        .values("minute", "event__slug", "device_name")
+        .annotate(
+            scans=Count("id"),
+            admitted=Count("id", filter=Q(result=DoorScan.Result.ADMITTED)),
+            offline=Count("id", filter=Q(offline=True)),
+            conflicts=Count("id", filter=Q(conflict=True)),
+        )
+        .order_by("minute", "event__slug", "device_name")
+    )
+    for r in per_minute.iterator(chunk_size=2000):
+        yield {
+            "minute": _iso(r["minute"]), "event": r["event__slug"], "device": r["device_name"], "scans": r["scans"],
+            "admitted": r["admitted"], "offline": r["offline"], "conflicts": r["conflicts"],
+        }  # fmt: skip
 
 
 def as_jsonl(items: Iterator[dict]) -> Iterator[str]:

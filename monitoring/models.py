@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -10,12 +11,13 @@ from django.utils.translation import gettext_lazy as _
 class WorkerHeartbeat(models.Model):
     """Last sign of life of each Celery worker (written every few seconds by the worker)."""
 
-    hostname = models.CharField(max_length=200, primary_key=True)
-    seen_at = models.DateTimeField()
-    queues = models.CharField(max_length=200, blank=True)
+    hostname = models.CharField(_("host name"), max_length=200, primary_key=True)
+    seen_at = models.DateTimeField(_("last seen at"))
+    queues = models.CharField(_("queues"), max_length=200, blank=True)
 
     class Meta:
-        verbose_name = "worker heartbeat"
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
 
     def __str__(self) -> str:
         return self.hostname
@@ -25,8 +27,9 @@ class AlertRule(models.Model):
     """One alert rule; operators edit thresholds in the admin.
 
     Units follow the metric: ``error_rate`` in percent of requests answered 5xx, ``response_time``
-    in milliseconds (p95 over the window), ``remaining_tickets`` in seats (checked per open event,
-    alert key ``remaining_tickets:<slug>``), ``concurrent_users`` in students.
+    in milliseconds (p95 over the window), ``remaining_tickets`` in seats (checked per event whose
+    claim window is open, alert key ``remaining_tickets:<slug>``, against ``threshold_for`` its
+    capacity), ``concurrent_users`` in students.
     """
 
     class Metric(models.TextChoices):
@@ -49,7 +52,19 @@ class AlertRule(models.Model):
     # Below this many requests in the window, error rate and p95 are noise (one 500 of two
     # requests is not a 50 % outage).
     min_requests = models.PositiveIntegerField(_("minimum requests in the window"), default=20)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Remaining tickets only: 50 seats left is "running out" for a 500-seat lecture, not for a
+    # 30-seat workshop that has barely started. Empty: the threshold alone.
+    capacity_percent = models.FloatField(
+        _("share of the seats (%)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_(
+            "Remaining tickets only: the alert fires below this share of the event's seats when it is lower "
+            "than the threshold."
+        ),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("alert rule")
@@ -57,13 +72,27 @@ class AlertRule(models.Model):
         ordering = ["metric"]
         constraints = [
             models.CheckConstraint(condition=models.Q(threshold__gte=0), name="monitoring_alertrule_threshold_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(capacity_percent__isnull=True)
+                | models.Q(capacity_percent__gte=0, capacity_percent__lte=100),
+                name="monitoring_alertrule_capacity_percent_0_100",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_metric_display()} {self.get_comparison_display()} {self.threshold:g}"
 
-    def crossed(self, value: float) -> bool:
-        return value > self.threshold if self.comparison == self.Comparison.ABOVE else value < self.threshold
+    def threshold_for(self, *, capacity: int | None = None) -> float:
+        """The threshold one key is held to: for an event of ``capacity`` seats, the lower of
+        ``threshold`` and ``capacity_percent`` of its seats (3 seats left of 3 are not running out)."""
+        if capacity is None or self.capacity_percent is None:
+            return self.threshold
+        return min(self.threshold, capacity * self.capacity_percent / 100)
+
+    def crossed(self, value: float, threshold: float | None = None) -> bool:
+        """Whether ``value`` is past ``threshold`` (the rule's own by default) in the rule's direction."""
+        threshold = self.threshold if threshold is None else threshold
+        return value > threshold if self.comparison == self.Comparison.ABOVE else value < threshold
 
 
 class Alert(models.Model):
@@ -73,7 +102,7 @@ class Alert(models.Model):
         FIRING = "firing", _("firing")
         RESOLVED = "resolved", _("resolved")
 
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("rule"))
     # "error_rate", "response_time", "concurrent_users" or "remaining_tickets:<slug>".
     key = models.CharField(_("rule key"), max_length=120)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.FIRING)
@@ -112,18 +141,18 @@ class MetricSample(models.Model):
 
     taken_at = models.DateTimeField(_("minute"), unique=True)
     remaining = models.JSONField(_("remaining per event"), default=dict)
-    active_users = models.PositiveIntegerField(default=0)
-    claims_per_minute = models.PositiveIntegerField(default=0)
-    claim_success_rate = models.FloatField(null=True, blank=True)
-    p95_ms = models.FloatField(null=True, blank=True)
-    error_rate = models.FloatField(null=True, blank=True)
-    cache_hit_ratio = models.FloatField(null=True, blank=True)
-    queue_depth = models.PositiveIntegerField(default=0)
-    queue_delay_seconds = models.FloatField(default=0)
+    active_users = models.PositiveIntegerField(_("active users"), default=0)
+    claims_per_minute = models.PositiveIntegerField(_("claims per minute"), default=0)
+    claim_success_rate = models.FloatField(_("claim success (%)"), null=True, blank=True)
+    p95_ms = models.FloatField(_("p95 latency (ms)"), null=True, blank=True)
+    error_rate = models.FloatField(_("error rate (%)"), null=True, blank=True)
+    cache_hit_ratio = models.FloatField(_("cache hit ratio (%)"), null=True, blank=True)
+    queue_depth = models.PositiveIntegerField(_("queue depth"), default=0)
+    queue_delay_seconds = models.FloatField(_("queue delay (s)"), default=0)
     requests = models.PositiveIntegerField(_("requests in the last minute"), default=0)
     # Cumulative cache counters across processes at sampling time: deltas give windowed ratios.
-    cache_hits_total = models.FloatField(default=0)
-    cache_misses_total = models.FloatField(default=0)
+    cache_hits_total = models.FloatField(_("cache hits since start"), default=0)
+    cache_misses_total = models.FloatField(_("cache misses since start"), default=0)
 
     class Meta:
         verbose_name = _("metric sample")
@@ -178,13 +207,13 @@ class RequestStat(models.Model):
 class ErrorLog(models.Model):
     """Recent unhandled errors with their stack traces (pruned; Sentry keeps the long history)."""
 
-    logged_at = models.DateTimeField(db_index=True)
-    logger = models.CharField(max_length=200)
-    level = models.CharField(max_length=16)
-    message = models.TextField()
-    exception_type = models.CharField(max_length=200, blank=True)
-    traceback = models.TextField(blank=True)
-    path = models.CharField(max_length=500, blank=True)
+    logged_at = models.DateTimeField(_("logged at"), db_index=True)
+    logger = models.CharField(_("logger"), max_length=200)
+    level = models.CharField(_("level"), max_length=16)
+    message = models.TextField(_("message"))
+    exception_type = models.CharField(_("exception type"), max_length=200, blank=True)
+    traceback = models.TextField(_("stack trace"), blank=True)
+    path = models.CharField(_("path"), max_length=500, blank=True)
     process = models.CharField(_("process"), max_length=100, blank=True)
 
     class Meta:

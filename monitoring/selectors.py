@@ -19,9 +19,11 @@ from events.models import Event
 from monitoring import health as health_checks
 from queueing import selectors as queue_selectors
 from queueing.models import QueueEntry
+from tickets.doorlist import door_figures
+from tickets.selectors import door_window, events_for_door
 
 from . import activity
-from .models import Alert, MetricSample, RequestStat
+from .models import Alert, AlertRule, MetricSample, RequestStat
 from .recorder import LATENCY_BUCKETS_MS
 
 WINDOW_SECONDS = 300
@@ -77,17 +79,39 @@ def percentile_from_buckets(buckets: list[int], quantile: float) -> float | None
 # --- business -------------------------------------------------------------------------
 
 
-def remaining_per_event(*, now: datetime | None = None, open_only: bool = False) -> dict[str, int]:
-    """Seats left per published event whose claim window has not closed (live from the DB).
+def remaining_per_event(*, now: datetime | None = None) -> dict[str, int]:
+    """Seats left per published event whose claim window has not closed (live from the DB)."""
+    return {slug: seats["remaining"] for slug, seats in seats_per_event(now=now).items()}
 
-    ``open_only``: only events whose window has opened, too (a small event is not "running
-    out" before anyone could claim).
+
+def seats_per_event(*, now: datetime | None = None) -> dict[str, dict]:
+    """``{slug: {title, remaining, capacity, claim_open, running_out}}`` per published event whose
+    claim window has not closed, soonest first (one query for the events, one for the rule).
+
+    ``claim_open``: the window has opened too. ``running_out``: the remaining-tickets alert rule
+    is crossed for it (only while its window is open: a small event is not "running out" before
+    anyone could claim, nor with all its seats left; ``AlertRule.threshold_for``).
     """
     now = now or timezone.now()
-    events = Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
-    if open_only:
-        events = events.filter(claim_opens_at__lte=now)
-    return dict(events.order_by("claim_opens_at", "slug").values_list("slug", "remaining"))
+    rule = AlertRule.objects.filter(metric=AlertRule.Metric.REMAINING_TICKETS).first()
+    rows = (
+        Event.objects.filter(status=Event.Status.PUBLISHED, claim_closes_at__gt=now)
+        .order_by("claim_opens_at", "slug")
+        .values_list("slug", "title", "remaining", "capacity", "claim_opens_at")
+    )
+    seats = {}
+    for slug, title, remaining, capacity, opens_at in rows:
+        claim_open = opens_at <= now
+        threshold = rule.threshold_for(capacity=capacity) if rule is not None else None
+        seats[slug] = {
+            "title": title,
+            "remaining": remaining,
+            "capacity": capacity,
+            "claim_open": claim_open,
+            "threshold": threshold,
+            "running_out": bool(claim_open and rule is not None and rule.crossed(remaining, threshold)),
+        }
+    return seats
 
 
 def claims_summary(*, now: datetime | None = None) -> dict:
@@ -116,6 +140,13 @@ def queue_figures() -> dict:
         "queue_depth": int(queue_selectors.queue_depth()),
         "queue_delay_seconds": round(float(queue_selectors.queue_delay_seconds()), 2),
     }
+
+
+def door_figures_now(*, now: datetime | None = None) -> dict[str, dict]:
+    """The door's figures (tickets.doorlist) of each event whose door is open now, by slug."""
+    now = now or timezone.now()
+    events = [event for event in events_for_door(now) if door_window(event)[0] <= now < door_window(event)[1]]
+    return {event.slug: {"title": event.title, **door_figures(event=event, now=now)} for event in events}
 
 
 # --- cache ----------------------------------------------------------------------------
@@ -179,8 +210,14 @@ def live_metrics(*, now: datetime | None = None, with_health: bool = True) -> di
     active, active_source = activity.count(now.timestamp())
     hits, misses = cache_counters()
     reference = MetricSample.objects.filter(taken_at__lte=now - timedelta(seconds=WINDOW_SECONDS)).first()
+    seats = seats_per_event(now=now)
     data = {
-        "remaining": remaining_per_event(now=now),
+        "remaining": {slug: s["remaining"] for slug, s in seats.items()},
+        # The dashboard's tiles: each event by its title, red while it is running out (the rule).
+        "events": {
+            slug: {key: s[key] for key in ("title", "capacity", "claim_open", "running_out")}
+            for slug, s in seats.items()
+        },
         "active_users": active,
         "active_users_source": active_source,
         **claims_summary(now=now),
@@ -191,6 +228,7 @@ def live_metrics(*, now: datetime | None = None, with_health: bool = True) -> di
         "cache_hits_total": hits,
         "cache_misses_total": misses,
         **queue_figures(),
+        "door": door_figures_now(now=now),
         "window_seconds": WINDOW_SECONDS,
         "time": now.isoformat(),
     }
@@ -212,6 +250,11 @@ def requests_last_minute(*, now: datetime) -> int:
 def capacity_of(slugs) -> dict[str, int]:
     """``{slug: capacity}`` of these events (one query)."""
     return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "capacity"))
+
+
+def titles_of(slugs) -> dict[str, str]:
+    """``{slug: title}`` of these events (one query)."""
+    return dict(Event.objects.filter(slug__in=list(slugs)).values_list("slug", "title"))
 
 
 def history(*, since: datetime, until: datetime) -> list[MetricSample]:

@@ -98,8 +98,9 @@ def history_api(request):
         {
             "since": since.isoformat(),
             "until": until.isoformat(),
-            # Seats per event: the chart draws each event against its own capacity.
+            # Seats per event: the chart draws each event against its own capacity, by its title.
             "capacity": selectors.capacity_of(slugs),
+            "titles": selectors.titles_of(slugs),
             "samples": [
                 {field: getattr(s, field) for field in exports.FIELDS["metrics"]} | {"taken_at": s.taken_at.isoformat()}
                 for s in samples
@@ -116,7 +117,9 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson
 @permission_api(EXPORT_LOGS)
 def export(request, kind: str, fmt: str):
     if kind not in exports.FIELDS:
-        return json_error(404, _("Unknown export: choose requests, errors, claims, claimstats or metrics."))
+        return json_error(
+            404, _("Unknown export: choose requests, errors, claims, claimstats, metrics, door or doorstats.")
+        )
     if fmt not in EXPORT_TYPES:
         return json_error(404, _("Unknown format: choose csv or jsonl."))
     since, until = parse_range(request.GET)
@@ -144,6 +147,8 @@ def dashboard(request):
             ("claims", _("Claim log (queue entries of the last hour)")),
             ("claimstats", _("Decided claims per minute and outcome")),
             ("metrics", _("Metric history")),
+            ("door", _("Door scans (every scan, online and synced)")),
+            ("doorstats", _("Door scans per minute and phone")),
         ],
         "default_since": (now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
         "default_until": now.strftime("%Y-%m-%dT%H:%M"),

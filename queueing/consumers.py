@@ -45,7 +45,10 @@ def _load_snapshot(public_id: uuid.UUID, user_id: int):
 
 def _public(payload: dict) -> dict:
     keys = ("queue_id", "status", "position", "eta_seconds", "ticket", "reason", "reason_code", "attempts")
-    return {k: payload.get(k) for k in keys}
+    public = {k: payload.get(k) for k in keys}
+    if payload.get("seats_left") is not None:  # a decision carries the seats left after it
+        public["seats_left"] = payload["seats_left"]
+    return public
 
 
 class QueueConsumer(AsyncJsonWebsocketConsumer):

@@ -93,13 +93,18 @@ def push_batch(decisions) -> None:
     per_event = Counter(d.claimed.event_id for d in final)
     totals, due = record_progress(per_event)
     messages: list[tuple[str, dict]] = []
+    # Seats left after this batch, one read for every event it touched: a decided page says the
+    # count that is true after its decision (not the one of its page load).
+    seats = seats_of(set(per_event) | set(due)) if final or due else {}
     if final:
         entries = QueueEntry.objects.select_related("ticket__event").filter(id__in=[d.claimed.id for d in final])
         for entry in entries:
-            messages.append((entry_group(entry.public_id), {"type": "queue.entry", "entry": entry_as_dict(entry)}))
+            payload = entry_as_dict(entry)
+            if entry.event_id in seats:
+                payload["seats_left"] = seats[entry.event_id][0]
+            messages.append((entry_group(entry.public_id), {"type": "queue.entry", "entry": payload}))
     if due:
         rate = refresh_drain_rate()
-        seats = seats_of(due)
         for event_id in due:
             message = progress_message(event_id, totals.get(event_id), rate, seats.get(event_id))
             messages.append((event_group(event_id), message))

@@ -38,8 +38,8 @@ def insert_ticket(*, event_id: int, user_id: int) -> Ticket:
 
 
 _INSERT_TICKETS_SQL = """
-INSERT INTO tickets_ticket (id, event_id, user_id, redeem_code, status, issued_at)
-SELECT t.id, %(event_id)s, t.user_id, t.code, 'active', t.issued_at
+INSERT INTO tickets_ticket (id, event_id, user_id, redeem_code, status, issued_at, admitted_device, changed_at)
+SELECT t.id, %(event_id)s, t.user_id, t.code, 'active', t.issued_at, '', t.issued_at
 FROM unnest(%(ids)s::uuid[], %(user_ids)s::bigint[], %(codes)s::varchar[], %(issued)s::timestamptz[])
     AS t(id, user_id, code, issued_at)
 -- A redeem code drawn twice is skipped (and redrawn); a second active ticket still raises.

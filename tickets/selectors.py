@@ -90,8 +90,10 @@ def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:
 
 
 def door_window(event: Event) -> tuple[datetime, datetime]:
-    """``(opens, closes)``: when the door of ``event`` admits tickets (settings DOOR_*)."""
-    opens = event.starts_at - timedelta(minutes=settings.DOOR_OPENS_BEFORE_START_MINUTES)
+    """``(opens, closes)``: when the door of ``event`` admits tickets: from the event's own
+    ``door_opens_at``, else DOOR_OPENS_BEFORE_START_MINUTES before the start, until
+    DOOR_CLOSES_AFTER_START_MINUTES after it."""
+    opens = event.door_opens_at or event.starts_at - timedelta(minutes=settings.DOOR_OPENS_BEFORE_START_MINUTES)
     closes = event.starts_at + timedelta(minutes=settings.DOOR_CLOSES_AFTER_START_MINUTES)
     return opens, closes
 
@@ -103,7 +105,7 @@ def events_for_door(now: datetime | None = None) -> QuerySet[Event]:
     return (
         Event.objects.filter(status=Event.Status.PUBLISHED, starts_at__gt=started_since)
         .order_by("starts_at", "id")
-        .only("slug", "title", "starts_at")
+        .only("slug", "title", "starts_at", "door_opens_at", "rotating_qr", "door_accepts_student_card")
     )
 
 

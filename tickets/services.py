@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from common.errors import PermissionDenied
 from events.models import Event
 
-from .codes import QR_PREFIX, normalize_redeem_code, ticket_id_from_qr
 from .exceptions import (
-    CheckInEventUnknown,
     EventUnavailable,
-    OutsideDoorWindow,
     ReturnClosed,
     SoldOut,
     TicketAlreadyReturned,
@@ -31,10 +24,8 @@ from .exceptions import (
     TicketNotFound,
 )
 from .models import Ticket
-from .rotating import ROTATING_PREFIX, ticket_id_from_rotating
 from .rows import insert_ticket, insert_tickets
 from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
-from .selectors import door_window, may_check_in
 from .signals import seats_changed
 
 
@@ -180,150 +171,11 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
             raise ReturnClosed()
         ticket.status = Ticket.Status.RETURNED
         ticket.returned_at = now
-        ticket.save(update_fields=["status", "returned_at"])
+        # The door lists learn of it in their next delta (tickets.doorlist), by the wall clock.
+        ticket.changed_at = timezone.now()
+        ticket.save(update_fields=["status", "returned_at", "changed_at"])
         # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
         # the named check constraint keeps remaining <= capacity whatever happens.
         Event.objects.release_seats(ticket.event_id, now=now)
         notify_seats_changed(ticket.event_id)
     return ticket
-
-
-# --- door check-in ---------------------------------------------------------------------
-
-
-def _door_closed_message(event: Event, opens: datetime, closes: datetime, now: datetime) -> str:
-    values = {
-        "title": event.title,
-        "opens": timezone.localtime(opens).strftime("%d.%m. %H:%M"),
-        "closes": timezone.localtime(closes).strftime("%d.%m. %H:%M"),
-    }
-    if now < opens:
-        return _("The door of %(title)s opens at %(opens)s (until %(closes)s).") % values
-    return _("The door of %(title)s closed at %(closes)s.") % values
-
-
-# Longest input worth looking at: a QR payload is ~80 characters, a redeem code 8 (+ dashes).
-CHECK_IN_MAX_CODE_LENGTH = 200
-
-
-class CheckIn:
-    ADMITTED = "admitted"
-    ALREADY_ADMITTED = "already_admitted"
-    INVALID = "invalid"
-    WRONG_EVENT = "wrong_event"
-    # A rotating-QR event's fixed code (redeem code, its barcode) may be a screenshot passed on:
-    # it admits only once staff have compared the holder's name and NIM with the student ID.
-    NEEDS_IDENTITY_CHECK = "needs_identity_check"
-
-
-@dataclass(frozen=True)
-class CheckInResult:
-    """What the door learns from one scan. ``ticket`` is None for ``invalid``."""
-
-    result: str
-    ticket: Ticket | None = None
-
-    @property
-    def admitted_at(self) -> datetime | None:
-        return self.ticket.admitted_at if self.ticket is not None else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON answer of ``POST /api/checkin/`` (see docs/API.md)."""
-        ticket = self.ticket
-        admitted_at = self.admitted_at.isoformat() if self.admitted_at else None
-        if ticket is None:
-            return {"result": self.result, "ticket": None, "admitted_at": None}
-        holder = ticket.user
-        by = ticket.admitted_by
-        return {
-            "result": self.result,
-            "ticket": {
-                "redeem_code": ticket.redeem_code,
-                "event": ticket.event.slug,
-                "event_title": ticket.event.title,
-                "holder_name": holder.full_name or holder.get_username(),
-                "nim": holder.nim,
-                "admitted_at": admitted_at,
-                "admitted_by": (by.full_name or by.get_username()) if by is not None else None,
-            },
-            "admitted_at": admitted_at,
-        }
-
-
-def _lookup_for_check_in(code: str, now: datetime) -> tuple[Ticket | None, bool]:
-    """``(ticket, fixed)``: the ticket a scanned or typed code names (or None), and whether the
-    code is the ticket's fixed redeem code. A forged QR costs no query.
-
-    For an event with ``rotating_qr`` the fixed QR is refused (it may be a screenshot passed
-    on); the redeem code is found, and ``ticket_check_in`` asks for an identity check.
-    """
-    if not isinstance(code, str) or not code.strip() or len(code) > CHECK_IN_MAX_CODE_LENGTH:
-        return None, False
-    tickets = Ticket.objects.select_related("event", "user", "admitted_by")
-    if code.strip().startswith(f"{ROTATING_PREFIX}."):
-        ticket_id = ticket_id_from_rotating(code, now)
-        found = tickets.filter(pk=ticket_id, event__rotating_qr=True).first() if ticket_id is not None else None
-        return found, False
-    if code.strip().startswith(f"{QR_PREFIX}."):
-        ticket_id = ticket_id_from_qr(code)
-        found = tickets.filter(pk=ticket_id, event__rotating_qr=False).first() if ticket_id is not None else None
-        return found, False
-    redeem_code = normalize_redeem_code(code)
-    return (tickets.filter(redeem_code=redeem_code).first() if redeem_code is not None else None), True
-
-
-def ticket_check_in(
-    *, code: str, staff_user, event_slug: str, identity_checked: bool = False, now: datetime | None = None
-) -> CheckInResult:
-    """Admit the holder of ``code`` (QR payload or redeem code) at the door of ``event_slug``, exactly once.
-
-    The door is bound to one event: a ticket of another event is ``wrong_event`` and is not
-    admitted. Raises ``CheckInEventUnknown`` (no published event with that slug) or
-    ``OutsideDoorWindow`` (``now`` outside ``selectors.door_window``: a ticket for next week's
-    talk is not let in today, even at the right door) before looking at the code.
-
-    Admission is one conditional ``UPDATE ... SET admitted_at, admitted_by WHERE id = ? AND
-    status = 'active' AND admitted_at IS NULL`` whose row count decides: of any number of
-    scanners racing on the same ticket exactly one gets ``admitted``, the others
-    ``already_admitted`` (with when and by whom). It also waits for a concurrent
-    ``ticket_return`` holding the row lock and then finds the ticket returned (``invalid``).
-    Raises ``PermissionDenied`` unless ``staff_user`` holds ``tickets.can_check_in`` (door
-    staff, superusers). Runs in autocommit: no outer transaction needed.
-
-    For an event with ``rotating_qr`` the redeem code (typed, or read from its barcode) is
-    ``needs_identity_check`` (holder's name and NIM, not admitted) unless ``identity_checked``:
-    staff compared them with the student ID card and scan again confirming it.
-    """
-    if not may_check_in(staff_user):
-        raise PermissionDenied("Only door staff can check tickets in.")
-    now = now or timezone.now()
-    event = (
-        Event.objects.filter(slug=event_slug, status=Event.Status.PUBLISHED).only("slug", "title", "starts_at").first()
-    )
-    if event is None:
-        raise CheckInEventUnknown()
-    opens, closes = door_window(event)
-    if not opens <= now < closes:
-        raise OutsideDoorWindow(
-            _door_closed_message(event, opens, closes, now),
-            door_opens_at=opens.isoformat(),
-            door_closes_at=closes.isoformat(),
-        )
-    ticket, fixed = _lookup_for_check_in(code, now)
-    if ticket is None or ticket.status != Ticket.Status.ACTIVE:
-        return CheckInResult(CheckIn.INVALID)
-    if ticket.event_id != event.pk:
-        return CheckInResult(CheckIn.WRONG_EVENT, ticket)
-    if fixed and ticket.event.rotating_qr and not identity_checked and ticket.admitted_at is None:
-        return CheckInResult(CheckIn.NEEDS_IDENTITY_CHECK, ticket)
-    admitted = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.ACTIVE, admitted_at__isnull=True).update(
-        admitted_at=now, admitted_by=staff_user
-    )
-    # Re-read after the UPDATE: the winner sees its own write, a loser sees the winner's
-    # (time and staff) or the return that beat it.
-    ticket = Ticket.objects.select_related("event", "user", "admitted_by").get(pk=ticket.pk)
-    if admitted == 1:
-        return CheckInResult(CheckIn.ADMITTED, ticket)
-    if ticket.status != Ticket.Status.ACTIVE:
-        return CheckInResult(CheckIn.INVALID)
-    return CheckInResult(CheckIn.ALREADY_ADMITTED, ticket)

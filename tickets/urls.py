@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import door_views, views
 
 app_name = "tickets"
 
@@ -13,7 +13,12 @@ urlpatterns = [
     path("tickets/<uuid:ticket_id>/print/", views.ticket_print, name="print"),
     path("tickets/sw.js", views.pocket_worker, name="pocket_worker"),
     path("api/tickets/<uuid:ticket_id>/qr/", views.api_ticket_qr, name="api_qr"),
-    path("scan/", views.scan_page, name="scan"),
     path("api/me/tickets/", views.api_my_tickets, name="api_my_tickets"),
-    path("api/checkin/", views.api_checkin, name="api_checkin"),
+    # The door (door_views.py): the scan page, its offline worker and manifest, check-in, door list, sync.
+    path("scan/", door_views.scan_page, name="scan"),
+    path("scan/sw.js", door_views.scan_worker, name="scan_worker"),
+    path("scan/manifest.webmanifest", door_views.scan_manifest, name="scan_manifest"),
+    path("api/checkin/", door_views.api_checkin, name="api_checkin"),
+    path("api/door/<str:slug>/list/", door_views.api_door_list, name="api_door_list"),
+    path("api/door/<str:slug>/sync/", door_views.api_door_sync, name="api_door_sync"),
 ]

@@ -9,8 +9,6 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
-from django.core.validators import slug_re
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,21 +18,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from common import ratelimit
 from common.api import json_api
-from common.body import json_object
 from common.errors import json_error
-from common.ratelimit import rate_limit_exempt
 
 from . import selectors, services
-from .exceptions import CheckInBadRequest, CheckInEventRequired, CheckInRateLimited, TicketError
+from .exceptions import TicketError
 from .rendering import barcode_svg, qr_svg
 from .rotating import WINDOW_SECONDS, rotating_payload, rotating_qr_svg, seconds_to_next_window, window_at
 
 # The contract's login page; a literal so this app does not depend on how accounts names it.
 STUDENT_LOGIN_URL = "/accounts/login/"
-# A JSON body for a check-in is ~120 bytes; anything far larger is not a scan.
-CHECKIN_MAX_BODY_BYTES = 2048
 # The ticket pages' service worker (static/js/pocket.js registers it): served from under
 # /tickets/ so that its scope is the ticket pages and nothing else.
 POCKET_SCOPE = "/tickets/"
@@ -192,121 +185,3 @@ def ticket_return(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
 def api_my_tickets(request: HttpRequest) -> HttpResponse:
     tickets = [selectors.ticket_as_dict(t) for t in selectors.tickets_of_user(user_id=request.user.pk)]
     return JsonResponse(tickets, safe=False)
-
-
-# --- the door ------------------------------------------------------------------------------
-
-
-def door_staff_required(view: Callable) -> Callable:
-    """The door's guard (``tickets.can_check_in``): pages send anonymous visitors to the login
-    page (door staff have no admin access, so not the admin's) and show others a 403 page;
-    the API answers JSON 401 / 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        is_api = request.path.startswith("/api/")
-        if not request.user.is_authenticated:
-            if is_api:
-                return json_error(401, _("Please log in first."), code="unauthenticated")
-            return redirect_to_login(request.get_full_path(), STUDENT_LOGIN_URL)
-        if not selectors.may_check_in(request.user):
-            if is_api:
-                return json_error(403, _("Only door staff can check tickets in."), code="forbidden")
-            return render(request, "tickets/scan_forbidden.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@require_GET
-@door_staff_required
-def scan_page(request: HttpRequest) -> HttpResponse:
-    events = list(selectors.events_for_door())
-    doors = [{"event": event, "window": selectors.door_window(event)} for event in events]
-    context = {
-        "doors": doors,
-        "default_event": selectors.door_default_event(events),
-        "scan_messages": _scan_messages(),
-    }
-    return render(request, "tickets/scan.html", context)
-
-
-def _scan_messages() -> dict[str, str]:
-    """The scan page's sentences, translated here so scan.js holds no text of its own."""
-    return {
-        "admitted": _("Admitted"),
-        "already_admitted": _("Already admitted"),
-        "already_detail": _("at %(time)s by %(staff)s"),
-        "invalid": _("Invalid ticket"),
-        "invalid_detail": _("This code is not a valid ticket (unknown, forged, or given back)."),
-        "wrong_event": _("Wrong event"),
-        "wrong_detail": _("This ticket is for: %(event)s"),
-        "identity": _("Check the student ID card"),
-        "identity_detail": _("Admit only if the card shows this name and NIM: %(holder)s"),
-        "identity_confirm": _("ID card matches: admit"),
-        "ready": _("Ready to scan"),
-        "checking": _("Checking…"),
-        "error": _("Could not check this code"),
-        "network": _("No connection to the server. Check the network and try again."),
-        "rate_limited": _("Too many invalid codes. Wait %(seconds)s s."),
-        "camera_start": _("Start camera"),
-        "camera_stop": _("Stop camera"),
-        "camera_insecure": _(
-            "The camera needs a secure connection: open this page over HTTPS. Type the redeem code meanwhile."
-        ),
-        "camera_unsupported": _(
-            "This browser cannot use a camera here. Use a current Chrome, Firefox or Safari, or type the redeem code."
-        ),
-        "camera_denied": _(
-            "Camera access was refused. Allow the camera for this site in the browser's settings, then try again."
-        ),
-        "camera_none": _("No camera was found on this device. Type the redeem code instead."),
-        "camera_busy": _("The camera is in use by another app. Close it and try again."),
-        "camera_failed": _("The camera could not start (%(reason)s). Type the redeem code instead."),
-        "empty": _("Type a redeem code first."),
-        "choose_event": _("Choose the event at this door first."),
-        "door_closed": _("Door not open"),
-        "door_open_note": _("Door open %(opens)s – %(closes)s"),
-        "door_closed_note": _("Door closed now: open %(opens)s – %(closes)s"),
-        "scan_meta": _("Scan #%(n)s at %(time)s"),
-    }
-
-
-def _parse_checkin_body(request: HttpRequest) -> tuple[str, str, bool]:
-    """``(code, event_slug, identity_checked)`` from the JSON body, or raise ``CheckInBadRequest``
-    (400, with a code; BadJson/BodyTooLarge for a body that is no small JSON object)."""
-    data = json_object(request, max_bytes=CHECKIN_MAX_BODY_BYTES, example='{"code": "ABCD-EFGH", "event": "<slug>"}')
-    code, event = data.get("code"), data.get("event")
-    if not isinstance(code, str) or not code.strip():
-        raise CheckInBadRequest(_("The ticket code is missing."))
-    if len(code) > services.CHECK_IN_MAX_CODE_LENGTH:
-        raise CheckInBadRequest(_("This is too long to be a ticket code."))
-    if event is None or event == "":
-        raise CheckInEventRequired()
-    # A slug's characters only: a NUL or a lone surrogate would reach PostgreSQL as an error.
-    if not isinstance(event, str) or len(event) > 80 or not slug_re.match(event):
-        raise CheckInBadRequest(_("The event must be an event's slug."))
-    identity_checked = data.get("identity_checked", False)
-    if not isinstance(identity_checked, bool):
-        raise CheckInBadRequest(_("identity_checked must be true or false."))
-    return code, event, identity_checked
-
-
-# A busy door scans far more than the general API budget allows; guessing is held by the
-# invalid-scan budget below instead (common/ratelimit.py).
-@rate_limit_exempt
-@json_api(("POST",), login=True)
-@door_staff_required
-def api_checkin(request: HttpRequest) -> HttpResponse:
-    # Only invalid answers spend the budget (a guard against guessing redeem codes): a busy door
-    # scanning hundreds of genuine tickets a minute is never slowed down.
-    used_up = ratelimit.peek(request, "checkin_invalid")
-    if used_up is not None and used_up.limited:
-        raise CheckInRateLimited(retry_after=used_up.retry_after)
-    code, event_slug, identity_checked = _parse_checkin_body(request)
-    outcome = services.ticket_check_in(
-        code=code, staff_user=request.user, event_slug=event_slug, identity_checked=identity_checked
-    )
-    if outcome.result == services.CheckIn.INVALID:
-        ratelimit.check(request, "checkin_invalid")
-    return JsonResponse(outcome.as_dict())

@@ -625,6 +625,15 @@ def _manage(env: dict[str, str], *argv: str) -> None:
         raise ServiceError(f"`manage.py {' '.join(argv)}` failed (see the message above); nothing was started.")
 
 
+def demo_logins(port: str) -> str:
+    """The demo's accounts (``seed_demo``, development only), as `make run` prints them."""
+    site = f"http://127.0.0.1:{port}"
+    return (
+        f"demo logins (development only): the admin admin / admin at {site}/admin/, "
+        f"the door volunteer pintu / pintu at {site}/scan/ (the demo event's door is open)"
+    )
+
+
 def cmd_run(args) -> int:
     services = Services.for_dir(Path(args.data_dir))
     started = services.start()
@@ -653,10 +662,12 @@ def cmd_run(args) -> int:
         env.setdefault("WEBSOCKET_ORIGIN", f"ws://127.0.0.1:{ws_port}")
         # The Procfile says `python`: make it this virtualenv's interpreter.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        if env.get("TICKETWAR_ENV", "development") == "development" and not env.get("EMAIL_BACKEND"):
-            mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
-            mail_dir.mkdir(parents=True, exist_ok=True)
-            _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
+        if env.get("TICKETWAR_ENV", "development") == "development":
+            if not env.get("EMAIL_BACKEND"):
+                mail_dir = Path(env.get("EMAIL_FILE_PATH") or ROOT / ".data" / "mail")
+                mail_dir.mkdir(parents=True, exist_ok=True)
+                _say(f"mails (sign-up links, offers) are written as files to {mail_dir}/")
+            _say(demo_logins(port))
         _say(
             f"starting web, ws, worker and beat on http://127.0.0.1:{port}/ "
             f"(websockets on {env['WEBSOCKET_ORIGIN']}; Ctrl-C stops everything)"

@@ -573,3 +573,71 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+SERVICE_UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class FlakyProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``target_port`` whose network can go bad on demand.
+
+    ``mode``: ``"forward"`` relays both ways; ``"hang"`` accepts connections and swallows what
+    clients send, never answering (a saturated Wi-Fi, a dead uplink behind a live access point);
+    ``"503"`` answers every request with ``503 Service Unavailable``. The mode applies to open
+    (kept-alive) connections too. Threads are daemons; ``close()`` stops accepting.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.mode = "forward"
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _address = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = None
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    return
+                if self.mode == "hang":
+                    continue
+                if self.mode == "503":
+                    client.sendall(SERVICE_UNAVAILABLE)
+                    return
+                if upstream is None:
+                    upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                    threading.Thread(target=self._pipe_back, args=(upstream, client), daemon=True).start()
+                upstream.sendall(data)
+        except OSError:
+            return
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+
+    def _pipe_back(self, upstream: socket.socket, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                if self.mode == "hang":
+                    continue  # an answer that never arrives
+                client.sendall(data)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WaitlistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "waitlist"
     label = "waitlist"  # the tables, migrations and admin URLs keep their names
-    verbose_name = "Waiting list and confirmations"
+    verbose_name = _("Waiting list and confirmations")
 
     def ready(self) -> None:
         # Receivers are connected once every app is loaded (Django's AppConfig.ready).

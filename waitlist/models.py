@@ -24,10 +24,14 @@ class WaitlistEntry(models.Model):
         LEFT = "left", _("opted out")
 
     # Sequential id: the order of the list (students join in queue order). Never shown.
-    id = models.BigAutoField(primary_key=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="waitlist")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries")
+    id = models.BigAutoField(_("ID"), primary_key=True)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    event = models.ForeignKey(
+        "events.Event", on_delete=models.CASCADE, related_name="waitlist", verbose_name=_("event")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries", verbose_name=_("student")
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
     # The refused claim's queue id: its waiting page (websocket group) hears about an offer.
     queue_public_id = models.UUIDField(_("queue entry"), null=True, blank=True)
@@ -36,7 +40,12 @@ class WaitlistEntry(models.Model):
     offer_expires_at = models.DateTimeField(_("offer expires at"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     ticket = models.OneToOneField(
-        "tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="waitlist_entry"
+        "tickets.Ticket",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waitlist_entry",
+        verbose_name=_("ticket"),
     )
 
     class Meta:
@@ -69,11 +78,18 @@ class WaitlistEntry(models.Model):
 class ConfirmationRequest(models.Model):
     """The organiser asks every ticket holder to confirm attendance before ``deadline``."""
 
-    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="confirmation_requests")
+    event = models.ForeignKey(
+        "events.Event", on_delete=models.CASCADE, related_name="confirmation_requests", verbose_name=_("event")
+    )
     deadline = models.DateTimeField(_("deadline"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     # Set once the unconfirmed tickets have been released (exactly once: row lock).
     closed_at = models.DateTimeField(_("released at"), null=True, blank=True)
@@ -89,8 +105,12 @@ class ConfirmationRequest(models.Model):
 
 
 class TicketConfirmation(models.Model):
-    request = models.ForeignKey(ConfirmationRequest, on_delete=models.CASCADE, related_name="confirmations")
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="confirmations")
+    request = models.ForeignKey(
+        ConfirmationRequest, on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("request")
+    )
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("ticket")
+    )
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
 
     class Meta:

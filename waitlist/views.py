@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,7 +18,7 @@ from common.body import json_object
 from common.errors import DomainError, json_error
 from common.ratelimit import rate_limited, too_many_requests_message
 from events.models import Event
-from events.views import render_event_page
+from events.views import EVENT_NOTE
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
 
@@ -140,7 +141,8 @@ def waitlist_choice(request, slug: str):
     try:
         services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
     except DomainError as refusal:
-        return render_event_page(request, slug, refusal=refusal.message, status=refusal.status)
+        # Post/redirect/get: the page it came from says why, once (the event page in its claim box).
+        messages.error(request, refusal.message, extra_tags=EVENT_NOTE)
     return redirect(_back_to(request, reverse("events:detail", args=[slug])))
 
 

@@ -48,6 +48,15 @@ def _get(path: str):
     return lambda client, event: client.get(path)
 
 
+def _door_list(client, event):
+    return client.get(f"/api/door/{event.slug}/list/")
+
+
+def _door_sync(client, event):
+    body = {"device_id": "phone-1", "sent_at": 1_700_000_000_000, "scans": []}
+    return client.post(f"/api/door/{event.slug}/sync/", json.dumps(body), content_type="application/json")
+
+
 DOOR = {"door_staff": 200, "superuser": 200}
 OPS = {"operator": 200, "superuser": 200}
 ORG = {"organiser": 200, "superuser": 200}
@@ -57,6 +66,9 @@ STAFF = {"operator": 200, "organiser": 200, "plain_staff": 200, "superuser": 200
 CASES = {
     "scan page": (_get("/scan/"), DOOR, 403),
     "check-in API": (_checkin, DOOR, 403),
+    "scan page's offline worker": (_get("/scan/sw.js"), DOOR, 403),
+    "door list": (_door_list, DOOR, 403),
+    "sync of offline scans": (_door_sync, DOOR, 403),
     "monitoring metrics API": (_get("/api/monitoring/metrics/"), OPS, 403),
     "monitoring alerts API": (_get("/api/monitoring/alerts/"), OPS, 403),
     "claim log export": (_get("/api/monitoring/export/claims.csv"), OPS, 403),
@@ -71,6 +83,9 @@ CASES = {
 ANONYMOUS = {
     "scan page": 302,  # to the login page
     "check-in API": 401,
+    "scan page's offline worker": 302,  # to the login page, as the scan page
+    "door list": 401,
+    "sync of offline scans": 401,
     "monitoring metrics API": 401,
     "monitoring alerts API": 401,
     "claim log export": 401,
@@ -103,6 +118,17 @@ def test_each_persona_reaches_exactly_its_own_pages(persona_client, door_event, 
     assert response.status_code == expected, (persona, what, response.status_code)
     if expected == 302 and what in ADMIN_PAGES | {"monitoring dashboard"}:
         assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_the_scan_page_s_manifest_is_public_and_names_nothing_but_the_app(client):
+    """Browsers fetch a web manifest without cookies: it must not need a login, nor hold any data."""
+    response = client.get("/scan/manifest.webmanifest")
+    assert response.status_code == 200 and response["Content-Type"] == "application/manifest+json"
+    manifest = response.json()
+    assert manifest["start_url"] == manifest["scope"] == "/scan/"
+    assert set(manifest) == {"name", "short_name", "description", "lang", "start_url", "scope", "display",
+                             "orientation", "background_color", "theme_color", "icons"}  # fmt: skip
 
 
 def test_door_staff_are_not_admin_staff_and_log_in_on_the_login_page(client, door_staff, event):

@@ -1,4 +1,5 @@
-"""Over the claim limit in a real Chromium: a live countdown, then the button comes back."""
+"""Over the claim limit in a real Chromium: why, said once, a live countdown, then the button comes
+back and the sentence goes."""
 
 from __future__ import annotations
 
@@ -40,15 +41,16 @@ def test_claim_429_shows_a_countdown_and_re_enables_the_button(live_asgi_server,
     page.wait_for_url(f"{live_asgi_server}/")
     page.goto(f"{live_asgi_server}/events/{event.slug}/")
     page.click("#claim-button")
-    countdown = page.locator("#countdown")
+    # Why, said once (no number that would stand still), and the wait counting down above the button...
+    message, countdown = page.locator("#claim-message"), page.locator("#countdown")
     page.wait_for_function("document.getElementById('countdown').textContent.match(/\\d:\\d\\d/)", timeout=10_000)
+    assert message.text_content() == "Terlalu banyak percobaan klaim dalam waktu singkat."
     first = countdown.text_content()
     assert re.search(r"0:[0-2]\d", first), first
     assert page.is_disabled("#claim-button")
-    # It counts down live...
     page.wait_for_function(f"document.getElementById('countdown').textContent !== {first!r}", timeout=5_000)
-    # ...and the button is usable again when the window ends.
+    # ...and when the button is usable again, the sentence is gone with the wait.
     page.wait_for_function("!document.getElementById('claim-button').disabled", timeout=30_000)
-    assert countdown.is_hidden()
+    assert message.is_hidden() and countdown.is_hidden()
     page.click("#claim-button")
     page.wait_for_url(re.compile(r".*/queue/[^/]+/$"), timeout=15_000)

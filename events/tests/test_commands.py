@@ -88,6 +88,28 @@ def test_seed_demo_still_works():
 
 
 @pytest.mark.django_db
+def test_the_demo_s_claim_then_scan_ends_in_admitted(make_user):
+    """Following the README: claim a seat of the demo event, then scan it in as pintu/pintu."""
+    from django.contrib.auth import get_user_model
+
+    from tickets.checkin import ticket_check_in
+    from tickets.services import ticket_issue
+    from tools.devservices import demo_logins
+
+    call_command("seed_demo")
+    event = Event.objects.get(slug="kuliah-umum")
+    door = get_user_model().objects.get(username="pintu")
+    assert door.check_password("pintu")
+    ticket = ticket_issue(event_id=event.id, user_id=make_user().id)
+    assert ticket_check_in(code=ticket.redeem_code, staff_user=door, event_slug=event.slug).result == "admitted"
+    # A demo seeded before the door could open early gets its door opened by the next `make run`.
+    Event.objects.filter(pk=event.pk).update(door_opens_at=None)
+    call_command("seed_demo")
+    assert Event.objects.get(pk=event.pk).door_opens_at <= timezone.now()
+    assert "pintu / pintu" in demo_logins("8000") and "admin / admin" in demo_logins("8000")
+
+
+@pytest.mark.django_db
 def test_create_students_is_refused_in_production(settings):
     from django.contrib.auth import get_user_model
 

@@ -6,10 +6,13 @@ import time
 
 import pytest
 
+from tickets.tests.browser import login_with_session
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_the_button_enables_at_the_opening_time(live_asgi_server, phone_page, make_event):
+def test_the_button_enables_at_the_opening_time(live_asgi_server, phone_page, make_event, student):
+    login_with_session(phone_page, live_asgi_server, student)  # a student's page: the claim button
     event = make_event(opens_in=4.5)
     opens_at_ms = event.claim_opens_at.timestamp() * 1000
     # Note the browser's clock (the machine's, as the server's) the moment the button comes on.

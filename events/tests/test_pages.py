@@ -22,7 +22,8 @@ def test_list_renders_in_both_languages(client, make_event, language, heading):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("language", "button"), [("id", "Klaim tiket saya"), ("en", "Claim my ticket")])
-def test_detail_renders_in_both_languages(client, event, language, button):
+def test_detail_renders_in_both_languages(client, event, student, language, button):
+    client.force_login(student)
     client.cookies["django_language"] = language
     response = client.get(reverse("events:detail", args=[event.slug]))
     assert response.status_code == 200

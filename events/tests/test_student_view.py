@@ -1,4 +1,4 @@
-"""The event page knows who is looking: a ticket holder, an unverified student, staff."""
+"""The event page knows who is looking: a ticket holder, an unverified student, staff, a visitor."""
 
 from __future__ import annotations
 
@@ -32,12 +32,23 @@ def test_an_unverified_student_sees_why_and_how_to_resend_not_a_button(make_user
 
 
 @pytest.mark.django_db
-def test_a_verified_student_and_a_visitor_get_the_claim_form(client, student, event):
-    for who in (client, as_user(student)):
-        html = who.get(f"/events/{event.slug}/").content.decode()
-        assert f'<form method="post" action="/events/{event.slug}/claim/" id="claim-form"' in html
-        assert 'type="submit" class="primary claim-button" id="claim-button"' in html
-        assert 'aria-live="polite"' not in html.split('id="countdown"')[0].split('class="card claim-box"')[1]
+def test_a_verified_student_gets_the_claim_form(student, event):
+    html = as_user(student).get(f"/events/{event.slug}/").content.decode()
+    assert f'<form method="post" action="/events/{event.slug}/claim/" id="claim-form"' in html
+    assert 'type="submit" class="primary claim-button" id="claim-button"' in html
+    assert 'aria-live="polite"' not in html.split('id="countdown"')[0].split('class="card claim-box"')[1]
+
+
+@pytest.mark.django_db
+def test_a_visitor_gets_the_way_to_log_in_and_back_not_a_claim_button(client, event):
+    html = client.get(f"/events/{event.slug}/").content.decode()
+    assert 'id="claim-button"' not in html and 'id="claim-form"' not in html
+    back_here = f"/accounts/login/?next=/events/{event.slug}/"
+    assert f'id="log-in-button" href="{back_here}"' in html
+    assert f'href="{back_here}" id="nav-log-in"' in html  # the header's "Masuk" too
+    # From the login page itself the header's link does not point back at the login page.
+    login = client.get(back_here).content.decode()
+    assert 'href="/accounts/login/" id="nav-log-in"' in login
 
 
 @pytest.mark.django_db

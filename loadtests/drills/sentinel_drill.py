@@ -53,9 +53,11 @@ class SentinelStack(Stack):
             self.group.stop()
 
 
-def run_probes(probes: list[tuple[Student, str]], event, promoted: float) -> dict:
+def run_probes(probes: list[tuple[Student, str]], event, promoted: float, limit_slug: str) -> dict:
     """After the switch: websockets on the probes' pre-queue entries, the event opened, pushes
-    awaited, then claims until the rate limit answers."""
+    awaited, then claims of the event ``limit_slug`` (not open yet: each answer a 425 that counts)
+    until the rate limit answers. Not of ``event``: its ticket holders are told about their ticket
+    (409) whatever the rate limit says."""
     from django.utils import timezone
 
     from events.cache import invalidate_event
@@ -96,7 +98,7 @@ def run_probes(probes: list[tuple[Student, str]], event, promoted: float) -> dic
     for student, _ in probes:
         statuses = []
         for _ in range(8):  # RATELIMIT_CLAIM is 3 a minute; each probe has claimed once already
-            statuses.append(student.claim(event.slug, timeout=30)[0])
+            statuses.append(student.claim(limit_slug, timeout=30)[0])
             if statuses[-1] == 429:
                 break
         limited.append(statuses)
@@ -139,6 +141,7 @@ def run(args) -> dict:
             draw_beacon_source="drill: a random value entered by the drill itself",
             draw_beacon_due_at=opens + timedelta(minutes=1),
         )
+        limit_event = make_event(f"{slug}-limit", 1, claim_opens_at=opens)  # first come, not open yet
         sessions = make_sessions(make_students(n["students"] + n["probes"], f"{stamp % 1000:03d}5"))
         war, probe_sessions = sessions[: n["students"]], sessions[n["students"] :]
         stack.start_processes()
@@ -158,7 +161,7 @@ def run(args) -> dict:
             say("Redis primary SIGKILLed")
             promoted = stack.group.wait_promoted(timeout=60)
             say(f"replica promoted after {promoted - killed:.1f} s")
-            probe_results = run_probes(probes, probe_event, promoted)
+            probe_results = run_probes(probes, probe_event, promoted, limit_event.slug)
             results = client.results()
             say("client finished; waiting for the queue to drain")
             drained_after = wait_queue_empty(stack.database_url, event.id, n["drain"])

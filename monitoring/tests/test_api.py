@@ -21,6 +21,8 @@ URLS = [
     "/api/monitoring/export/claims.csv",
     "/api/monitoring/export/claimstats.csv",
     "/api/monitoring/export/metrics.jsonl",
+    "/api/monitoring/export/door.csv",
+    "/api/monitoring/export/doorstats.jsonl",
 ]
 
 
@@ -207,6 +209,46 @@ def test_claim_statistics_export_survives_queue_cleanup(client, staff, event):
         (event.slug, "completed", "42"),
         (event.slug, "sold_out", "7"),
     ]
+
+
+def test_the_door_is_in_the_live_metrics_and_in_the_exports(client, staff, make_event, make_user):
+    from tickets.checkin import Scan, SyncedScan, door_sync, ticket_check_in
+    from tickets.services import ticket_issue
+    from tools.testing import door_open_times
+
+    event = make_event(**door_open_times())
+    make_event()  # its door is not open: not on the dashboard
+    tickets = [ticket_issue(event_id=event.id, user_id=make_user().id) for _ in range(3)]
+    now = timezone.now()
+    ticket_check_in(
+        code=tickets[0].redeem_code, staff_user=staff, event_slug=event.slug, now=now - timedelta(seconds=30),
+        scan=Scan(device_id="p1", device_name="pintu1"),
+    )  # fmt: skip
+    offline = [SyncedScan(nonce=f"n{i}", code=t.redeem_code, scanned_at=now) for i, t in enumerate(tickets[:2])]
+    door_sync(event_slug=event.slug, staff_user=staff, scans=offline, device_id="p2", device_name="pintu2", waiting=4)
+    client.force_login(staff)
+    door = client.get("/api/monitoring/metrics/").json()["door"]
+    assert list(door) == [event.slug]
+    figures = door[event.slug]
+    assert (figures["admitted"], figures["issued"], figures["waiting_to_sync"], figures["conflicts"]) == (2, 3, 4, 1)
+    assert {phone["name"]: phone["admitted"] for phone in figures["phones"]} == {"pintu1": 1, "pintu2": 1}
+
+    since = (now - timedelta(minutes=5)).isoformat()
+    body = b"".join(client.get("/api/monitoring/export/door.csv", {"since": since}).streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["device"], r["result"], r["offline"], r["conflict"]) for r in rows] == [
+        ("pintu1", "admitted", "False", "False"),
+        ("pintu2", "already_admitted", "True", "True"),
+        ("pintu2", "admitted", "True", "False"),
+    ]
+    stats = client.get("/api/monitoring/export/doorstats.jsonl", {"since": since})
+    lines = [json.loads(line) for line in b"".join(stats.streaming_content).decode().splitlines()]
+    per_device = {}
+    for line in lines:
+        per_device.setdefault(line["device"], [0, 0, 0])
+        for i, key in enumerate(("scans", "admitted", "conflicts")):
+            per_device[line["device"]][i] += line[key]
+    assert per_device == {"pintu1": [1, 1, 0], "pintu2": [2, 1, 1]}
 
 
 def test_csv_exports_escape_spreadsheet_formulas_like_the_attendee_list(client, staff, make_user, event):

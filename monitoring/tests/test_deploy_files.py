@@ -38,7 +38,10 @@ def test_alert_rules_cover_the_four_in_app_rules():
     text = (PROMETHEUS / "alerts.yml").read_text()
     for rule in ("error_rate", "response_time", "remaining_tickets", "concurrent_users"):
         assert f"rule: {rule}" in text
-    assert "> 0.10" in text and "> 3" in text and "< 50" in text and "> 1000" in text
+    assert "> 0.10" in text and "> 3" in text and "> 1000" in text
+    # Remaining tickets as in the app: below 50 seats or 10 % of the event's, in its open window.
+    assert "clamp_max(0.10 * ticketwar_event_capacity_seats, 50)" in text
+    assert "ticketwar_event_claim_window_open == 1" in text
 
 
 def test_grafana_dashboard_is_valid_and_uses_exported_metrics(client, event, staff):

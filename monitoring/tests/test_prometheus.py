@@ -54,6 +54,8 @@ def test_metrics_show_latency_and_db_histograms_after_requests(client, event, st
     assert sample(text, "ticketwar_db_queries_per_request_count", view="events:api-list") >= 3
     assert "ticketwar_db_seconds_per_request_bucket" in text
     assert sample(text, "ticketwar_event_remaining_tickets", event=event.slug) == event.remaining
+    assert sample(text, "ticketwar_event_capacity_seats", event=event.slug) == event.capacity
+    assert sample(text, "ticketwar_event_claim_window_open", event=event.slug) == 1
     assert sample(text, "ticketwar_active_users") == 1
     assert "ticketwar_queue_depth 0.0" in text
     assert "django_http_responses_total_by_status_view_method_total" in text

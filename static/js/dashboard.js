@@ -8,6 +8,12 @@
   const status = document.getElementById("mon-status");
   const charts = {};
   const palette = ["#417690", "#d2302c", "#2e9d3a", "#e0b000", "#7a4fb5", "#1f9bb3", "#b5651d"];
+  // Numbers and times as the page's language writes them: 137,5 and 22.15 on an Indonesian page.
+  // No thousands separator, like the figures Django writes into the page itself.
+  const lang = document.documentElement.lang || "id";
+  const locale = lang === "id" ? "id-ID" : lang;
+  const numberFormat = { maximumFractionDigits: 1, useGrouping: false };
+  const numbers = new Intl.NumberFormat(locale, numberFormat);
 
   async function getJson(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -17,8 +23,7 @@
 
   function show(value, unit) {
     if (value === null || value === undefined) return "–";
-    const rounded = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(1) : value;
-    return rounded + (unit || "");
+    return (typeof value === "number" ? numbers.format(value) : value) + (unit || "");
   }
 
   function renderLive(data) {
@@ -28,15 +33,18 @@
     const remaining = document.getElementById("mon-remaining");
     remaining.replaceChildren();
     Object.entries(data.remaining || {}).forEach(([slug, count]) => {
+      // Named by its title; red exactly while the remaining-tickets alert rule is crossed for it.
+      const event = (data.events || {})[slug] || {};
       const tile = document.createElement("div");
-      tile.className = "mon-tile" + (count < 50 ? " is-low" : "");
+      tile.className = "mon-tile" + (event.running_out ? " is-low" : "");
       tile.dataset.event = slug;
+      tile.title = slug;
       const name = document.createElement("span");
       name.className = "mon-label";
-      name.textContent = slug;
+      name.textContent = event.title || slug;
       const value = document.createElement("span");
       value.className = "mon-value";
-      value.textContent = count;
+      value.textContent = show(count);
       tile.append(name, value);
       remaining.append(tile);
     });
@@ -51,8 +59,79 @@
       const detail = (data.health_detail || {})[part];
       item.title = colour + (detail && detail.detail ? ": " + detail.detail : "");
     });
+    renderDoor(data.door);
     status.classList.remove("is-error");
-    status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString();
+    status.textContent = label("updated") + " " + new Date(data.time).toLocaleTimeString(locale);
+  }
+
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, (_, key) => (values[key] ?? ""));
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function tile(labelText, value, name) {
+    const box = element("div", "mon-tile");
+    box.dataset.door = name;
+    box.append(element("span", "mon-label", labelText), element("span", "mon-value", String(value)));
+    return box;
+  }
+
+  // The door of each event open now: figures, phones, conflicts (monitoring.selectors.door_figures_now).
+  function renderDoor(doors) {
+    const container = document.getElementById("mon-door");
+    const events = Object.entries(doors || {});
+    if (!events.length) {
+      container.replaceChildren(element("p", "mon-help", label("doorNone")));
+      return;
+    }
+    container.replaceChildren(...events.map(([slug, door]) => {
+      const block = element("div", "mon-door-event");
+      block.dataset.event = slug;
+      block.append(element("h3", "", door.title));
+      const tiles = element("div", "mon-tiles");
+      tiles.append(
+        tile(label("doorAdmitted"), door.admitted + " / " + door.issued, "admitted"),
+        tile(label("doorPerMinute"), door.arrivals_last_minute, "per_minute"),
+        tile(label("doorWaiting"), door.waiting_to_sync, "waiting"),
+        tile(label("doorConflicts"), door.conflicts, "conflicts"),
+      );
+      if (door.conflicts) tiles.lastChild.classList.add("is-low");
+      block.append(tiles);
+      if (door.phones.length) {
+        const table = element("table", "mon-door-phones");
+        const head = table.createTHead().insertRow();
+        [label("doorPhone"), label("doorScans"), label("doorAdmitted"), label("doorOffline"), label("doorWaiting"),
+          label("doorConflicts"), label("doorLastSeen")].forEach((text) => head.append(element("th", "", text)));
+        const body = table.createTBody();
+        door.phones.forEach((phone) => {
+          const row = body.insertRow();
+          [phone.name, phone.scans, phone.admitted, phone.offline, phone.waiting || 0, phone.conflicts,
+            phone.last_seen_at ? new Date(phone.last_seen_at).toLocaleTimeString() : "–"].forEach((value) => {
+            row.insertCell().textContent = String(value);
+          });
+        });
+        block.append(table);
+      }
+      if (door.recent_conflicts.length) {
+        const list = element("ul", "mon-door-conflicts");
+        door.recent_conflicts.forEach((conflict) => {
+          const values = {
+            holder: conflict.holder_name || "?", nim: conflict.nim || "–", device: conflict.device,
+            scanned: new Date(conflict.scanned_at).toLocaleTimeString(), by: conflict.admitted_by || "?",
+            time: conflict.admitted_at ? new Date(conflict.admitted_at).toLocaleTimeString() : "", reason: conflict.reason,
+          };
+          list.append(element("li", "", fill(label(conflict.reason ? "doorRefusedLine" : "doorConflictLine"), values)));
+        });
+        block.append(list);
+      }
+      return block;
+    }));
   }
 
   function renderAlerts(alerts) {
@@ -70,8 +149,8 @@
       row.className = alert.state;
       const state = alert.state === "firing" || alert.state === "resolved" ? label("state" + alert.state.charAt(0).toUpperCase() + alert.state.slice(1)) : alert.state;
       [alert.rule, state, show(alert.value), show(alert.threshold),
-        new Date(alert.started_at).toLocaleString(),
-        alert.resolved_at ? new Date(alert.resolved_at).toLocaleString() : ""].forEach((text) => {
+        new Date(alert.started_at).toLocaleString(locale),
+        alert.resolved_at ? new Date(alert.resolved_at).toLocaleString(locale) : ""].forEach((text) => {
         row.insertCell().textContent = text;
       });
     });
@@ -90,11 +169,12 @@
         })),
       },
       options: {
+        locale: locale,
         animation: false, responsive: true, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
         scales: {
           x: { ticks: { maxTicksLimit: 8, autoSkip: true } },
-          y: { beginAtZero: true, position: "left" },
-          y2: { beginAtZero: true, position: "right", display: datasets.some((d) => d.axis === "y2"), grid: { drawOnChartArea: false } },
+          y: { beginAtZero: true, position: "left", ticks: { format: numberFormat } },
+          y2: { beginAtZero: true, position: "right", display: datasets.some((d) => d.axis === "y2"), grid: { drawOnChartArea: false }, ticks: { format: numberFormat } },
         },
         plugins: { legend: { position: "bottom" } },
       },
@@ -117,9 +197,10 @@
     const slugs = [...new Set(samples.flatMap((s) => Object.keys(s.remaining || {})))];
     // Each event against its own capacity (a 30-seat workshop beside a 500-seat lecture).
     const capacity = history.capacity || {};
+    const titles = history.titles || {};
     const share = (count, slug) => (count == null || !capacity[slug] ? null : Math.round((1000 * count) / capacity[slug]) / 10);
     lineChart("chart-remaining", labels, slugs.map((slug) => ({
-      label: slug, data: samples.map((s) => share((s.remaining || {})[slug], slug)),
+      label: titles[slug] || slug, data: samples.map((s) => share((s.remaining || {})[slug], slug)),
     })));
     root.dataset.remainingScale = "percent";
     lineChart("chart-traffic", labels, [

@@ -12,9 +12,12 @@
   var stateLine = document.getElementById("state-line");
   var countdownNode = document.getElementById("countdown");
   var form = document.getElementById("claim-form");
-  // No button for a ticket holder or an unverified student: the page says why instead.
+  // No button for a ticket holder, an unverified student or a visitor who is not logged in: the
+  // page says why (and how to log in) instead.
   var button = document.getElementById("claim-button") || document.createElement("button");
   var messageNode = document.getElementById("claim-message");
+  var waitlistBox = document.getElementById("waitlist-box");
+  var logInFirst = document.getElementById("log-in-first");
 
   // Server clock minus browser clock, so a wrong phone clock does not shift the countdown.
   // server_now was taken while the page was rendered, i.e. about when its first byte left the
@@ -28,6 +31,7 @@
   var pollTimer = null;
   var retryUntil = 0;      // set by a 429: the button stays off until then
   var claiming = false;
+  var holder = false;      // a 409: this student holds a ticket, there is nothing left to claim
 
   function serverNow() { return Date.now() + clockOffset; }
 
@@ -46,6 +50,9 @@
     return event.status === "open" || (event.status === "not_open" && !!config.prequeue_open);
   }
 
+  // Sold out or closed: the waiting list is what is left to do (the server rendered it hidden).
+  function waitlistOpen() { return event.status === "sold_out" || event.status === "closed"; }
+
   function render() {
     remainingNode.textContent = String(event.remaining);
     var badge = stateLine.querySelector(".badge") || document.createElement("span");
@@ -53,20 +60,29 @@
     badge.textContent = stateLabel(event.status);
     if (!badge.parentNode) { stateLine.appendChild(badge); }
     var waiting = retryUntil > serverNow();
-    button.disabled = claiming || waiting || !claimable();
+    button.disabled = holder || claiming || waiting || !claimable();
+    if (waitlistBox && !holder) { waitlistBox.hidden = !waitlistOpen(); }
+    if (logInFirst) {
+      Array.prototype.forEach.call(logInFirst.querySelectorAll("[data-when]"), function (node) {
+        node.hidden = (node.getAttribute("data-when") === "waitlist") !== waitlistOpen();
+      });
+    }
     tick();
   }
 
   function tick() {
     var now = serverNow();
     if (retryUntil > now) {
+      // The wait counts down here (not read out every second: no live region); the sentence below
+      // the button says why, once, without a number that would stand still.
       countdownNode.hidden = false;
       countdownNode.textContent = msg.retry_in + " " + formatSeconds((retryUntil - now) / 1000);
       return;
     }
-    if (retryUntil) {            // a rate-limit wait just ended
+    if (retryUntil) {            // a rate-limit wait just ended: the button is back, the sentence goes
       retryUntil = 0;
-      button.disabled = claiming || !claimable();
+      button.disabled = holder || claiming || !claimable();
+      if (messageNode.getAttribute("data-retry")) { hideMessage(); }
     }
     if (event.status === "not_open") {
       var left = (opensAt - now) / 1000;
@@ -122,7 +138,14 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  function hideMessage() {
+    messageNode.hidden = true;
+    messageNode.textContent = "";
+    messageNode.removeAttribute("data-retry");
+  }
+
   function showMessage(text, link, ok) {
+    messageNode.removeAttribute("data-retry");
     messageNode.textContent = text || "";
     messageNode.className = "claim-message" + (ok ? " ok" : "");
     if (link) {
@@ -145,7 +168,11 @@
       }
     }
     if (status === 409) {
+      // Whatever else the page said (a wait, a countdown): the student holds a ticket.
       var ticketUrl = data.ticket && data.ticket.url;
+      holder = !!data.ticket;
+      retryUntil = 0;
+      if (holder && waitlistBox) { waitlistBox.hidden = true; }
       showMessage(data.error, ticketUrl ? { href: ticketUrl, text: msg.have_ticket } : null, true);
       return;
     }
@@ -156,7 +183,8 @@
     if (status === 429) {
       var wait = Number(data.retry_after || response.headers.get("Retry-After") || 60);
       retryUntil = serverNow() + wait * 1000;
-      showMessage(data.error);
+      showMessage(msg.too_many);
+      messageNode.setAttribute("data-retry", "1");  // it goes when the button comes back
       render();
       return;
     }
@@ -167,8 +195,23 @@
       render();
       return;
     }
-    if (status === 410) { poll(); }
+    if (status === 410) {
+      if (data.waitlist && data.waitlist.status === "waiting") { showWaitlistPlace(data.waitlist); }
+      event.status = data.code === "claim_closed" ? "closed" : "sold_out";
+      poll();
+    }
     showMessage(data.error || msg.network + " (" + status + ")");
+  }
+
+  // A claim refused as sold out put the student on the waiting list: say where, as a reload would.
+  function showWaitlistPlace(place) {
+    var standing = document.getElementById("waitlist-standing");
+    var sentence = document.getElementById("waitlist-place-sentence");
+    var join = document.getElementById("waitlist-join-form");
+    if (!standing || !sentence) { return; }
+    sentence.textContent = msg.waitlist_place.replace("%(n)s", String(place.position));
+    standing.hidden = false;
+    if (join) { join.hidden = true; }
   }
 
   // The button is a real form (it works without JavaScript); this claims without leaving the page.

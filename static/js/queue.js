@@ -59,6 +59,8 @@
       el("queue-reason").hidden = false;
       el("queue-reason").textContent = state.reason;
     }
+    // Decided: how live updates arrive no longer matters.
+    if (terminal(state.status)) { el("queue-mode").hidden = true; }
   }
 
   function apply(update) {

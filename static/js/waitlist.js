@@ -62,7 +62,7 @@
 
   // The queue page's own socket closes once the claim is decided; this one stays for offers.
   function listen() {
-    if (!("WebSocket" in window)) { return; }
+    if (!("WebSocket" in window)) { return null; }
     // The websocket process's origin (data-websocket-origin, from settings.WEBSOCKET_ORIGIN);
     // empty: this page's own origin, where a proxy routes /ws/ to it.
     var origin = document.body.getAttribute("data-websocket-origin") ||
@@ -74,11 +74,23 @@
         if (data.offer) { show({ status: "offered", url: data.offer.url }); }
       } catch (e) { /* ignore a malformed hint */ }
     };
+    return socket;
   }
 
-  listen();
+  var socket = listen();
   var pollTimer = setInterval(function () {
     if (won()) { clearInterval(pollTimer); return; }
     poll();
   }, 5000);
+
+  // The moment the claim gets its ticket (queue.js sets data-status), the box goes: a decided page
+  // shows only what is true after the decision, not a waiting-list checkbox for 5 more seconds.
+  if (queue && "MutationObserver" in window) {
+    new MutationObserver(function () {
+      if (won()) {
+        clearInterval(pollTimer);
+        if (socket) { try { socket.close(1000); } catch (e) { /* already closed */ } }
+      }
+    }).observe(queue, { attributes: true, attributeFilter: ["data-status"] });
+  }
 })();

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit
 
 from django.test import Client
 
 DEFAULT_PASSWORD = "s3cret-pass!"  # the conftest ``make_user`` default
+
+# The two screens the pages are tried on: a student's phone and an organiser's laptop.
+PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "id-ID"}
+DESKTOP = {"viewport": {"width": 1366, "height": 768}, "locale": "id-ID"}
+
+
+@contextlib.contextmanager
+def browser_page(browser, screen: dict, *, javascript: bool = True):
+    """A page in a fresh context of ``screen`` (``PHONE``, ``DESKTOP``), scripts on or off; closed after.
+
+    bypass_csp: Playwright's wait_for_function evaluates its expression with eval(), which the
+    Content-Security-Policy refuses (the policy itself is tested in ticketwar/tests/test_csp_browser.py).
+    """
+    context = browser.new_context(**screen, java_script_enabled=javascript, bypass_csp=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def admin_login(page, base_url: str, username: str, password: str = DEFAULT_PASSWORD, *, next_path: str = "") -> None:
@@ -34,6 +53,34 @@ def login_with_session(page, base_url: str, user) -> None:
     )
 
 
+def _y4m(path, luma: bytearray, width: int, height: int) -> str:
+    """Write one grey picture (``luma``, one byte per pixel) as a Y4M video Chromium can loop."""
+    chroma = b"\x80" * ((width // 2) * (height // 2))
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    with open(path, "wb") as video:
+        video.write(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
+    return str(path)
+
+
+def barcode_camera_file(path, text: str, *, width: int = 640, height: int = 480) -> str:
+    """A one-frame Y4M video of ``text`` as a Code 128 barcode (a student card's NIM, or a ticket's
+    redeem code as the ticket page prints it), for Chromium's fake camera (see ``qr_camera_file``)."""
+    import barcode
+
+    modules = barcode.get("code128", text).build()[0]
+    quiet = 10
+    scale = (width - 40) // (len(modules) + 2 * quiet)
+    left = (width - scale * len(modules)) // 2
+    top, bottom = height // 3, 2 * height // 3
+    luma = bytearray(b"\xff" * (width * height))
+    for index, bit in enumerate(modules):
+        if bit == "1":
+            for y in range(top, bottom):
+                start = y * width + left + index * scale
+                luma[start : start + scale] = b"\x00" * scale
+    return _y4m(path, luma, width, height)
+
+
 def qr_camera_file(path, payload: str, *, width: int = 640, height: int = 480) -> str:
     """Write a one-frame Y4M video of ``payload``'s QR code for Chromium's fake camera.
 
@@ -55,8 +102,4 @@ def qr_camera_file(path, payload: str, *, width: int = 640, height: int = 480) -
                 for y in range(top + r * scale, top + (r + 1) * scale):
                     start = y * width + left + c * scale
                     luma[start : start + scale] = b"\x00" * scale
-    chroma = b"\x80" * ((width // 2) * (height // 2))
-    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
-    with open(path, "wb") as video:
-        video.write(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
-    return str(path)
+    return _y4m(path, luma, width, height)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tickets.checkin import ticket_check_in
 from tickets.codes import qr_payload_for
-from tickets.services import ticket_check_in
 
 pytestmark = pytest.mark.django_db
 

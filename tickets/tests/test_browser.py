@@ -38,11 +38,13 @@ def test_staff_checks_a_ticket_in_by_typing_its_redeem_code(
     page.click("#scan-submit")
     page.wait_for_selector("#scan-result[data-result=already]", timeout=10_000)
     text = result.inner_text()
-    assert staff.full_name in text
+    # Which door phone let the holder in: this one, named after its login until staff rename it.
+    assert f"lewat {staff.username}" in text
     admitted_at = Ticket.objects.get(pk=ticket.pk).admitted_at
     from django.utils import timezone
 
-    assert timezone.localtime(admitted_at).strftime("%H:%M") in text
+    # Indonesian writes the time with a dot ("pukul 18.52"), in WIB.
+    assert f"pukul {timezone.localtime(admitted_at).strftime('%H.%M')}" in text
 
     page.wait_for_selector("#scan-result[data-result=idle]", timeout=5_000)
     page.fill("#scan-code", "ACDE-FGHJ" if ticket.redeem_code != "ACDEFGHJ" else "ACDE-FGHK")

@@ -8,9 +8,10 @@ import pytest
 
 from accounts.roles import DOOR_STAFF
 from events.models import Event
+from tickets.checkin import CheckIn, ticket_check_in
 from tickets.exceptions import AlreadyHasTicket, SoldOut, TicketAlreadyUsed
 from tickets.models import Ticket
-from tickets.services import CheckIn, ticket_check_in, ticket_issue, ticket_return
+from tickets.services import ticket_issue, ticket_return
 from tools.testing import race_values, run_race
 
 pytestmark = [

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from tickets.checkin import ticket_check_in
 from tickets.codes import qr_payload_for
 from tickets.rotating import WINDOW_SECONDS, rotating_payload, ticket_id_from_rotating
-from tickets.services import ticket_check_in
 from tools.testing import door_open_times
 
 

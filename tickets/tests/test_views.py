@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from accounts.roles import DOOR_STAFF
 from events.models import Event
+from tickets.checkin import ticket_check_in
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
-from tickets.services import ticket_check_in, ticket_issue, ticket_return
+from tickets.services import ticket_issue, ticket_return
 from tools.testing import door_open_times
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +190,13 @@ def test_checkin_api_wrong_event_and_invalid(client, ticket, staff, make_event):
     unknown = "ACDE-FGHJ" if ticket.redeem_code != "ACDEFGHJ" else "X"
     invalid = post_json(client, "/api/checkin/", {"code": unknown, "event": ticket.event.slug})
     assert invalid.status_code == 200
-    assert invalid.json() == {"result": "invalid", "ticket": None, "admitted_at": None}
+    assert invalid.json() == {
+        "result": "invalid",
+        "reason": "unknown",
+        "conflict": False,
+        "ticket": None,
+        "admitted_at": None,
+    }
 
 
 def test_checkin_api_refuses_anonymous_students_and_wrong_methods(client, ticket, student):

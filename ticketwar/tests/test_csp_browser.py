@@ -100,5 +100,9 @@ def test_staff_pages_load_without_violations(live_asgi_server, browser, staff, m
         page.click("#scan-camera-toggle")
         page.wait_for_selector("#scan-result[data-result=admitted]", timeout=20_000)
         assert _violations(page, messages) == [], "scan"
+        # The scan page's service worker (offline use) and manifest work under the policy too.
+        assert page.evaluate("navigator.serviceWorker.ready.then((r) => Boolean(r.active))")
+        assert page.evaluate("navigator.serviceWorker.controller !== null")
+        assert page.evaluate("fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.ok)")
     finally:
         chromium.close()

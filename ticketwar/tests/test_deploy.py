@@ -88,7 +88,8 @@ def _web_command(script: str) -> list[str]:
 def test_every_deployment_runs_the_procfiles_web_command():
     """The connection limits and idle time proven by test_web_connections.py hold in every file
     that starts web: the image's default command, docker-compose.yml and the Kubernetes web pods."""
-    compose = yaml.safe_load(_compose_config(SECRET_KEY="s" * 40).stdout)["services"]["web"]["command"]
+    config = _compose_config(SECRET_KEY="s" * 40, POSTGRES_PASSWORD="p" * 20).stdout
+    compose = yaml.safe_load(config)["services"]["web"]["command"]
     dockerfile = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
     kubernetes = next(
         doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "web.yaml").read_text())

@@ -117,7 +117,8 @@ def test_a_new_untranslated_string_is_caught(tmp_path):
 
 
 @pytest.mark.django_db
-def test_indonesian_by_default_and_english_on_request(client, event):
+def test_indonesian_by_default_and_english_on_request(client, event, student):
+    client.force_login(student)
     html = client.get(f"/events/{event.slug}/").content.decode()
     assert 'lang="id"' in html and "Klaim tiket saya" in html
     html = client.get(f"/events/{event.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
@@ -125,7 +126,8 @@ def test_indonesian_by_default_and_english_on_request(client, event):
 
 
 @pytest.mark.django_db
-def test_the_language_switch_in_the_footer_changes_the_language(client, event):
+def test_the_language_switch_in_the_footer_changes_the_language(client, event, student):
+    client.force_login(student)
     html = client.get(f"/events/{event.slug}/").content.decode()
     footer = html.split('<footer class="site-footer">')[1]
     assert 'action="/i18n/setlang/"' in footer and 'value="en"' in footer

@@ -1,7 +1,8 @@
 """The claim, the waiting-list choice and the offer claim as plain forms (no JavaScript).
 
-Each is a POST with a CSRF token answered by a redirect or by the page with the refusal in
-words, through the same services and rate-limit budgets as the JSON API.
+Each is a POST with a CSRF token answered by a redirect (to the next page, or back to its own page,
+which says the refusal in words once), through the same services and rate-limit budgets as the
+JSON API.
 """
 
 from __future__ import annotations
@@ -45,18 +46,36 @@ def test_claim_form_needs_the_csrf_token(student, event):
     assert me.post(f"/events/{event.slug}/claim/", {"csrfmiddlewaretoken": token}).status_code == 302
 
 
-def test_a_refused_claim_shows_the_event_page_with_the_reason(student, make_event):
+def test_a_refused_claim_goes_back_to_the_event_page_which_says_why_once(student, make_event, settings):
+    """Post/redirect/get: the refusal is said on the event page after the redirect, once; a reload
+    neither says it again nor posts the claim again."""
+    settings.RATELIMIT_CLAIM = "10/m"
     sold_out = make_event(capacity=1, remaining=0)
-    response = as_user(student).post(f"/events/{sold_out.slug}/claim/")
-    assert response.status_code == 410
-    html = response.content.decode()
-    assert 'id="claim-message"' in html and "Tiket untuk acara ini sudah habis diklaim." in html
-    english = as_user(student, HTTP_ACCEPT_LANGUAGE="en").post(f"/events/{sold_out.slug}/claim/")
-    assert "All tickets for this event have been claimed." in english.content.decode()
+    me = as_user(student)
+    response = me.post(f"/events/{sold_out.slug}/claim/")
+    assert response.status_code == 302 and response["Location"] == f"/events/{sold_out.slug}/"
+    html = me.get(response["Location"]).content.decode()
+    assert html.count("Tiket untuk acara ini sudah habis diklaim.") == 1
+    assert 'id="claim-message" class="claim-message" role="status">Tiket untuk' in html
+    assert "Tiket untuk acara ini sudah habis diklaim." not in me.get(f"/events/{sold_out.slug}/").content.decode()
+    english = as_user(student, HTTP_ACCEPT_LANGUAGE="en")
+    english.post(f"/events/{sold_out.slug}/claim/")
+    assert "All tickets for this event have been claimed." in english.get(f"/events/{sold_out.slug}/").content.decode()
     not_open = make_event(opens_in=3600)
-    response = as_user(student).post(f"/events/{not_open.slug}/claim/")
-    assert response.status_code == 425 and "Klaim belum dibuka." in response.content.decode()
-    assert as_user(student).post("/events/no-such-event/claim/").status_code == 404
+    response = me.post(f"/events/{not_open.slug}/claim/", follow=True)
+    assert response.redirect_chain == [(f"/events/{not_open.slug}/", 302)]
+    assert "Klaim belum dibuka." in response.content.decode()
+    assert me.post("/events/no-such-event/claim/").status_code == 404
+
+
+def test_a_ticket_holder_claiming_again_is_shown_the_ticket_once(student, event):
+    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    response = as_user(student).post(f"/events/{event.slug}/claim/", follow=True)
+    assert response.redirect_chain == [(f"/events/{event.slug}/", 302)]
+    html = response.content.decode()
+    # The notice with the link, and not the same sentence again in a red box beside it.
+    assert f'href="/tickets/{ticket.id}/"' in html
+    assert html.count("Anda sudah punya tiket untuk acara ini.") == 1
 
 
 def test_the_form_and_the_api_share_one_claim_budget(student, event, settings):
@@ -64,10 +83,32 @@ def test_the_form_and_the_api_share_one_claim_budget(student, event, settings):
     me = as_user(student)
     assert me.post(f"/events/{event.slug}/claim/").status_code == 302
     response = me.post(f"/events/{event.slug}/claim/")
-    assert response.status_code == 429 and int(response["Retry-After"]) > 0
-    html = response.content.decode()
-    assert "Terlalu banyak permintaan. Mohon tunggu" in html and 'id="claim-message"' in html
+    assert response.status_code == 302 and response["Location"] == f"/events/{event.slug}/"
+    html = me.get(response["Location"]).content.decode()
+    assert html.count("Terlalu banyak permintaan. Mohon tunggu") == 1 and 'id="claim-message"' in html
     assert me.post(f"/api/events/{event.slug}/claim/", content_type="application/json").status_code == 429
+
+
+def test_over_the_claim_budget_a_ticket_holder_still_hears_about_the_ticket(student, other_student, event, settings):
+    """The form and the API: the ticket, not "wait 55 s" (a second tab after the first one won)."""
+    settings.RATELIMIT_CLAIM = "1/h"
+    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    me = as_user(student)
+    api = f"/api/events/{event.slug}/claim/"
+    assert me.post(api, content_type="application/json").status_code == 409  # the budget's one claim
+    response = me.post(api, content_type="application/json")
+    assert response.status_code == 409
+    assert (
+        response.json()["code"] == "already_has_ticket" and response.json()["ticket"]["url"] == f"/tickets/{ticket.id}/"
+    )
+    response = me.post(f"/events/{event.slug}/claim/", follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain == [(f"/events/{event.slug}/", 302)] and f'href="/tickets/{ticket.id}/"' in html
+    assert "Terlalu banyak permintaan" not in html
+    # Anyone else over the budget is still told to wait.
+    other = as_user(other_student)
+    assert other.post(api, content_type="application/json").status_code == 202
+    assert other.post(api, content_type="application/json").status_code == 429
 
 
 def test_waitlist_choice_form(client, student, sold_out):
@@ -84,12 +125,14 @@ def test_waitlist_choice_form(client, student, sold_out):
     assert WaitlistEntry.objects.get(event=event, user=student).status == "waiting"
 
 
-def test_waitlist_choice_form_refused_shows_the_event_page_with_the_reason(student, event):
-    """While seats are left the list is closed: the form answers the page in words, not JSON."""
-    response = as_user(student).post(f"/events/{event.slug}/waitlist/", {"join": "1"})
-    assert response.status_code == 409
-    assert response["Content-Type"].startswith("text/html")
-    assert "Daftar tunggu dibuka setelah tiket habis" in response.content.decode()
+def test_waitlist_choice_form_refused_goes_back_to_the_event_page_which_says_why(student, event):
+    """While seats are left the list is closed: the form goes back to the page, which says it in words."""
+    me = as_user(student)
+    response = me.post(f"/events/{event.slug}/waitlist/", {"join": "1", "next": f"/events/{event.slug}/"})
+    assert response.status_code == 302 and response["Location"] == f"/events/{event.slug}/"
+    page = me.get(response["Location"])
+    assert page["Content-Type"].startswith("text/html")
+    assert page.content.decode().count("Daftar tunggu dibuka setelah tiket habis") == 1
     assert not WaitlistEntry.objects.filter(event=event, user=student, status="waiting").exists()
 
 

@@ -1,5 +1,6 @@
 """The demo: an admin (admin/admin, development only), the staff roles, a door volunteer
-(pintu/pintu, development only) and the event `kuliah-umum`, open now."""
+(pintu/pintu, development only) and the event `kuliah-umum`: its claim window and its door open
+now, so a claimed ticket can be scanned in at once ("Boleh masuk")."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class Command(BaseCommand):
                 "capacity": 500,
                 "remaining": 500,
                 "status": Event.Status.PUBLISHED,
+                # The demo's door is open from now (the talk itself is a week away): claim, then scan.
+                "door_opens_at": now - timedelta(minutes=1),
             },
         )
         if not made and event.claim_closes_at <= now:
@@ -63,6 +66,9 @@ class Command(BaseCommand):
             event.claim_opens_at = now - timedelta(minutes=1)
             event.claim_closes_at = now + timedelta(days=6)
             event.save(update_fields=["starts_at", "claim_opens_at", "claim_closes_at", "updated_at"])
+        if event.door_opens_at is None or event.door_opens_at > now:
+            event.door_opens_at = now - timedelta(minutes=1)
+            event.save(update_fields=["door_opens_at", "updated_at"])
         self.stdout.write(
             f"demo ready: admin {'created' if created else 'exists'}, door staff pintu "
             f"{'created' if door_created else 'exists'}, event {DEMO_SLUG} "

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_login_throttle_keys"),
+        ("accounts", "0005_labels_in_indonesian"),
     ]
 
     operations = [
