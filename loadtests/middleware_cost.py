@@ -19,6 +19,8 @@ from loadtests.harness.stack import django_here
 
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 os.environ.setdefault("DEBUG", "false")
+# The revocation feed read in the background, as in every web process: the user from memory.
+os.environ.setdefault("REVOCATION_WATCH_IN_BACKGROUND", "true")
 
 
 def _environ(path: str, session: dict) -> dict:
