@@ -188,6 +188,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "common.context_processors.websocket_origin",
                 "tickets.context_processors.pocket",
+                "tickets.context_processors.door",
             ],
         },
     },
