@@ -1,10 +1,12 @@
-"""Log in with a NIM, a campus e-mail or (staff) a username."""
+"""Log in with a NIM, a campus e-mail or (staff) a username; the logged-in user from process memory."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
+
+from . import revocation
 
 
 def login_account_lookup(identifier: str) -> Q:
@@ -32,3 +34,8 @@ class NimOrEmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def get_user(self, user_id):
+        """The session's user: this process's copy while it is in sync with the revocation feed
+        (no query), else the row (accounts/revocation.py)."""
+        return revocation.user_get(user_id, lambda: super(NimOrEmailBackend, self).get_user(user_id))

@@ -52,7 +52,7 @@ def setup(sizes: dict[str, int]) -> tuple[dict, list[str]]:
     from accounts.roles import DOOR_STAFF, roles_ensure
     from tickets.models import Ticket
     from tickets.services import ticket_issue_many
-    from tools.testing import bulk_students, cached_db_session, door_open_times
+    from tools.testing import bulk_students, door_open_times, logged_in_session
 
     stamp, events = time.time_ns(), {}
     for part, count in sizes.items():
@@ -66,7 +66,7 @@ def setup(sizes: dict[str, int]) -> tuple[dict, list[str]]:
     phones = [get_user_model().objects.create(username=f"bench-door-{i}-{stamp}") for i in range(4)]
     for phone in phones:
         phone.groups.add(group)
-    return events, [cached_db_session(phone) for phone in phones]
+    return events, [logged_in_session(phone) for phone in phones]
 
 
 def scan_all(phone: Phone, slug: str, codes: list[str]) -> list[float]:

@@ -124,10 +124,10 @@ def table(columns: list[str], rows: list[list]) -> str:
 def sessions(count: int) -> list[dict]:
     """``count`` verified students, each logged in (as the login form leaves a session): ``{user_id,
     session, csrf}``."""
-    from tools.testing import bulk_students, cached_db_session
+    from tools.testing import bulk_students, logged_in_session
 
     return [
-        {"user_id": u.pk, "session": cached_db_session(u), "csrf": secrets.token_hex(16)} for u in bulk_students(count)
+        {"user_id": u.pk, "session": logged_in_session(u), "csrf": secrets.token_hex(16)} for u in bulk_students(count)
     ]
 
 

@@ -6,6 +6,7 @@ The enqueue is one short INSERT; deciding happens in workers (``queueing.process
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from contextlib import nullcontext
 from datetime import datetime
@@ -15,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common import redis as redis_lib
+from common.background import ProcessThread
 from common.breaker import get_breaker
 from events.cache import cached_event, cached_remaining
 from events.models import Event
@@ -99,7 +101,8 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
     (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
     the truth, the INSERT simply does nothing on conflict; a click racing the decision of the
     student's first entry is refused with its ticket, never queued twice (``_ENQUEUE_SQL``).
-    After commit a worker is woken.
+    After commit a worker is woken (by this process's kicker thread: the request waits for no
+    round trip of it).
     """
     now = now or timezone.now()
     event = _event_for_claim(event_slug)
@@ -158,7 +161,7 @@ def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tupl
             )
             entry.event = event
             entry.position = None if in_prequeue else ahead + 1
-            transaction.on_commit(queue_kick)
+            transaction.on_commit(queue_kicker.request)
             return entry, True
         live = live_entry_of(user_id=user.id, event_id=event.id)
         if live is not None:
@@ -211,8 +214,8 @@ PROCESS_QUEUE_TASK = "queueing.process_queue"
 
 
 def _publish_kick() -> None:
-    # Asked after every claim, never skipped by a memo in process: a drain deletes the key before
-    # its scan, and a claim committed after that must send the next kick.
+    # Asked after every claim (QueueKicker below), never skipped by a memo in process: a drain
+    # deletes the key before its scan, and a claim committed after that must send the next kick.
     # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
     # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
     # once, then the "broker" breaker answers at once.
@@ -236,3 +239,34 @@ def queue_kick() -> None:
         logger.warning("could not wake a queue worker; the beat will pick the claim up", exc_info=True)
     else:
         breaker.record_success()
+
+
+class QueueKicker:
+    """Wakes a worker for the claims this process committed, from a thread of its own.
+
+    A claim only notes that a kick is due: its request makes no round trip for it. The thread
+    then runs ``queue_kick`` once for every claim noted before that run began, so each committed
+    claim is followed by a kick that starts after its commit (what a drain, which deletes the
+    key before its scan, relies on), and a burst of claims costs one ``SET NX`` per run, not one
+    per claim. A hung broker holds this thread for its socket timeout, never a request.
+    """
+
+    def __init__(self) -> None:
+        self._due = threading.Event()
+        self._thread = ProcessThread("queue-kicker", self._kick_forever)
+
+    def request(self) -> None:
+        self._due.set()
+        self._thread.ensure()
+
+    def _kick_forever(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()  # before the kick: a claim noted from now on gets a run of its own
+            try:
+                queue_kick()
+            except Exception:  # queue_kick never raises; this thread must outlive a bug anyway
+                logger.exception("queue kicker: the kick failed")
+
+
+queue_kicker = QueueKicker()

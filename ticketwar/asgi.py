@@ -22,16 +22,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 django_wsgi_app = get_wsgi_application()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from accounts.revocation import WebsocketAuthMiddleware  # noqa: E402 - needs Django set up first
 from ticketwar.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Channels' session and auth stack, refusing ended sessions as the pages do.
+        "websocket": AllowedHostsOriginValidator(
+            SessionMiddlewareStack(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -79,23 +79,21 @@ def read_live_mail(mail_dir: Path) -> list[str]:
     return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
 
 
-def cached_db_session(user) -> str:
-    """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
-    login form leaves one, or as sessions made before ``common.sessions`` look); its key."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
+def logged_in_session(user) -> str:
+    """The session cookie's value of ``user`` logged in, as the login form leaves it: Django's
+    ``login()`` on the configured engine (its signals give the session its revocable id), without
+    checking a password."""
+    from importlib import import_module
 
-    session = SessionStore()
-    session.update(
-        {
-            SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
-        }
-    )
-    session.create()
-    return session.session_key
+    from django.conf import settings
+    from django.contrib.auth import login
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    login(request, user, settings.AUTHENTICATION_BACKENDS[0])
+    request.session.save()
+    return request.session.session_key
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition not met"):
@@ -351,15 +349,56 @@ class RedisControl:
             self.restart()
 
 
+class RedisMonitor:
+    """Every command clients send to the test run's real Redis (MONITOR), while in the block;
+    ``sent()`` lists them (a script's own calls, run inside Redis, left out)."""
+
+    def __init__(self) -> None:
+        from django.conf import settings
+
+        self.url = settings.REDIS_URL
+        self.lines: list[str] = []
+
+    def __enter__(self) -> RedisMonitor:
+        import redis
+
+        self._client = redis.Redis.from_url(self.url)
+        self._monitor = self._client.monitor().__enter__()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        time.sleep(0.2)
+        return self
+
+    def _read(self) -> None:
+        for event in self._monitor.listen():
+            if self._stop.is_set():
+                return
+            self.lines.append(f"{event['client_address']} {event['command']}")
+
+    def __exit__(self, *exc) -> None:
+        import redis
+
+        time.sleep(0.2)
+        self._stop.set()
+        redis.Redis.from_url(self.url).ping()  # wakes the reader up
+        self._thread.join(timeout=5)
+        self._client.close()
+
+    def sent(self) -> list[str]:
+        """Commands sent over the network (a script's own calls show as ``lua``)."""
+        return [line for line in self.lines if not line.startswith("lua") and not line.endswith("PING")]
+
+
 def reset_redis_state() -> None:
     """Every circuit breaker closed, the in-process rate limits and pending cache invalidations gone."""
     from common import cache as lib_cache
     from common.breaker import all_breakers
-    from common.ratelimit import memory_limiter
+    from common.ratelimit import process_counters
 
     for breaker in all_breakers().values():
         breaker.reset()
-    memory_limiter.clear()
+    process_counters.clear()
     with lib_cache._pending_lock:
         lib_cache._pending_invalidations.clear()
 

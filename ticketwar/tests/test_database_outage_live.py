@@ -169,8 +169,8 @@ def test_a_stopped_database_answers_503_to_a_logged_in_student(site, server, deb
 
     postgres.stop()
     seen = []
-    # Twice with the session and the user in the cache, then with the cache emptied (the
-    # middleware must load both from PostgreSQL), as after a Redis restart or an expired entry.
+    # Twice with Redis holding the cached reads, then with it emptied, as after a Redis restart
+    # (the user of a logged-in request is asked of PostgreSQL by a process in doubt: 503).
     for round_ in range(3):
         if round_ == 2:
             import redis

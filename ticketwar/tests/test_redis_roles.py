@@ -48,8 +48,8 @@ def test_each_redis_role_talks_to_its_own_server(redis_servers, make_event, make
         keys = {role: redis_keys(url) for role, url in urls.items()}
         ws.close()
 
-        # Cache: sessions, the rate limits' counters, the queue's figures; nothing of the others.
-        assert any(k.startswith("tw:1:django.contrib.sessions") for k in keys["cache"]), keys["cache"]
+        # Cache: the event rows, the rate limits' counters, the queue's figures; nothing of the others.
+        assert any(k.startswith("tw:1:event:") for k in keys["cache"]), keys["cache"]
         assert any(":rl:" in k or k.startswith("tw:1:rl") for k in keys["cache"]), keys["cache"]
         assert any(k.startswith("tw:queue:decided:") for k in keys["cache"]), keys["cache"]
         # Broker: Celery's queues (and the worker kick, cleared by the worker it woke).

@@ -21,7 +21,7 @@ from django.db import connection
 
 from queueing.services import queue_enqueue
 from tools import stack
-from tools.testing import cached_db_session, free_port, subprocess_env
+from tools.testing import free_port, logged_in_session, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +38,7 @@ def assert_stops_soon_after_sigterm(process) -> None:
 def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_user, event):
     student = make_user()
     entry, _created = queue_enqueue(user=student, event_slug=event.slug)
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
     # Two workers: the hang was seen with sockets spread over both.
     env = subprocess_env(connection.settings_dict, WS_PORT=str(port), WS_CONCURRENCY="2", LOG_LEVEL="WARNING")
@@ -73,7 +73,7 @@ def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_us
 @pytest.mark.parametrize("round_", range(2))
 def test_web_stops_within_seconds_of_sigterm_with_keep_alive_connections_open(round_, student):
     """Pages keep their connection between polls: open ones, idle and mid-request, must not hold web."""
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
     web = stack.start("web", subprocess_env(connection.settings_dict, PORT=str(port)), output=subprocess.DEVNULL)
     request = (f"GET /api/ping/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: sessionid={session_key}\r\n\r\n").encode()
