@@ -36,7 +36,7 @@ format: install
 
 # Tools the tests drive: Debian's chromium (browser tests), docker-compose (validates
 # docker-compose.yml without an engine), promtool (checks the Prometheus alert rules), haproxy
-# (the load balancer of the cluster drill, loadtests/drills/cluster.py), stunnel4 and openssl
+# (the load balancer of the fault drill, loadtests/faults.py), stunnel4 and openssl
 # (Redis over TLS, as Upstash serves it), pgbouncer (Supabase's transaction pooler), gettext
 # (the translation tests regenerate the catalogs; `make run` needs none: the .mo files are committed)
 # and nginx (deploy/nginx/nginx.conf in front of the real web and ws processes).

@@ -7,8 +7,8 @@ tools/devservices.py). Nothing here fakes a server.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tools import stack
 from tools.testing import (
     ROOT,
     RedisControl,
@@ -23,13 +24,8 @@ from tools.testing import (
     door_open_times,
     free_port,
     open_event,
-    procfile_command,
     reset_redis_state,
-    start_celery,
-    stop_process_group,
-    stop_processes,
     subprocess_env,
-    wait_for_port,
 )
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
@@ -57,13 +53,19 @@ def _no_leftover_sessions(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache (the Redis is shared by the whole run)."""
+    """Each test starts with an empty cache (the Redis is shared by the whole run), fresh
+    per-process rate-limit counters, and a process that has read the whole revocation feed (the
+    tests' own changes reach it as they are made: no watcher thread runs in the test process)."""
     from django.core.cache import cache
 
+    from accounts import revocation
     from common.cache import local_clear
+    from common.ratelimit import process_counters
 
     cache.clear()
     local_clear()
+    process_counters.clear()
+    revocation.reset(in_sync_for=3600)
     yield
 
 
@@ -186,7 +188,8 @@ def door_event(make_event):
 
 @pytest.fixture
 def celery_worker_process(transactional_db, settings):
-    """A real Celery worker process on the test database; yields a handle to stop or kill it."""
+    """``start()`` runs the Procfile's worker on the test database (its own process group:
+    ``tools.stack.kill`` takes its pool with it); all stopped at teardown."""
     from django.db import connection
 
     env = subprocess_env(connection.settings_dict)
@@ -194,16 +197,13 @@ def celery_worker_process(transactional_db, settings):
 
     def start(*extra: str, concurrency: int = 2, **environment: str) -> subprocess.Popen:
         """``extra``: more command-line arguments; ``environment``: variables set for this worker."""
-        process = start_celery(
-            {**env, **environment}, "worker", "-Q", "claims,default", "--concurrency", str(concurrency),
-            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-            "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra,
-        )  # fmt: skip
+        args = shlex.join(["--loglevel", "WARNING", "-n", f"test{len(processes)}_{os.getpid()}@%h", *extra])
+        process = stack.start("worker", {**env, **environment}, args=args, WORKER_CONCURRENCY=str(concurrency))
         processes.append(process)
         return process
 
     yield start
-    stop_processes(processes, timeout=15)
+    stack.stop(*processes)
 
 
 @pytest.fixture
@@ -215,13 +215,13 @@ def celery_beat_process(transactional_db, tmp_path):
     processes: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        schedule = tmp_path / f"beat-{len(processes)}"
-        process = start_celery(env, "beat", "--loglevel", "WARNING", "--schedule", str(schedule))
+        schedule = str(tmp_path / f"beat-{len(processes)}")
+        process = stack.start("beat", env, args="--loglevel WARNING", CELERY_BEAT_SCHEDULE_FILE=schedule)
         processes.append(process)
         return process
 
     yield start
-    stop_processes(processes, timeout=10)
+    stack.stop(*processes, timeout=10)
 
 
 @pytest.fixture
@@ -286,29 +286,23 @@ def live_mail_dir(tmp_path):
 
 @pytest.fixture
 def live_asgi_server(transactional_db, live_mail_dir):
-    """The real ASGI app (HTTP + websockets) served by uvicorn on the test database.
+    """The real ASGI app (HTTP + websockets: the Procfile's ws process) on the test database.
 
     Yields the base URL, e.g. ``http://127.0.0.1:41234``. Data must be committed to be
     seen by the server, hence ``transactional_db``.
     """
     from django.db import connection
 
-    port = free_port()
     env = subprocess_env(
         connection.settings_dict,
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(live_mail_dir),
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    app = stack.Processes(env)
     try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield app.serve("ws")
     finally:
-        stop_processes([process], timeout=10)
+        app.stop(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -326,31 +320,22 @@ def live_split_server(transactional_db, live_mail_dir):
     """
     from django.db import connection
 
-    port, ws_port = free_port(), free_port()
+    ws_port = free_port()
     ws_origin = f"ws://127.0.0.1:{ws_port}"
     env = subprocess_env(
         connection.settings_dict,
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(live_mail_dir),
-        PORT=str(port),
         WS_PORT=str(ws_port),
         WEBSOCKET_ORIGIN=ws_origin,
         LOG_LEVEL="WARNING",
-        # The Procfile says `python`: the virtualenv's, as under `make run`.
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    processes = []
+    app = stack.Processes(env)
     try:
-        for name, listen in (("web", port), ("ws", ws_port)):
-            process = subprocess.Popen(
-                ["bash", "-c", procfile_command(name)], cwd=ROOT, env=env, start_new_session=True
-            )
-            processes.append(process)
-            wait_for_port(listen, process)
-        yield SplitServers(url=f"http://127.0.0.1:{port}", ws_origin=ws_origin)
+        stack.wait_for_port(ws_port, app.start("ws"))
+        yield SplitServers(url=app.serve("web"), ws_origin=ws_origin)
     finally:
-        for process in processes:
-            stop_process_group(process)
+        app.stop()
 
 
 @pytest.fixture

@@ -8,3 +8,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     label = "accounts"
     verbose_name = _("Accounts")
+
+    def ready(self) -> None:
+        # The receivers that write the revocation feed (logins, logouts, changes of users).
+        from . import revocation
+
+        revocation.connect_signals()

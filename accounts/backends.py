@@ -1,4 +1,4 @@
-"""Log in with a NIM, a campus e-mail or (staff) a username."""
+"""Log in with a NIM, a campus e-mail or (staff) a username; the logged-in user from process memory."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
-from common.auth import CachedUserMixin
+from . import revocation
 
 
 def login_account_lookup(identifier: str) -> Q:
@@ -35,7 +35,7 @@ class NimOrEmailBackend(ModelBackend):
             return user
         return None
 
-
-class CachedNimOrEmailBackend(CachedUserMixin, NimOrEmailBackend):
-    """The project's backend (settings.AUTHENTICATION_BACKENDS): this login, and the logged-in
-    user read from the cache on every request (common/auth.py)."""
+    def get_user(self, user_id):
+        """The session's user: this process's copy while it is in sync with the revocation feed
+        (no query), else the row (accounts/revocation.py)."""
+        return revocation.user_get(user_id, lambda: super(NimOrEmailBackend, self).get_user(user_id))

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.base import ModelState
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -45,6 +46,17 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.full_name or self.username
+
+    def __copy__(self) -> User:
+        """A copy for one request (accounts/revocation.py gives each request its own copy of the
+        user its process keeps): the same field values and a model state of its own, so nothing
+        a request caches on it (permissions, related rows) reaches another request. ``copy.copy``
+        without it pickles and unpickles the row: six times the cost, on every logged-in request."""
+        copied = self.__class__.__new__(self.__class__)
+        state = ModelState()
+        state.db, state.adding = self._state.db, self._state.adding
+        copied.__dict__.update(self.__dict__, _state=state)
+        return copied
 
     @property
     def is_student(self) -> bool:
@@ -87,7 +99,7 @@ class LoginThrottle(models.Model):
     ``user`` names the account of an ``account:`` or ``device:`` row (for the admin and unlocking).
     """
 
-    key = models.CharField(primary_key=True, max_length=100)
+    key = models.CharField(_("key"), primary_key=True, max_length=100)
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, null=True, blank=True, related_name="login_throttles", verbose_name=_("user")
     )
@@ -101,3 +113,53 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return str(self.user) if self.user_id else self.key
+
+
+class Revocation(models.Model):
+    """One entry of the revocation feed (accounts/revocation.py): a session ended, or a user
+    whose cached copy every process must drop.
+
+    ``seq`` numbers the entries in commit order without gaps (``RevocationCounter``): a process
+    that has read every entry up to ``seq`` N has read everything committed before N + 1.
+    Entries of one change share its ``seq`` (an admin action on many users). Kept until nothing
+    can use them any more: a session's until its cookie has expired (``SESSION_COOKIE_AGE``), a
+    user's a day (accounts.revocation.feed_prune).
+    """
+
+    class Kind(models.TextChoices):
+        SESSION = "session", _("session ended")
+        USER = "user", _("user changed")
+        ALL = "all", _("every user changed")
+
+    seq = models.BigIntegerField(_("sequence number"), db_index=True)  # the watchers read WHERE seq > n
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    # No foreign key: a deleted user's entry must outlive the row.
+    user_id = models.BigIntegerField(_("user id"), null=True, blank=True)
+    session_id = models.CharField(_("session id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("revocation")
+        verbose_name_plural = _("revocations")
+        indexes = [
+            # A process in doubt asks, per request, whether its session was ended.
+            models.Index(fields=["session_id"], condition=models.Q(kind="session"), name="accounts_revocation_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.kind}"
+
+
+class RevocationCounter(models.Model):
+    """The feed's last ``seq``: one row, raised in the transaction that records an entry. Its row
+    lock makes writers take numbers in commit order (a rolled-back writer gives its number back)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("revocation counter")
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="accounts_revocationcounter_one_row")]
+
+    def __str__(self) -> str:
+        return str(self.last)

@@ -13,8 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from common.auth import user_cache_invalidate
-
+from . import revocation
 from .exceptions import (
     EmailTaken,
     NimTaken,
@@ -137,13 +136,16 @@ def students_mark_verified(*, user_ids) -> int:
     """Mark these users' addresses verified (link click, admin action); returns how many changed.
 
     Conditional UPDATE: two clicks at once set the timestamp once. ``update()`` sends no
-    signal, so the cached users are dropped here: the student can claim on the next request.
+    signal, so the change is recorded in the revocation feed here, in the same transaction:
+    every process drops its copy and the student can claim on the next request.
     """
     user_ids = list(user_ids)
-    count = User.objects.filter(pk__in=user_ids, email_verified_at__isnull=True).update(
-        email_verified_at=timezone.now()
-    )
-    user_cache_invalidate(*user_ids)
+    with transaction.atomic():
+        count = User.objects.filter(pk__in=user_ids, email_verified_at__isnull=True).update(
+            email_verified_at=timezone.now()
+        )
+        if count:
+            revocation.users_changed(user_ids=user_ids)
     return count
 
 

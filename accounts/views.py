@@ -6,21 +6,17 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.core import get_usage
 
-from common.ratelimit import retry_after_seconds
+from common import ratelimit
 
 from . import limits, services
 from .exceptions import AccountError, TooManyAttempts, VerificationLinkExpired
 from .forms import LoginForm, SignUpForm, SiteUrlPasswordResetForm
-
-# Verification mails a user may ask for: enough for a typo'd inbox, too few to spam one.
-RESEND_RATE = "3/h"
-RESET_MAIL_RATE = "3/h"
 
 
 def _base_url(request) -> str:
@@ -90,10 +86,6 @@ def verify(request, token: str):
     return response
 
 
-def _resend_key(group: str, request) -> str:
-    return f"user:{request.resend_user_id}"
-
-
 @require_POST
 def verify_resend(request):
     token = request.POST.get("token", "")[:512]
@@ -104,10 +96,10 @@ def verify_resend(request):
     if user.email_verified_at is not None:
         messages.info(request, _("Your e-mail address is already verified."))
         return redirect(settings.LOGIN_REDIRECT_URL)
-    request.resend_user_id = user.pk
-    usage = get_usage(request, group="accounts.verify-resend", key=_resend_key, rate=RESEND_RATE, increment=True)
-    if usage is not None and usage["should_limit"]:
-        seconds = retry_after_seconds(int(usage["time_left"]))
+    # A few links per account an hour (common/ratelimit.py): enough for a typo'd inbox, too few to spam one.
+    verdict = ratelimit.check(request, "verify_resend", key=f"user:{user.pk}")
+    if verdict is not None and verdict.limited:
+        seconds = verdict.retry_after
         minutes = -(-seconds // 60)
         messages.error(
             request,
@@ -152,14 +144,8 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         # At most a few reset mails per address per hour, so the form cannot flood an inbox.
         # Keyed by address, not IP: a whole campus shares a handful of NAT addresses.
-        usage = get_usage(
-            self.request,
-            group="accounts.password-reset",
-            key=lambda group, request: form.cleaned_data["email"].strip().lower(),
-            rate=RESET_MAIL_RATE,
-            increment=True,
-        )
-        if usage is not None and usage["should_limit"]:
+        verdict = ratelimit.check(self.request, "reset_mail", key=form.cleaned_data["email"].strip().lower())
+        if verdict is not None and verdict.limited:
             # Same answer as a sent mail: the page must not reveal which addresses exist.
             return redirect(self.get_success_url())
         return super().form_valid(form)
@@ -174,7 +160,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        # The new password and its revocation-feed entry (every other session ends) commit together.
+        with transaction.atomic():
+            response = super().form_valid(form)
         # The new password ends the waits a rival's guesses put on the account, and the browser
         # that proved the mailbox is the owner's from now on.
         limits.login_unlock(user_ids=[form.user.pk])

@@ -6,8 +6,8 @@ opens and callers get their fallback at once; after ``reset_timeout`` seconds ex
 is let through as a probe (half-open); its success closes the breaker, its failure re-opens it.
 
 State lives in process memory (each web/worker process learns on its own within a few calls),
-guarded by a lock because gunicorn threads and Celery threads share it. Names in use: "redis",
-"broker" (Celery publish), "smtp", "webhook", "sentry".
+guarded by a lock because the threads of a process (the web server's request threads, a Celery
+worker's) share it. Names in use: "redis", "broker" (Celery publish), "smtp", "webhook", "sentry".
 """
 
 from __future__ import annotations

@@ -87,8 +87,15 @@ def local_clear() -> None:
     _local.clear()
 
 
+# The counter's child per (family, result), looked up once: every cached read counts itself.
+_counters: dict[tuple[str, bool], object] = {}
+
+
 def _count(family: str, hit: bool) -> None:
-    CACHE_REQUESTS.labels(family=family, result="hit" if hit else "miss").inc()
+    counter = _counters.get((family, hit))
+    if counter is None:
+        counter = _counters[(family, hit)] = CACHE_REQUESTS.labels(family=family, result="hit" if hit else "miss")
+    counter.inc()
 
 
 def _fresh(entry: Any, now: float) -> bool:
@@ -101,7 +108,7 @@ def fresh_entry(entry: Any) -> bool:
 
 
 def count_read(family: str, *, hit: bool) -> None:
-    """Count a read of ``family`` made elsewhere (e.g. together with the session)."""
+    """Count a read of ``family`` made elsewhere (the logged-in user kept in process memory)."""
     _count(family, hit)
 
 

@@ -237,8 +237,8 @@ class DatabaseOutageMiddleware:
     Django turns an exception raised in a middleware into a response at that middleware's own
     layer (``handler500``, or the debug page while DEBUG is on, which bypasses it): no outer
     middleware and no ``process_exception`` ever sees it. The session and the user are loaded
-    lazily by whichever middleware first reads ``request.user`` (monitoring, rate limits), so
-    this one, placed right after AuthenticationMiddleware, reads it first. Exceptions raised in
+    lazily by whichever middleware first reads ``request.user`` (the rate limits), so this one,
+    placed right after AuthenticationMiddleware, reads it first. Exceptions raised in
     views reach ``JsonErrorMiddleware.process_exception`` instead. Same answer with DEBUG on or off.
     """
 
@@ -247,7 +247,7 @@ class DatabaseOutageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Per-request cost: none extra; it forces the lazy user a few microseconds earlier than
-        # MonitoringMiddleware would (anonymous without a cookie: no lookup at all).
+        # the rate limits would (anonymous without a cookie: no lookup at all).
         try:
             request.user.is_authenticated  # noqa: B018 - evaluated for its side effect (loading)
         except Exception as exception:

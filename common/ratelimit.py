@@ -1,63 +1,80 @@
-"""Rate limits: named budgets, keyed per user when logged in and per client IP otherwise.
+"""Every rate limit, in one place: named budgets, keyed per user when logged in and per client
+address otherwise.
 
-Hundreds of students reach us from the one public address of the campus NAT, so a per-IP
+Hundreds of students reach us from the one public address of the campus NAT, so a per-address
 limit on logged-in traffic would lock the whole campus out at the moment the war opens.
-Logged-in requests are therefore counted per user; only anonymous ones per IP (the real
-client IP: ``X-Forwarded-For`` is believed only from ``settings.TRUSTED_PROXIES``; IPv6
+Logged-in requests are therefore counted per user; only anonymous ones per address (the real
+client address: ``X-Forwarded-For`` is believed only from ``settings.TRUSTED_PROXIES``; IPv6
 clients per /64).
 
-Budgets (rates are settings, "N/s|m|h|d"):
-- ``claim``        RATELIMIT_CLAIM        claim attempts per student (``@rate_limited("claim")``)
-- ``api_user``     RATELIMIT_API_USER     any other /api/ request of a logged-in user
-- ``api_anon``     RATELIMIT_API_ANON     any /api/ request without a login, per IP (not the
-  cached public event reads: ``rate_limit_exempt``, events/views.py)
-- ``queue_status`` RATELIMIT_QUEUE_STATUS polling /api/queue/<id>/ (the page polls when its
-  websocket is down); websocket messages are not limited.
-Staff are not limited by the general API budget (the door scans and the dashboard polls).
+Two kinds of budget (docs/CACHING.md, "Rate limits", says which is which and why):
 
-Counters live in Redis (django-ratelimit, fixed windows). When Redis is unavailable the limit
-is kept *per process* in memory rather than blocking everyone or nobody: see docs/CACHING.md.
+- **exact** ones are counted in Redis with django-ratelimit's public ``get_usage``, the same
+  count for every process: the claim (3 a minute per student), invalid door scans (a guard
+  against guessing redeem codes), and the mails a form sends (verification links, password
+  resets). While Redis cannot count (its breaker open, ``RATELIMIT_FAIL_OPEN``) they are counted
+  in process memory instead: each process keeps the same budget, never blocking everyone nor
+  letting anyone through unbounded.
+- **per-process** ones are counted in process memory only: the general API budgets per user and
+  per address and the queue-status polling. They guard a process's capacity, not a scarce
+  thing; counted per process, a client gets at most one budget per process, and the read pays
+  no Redis round trip.
+
+Logins and sign-ups are limited in PostgreSQL (accounts/limits.py), with rules of their own.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import NamedTuple
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from django_ratelimit.core import ALL, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+from django_ratelimit.core import get_usage
 from prometheus_client import Counter
 
-from .redis import get_client, redis_available
+from .redis import redis_available
 
 logger = logging.getLogger("ticketwar.ratelimit")
 
 RATELIMIT_LIMITED = Counter("ticketwar_ratelimit_limited", "Requests refused with 429, by budget.", ["budget"])
 RATELIMIT_FALLBACK = Counter(
     "ticketwar_ratelimit_fallback",
-    "Rate-limit checks counted in process memory because Redis was unavailable, by budget.",
+    "Checks of an exact budget counted in process memory because Redis was unavailable, by budget.",
     ["budget"],
 )
 
-BUDGET_SETTINGS = {
-    "claim": "RATELIMIT_CLAIM",
-    "api_user": "RATELIMIT_API_USER",
-    "api_anon": "RATELIMIT_API_ANON",
-    "queue_status": "RATELIMIT_QUEUE_STATUS",
+
+@dataclass(frozen=True)
+class Budget:
+    rate: str  # a setting's name ("RATELIMIT_CLAIM") or a rate ("3/h")
+    exact: bool  # counted in Redis, the same for every process
+    per_user: bool = True  # an anonymous request is counted on the per-address budget instead
+
+
+BUDGETS = {
+    "claim": Budget("RATELIMIT_CLAIM", exact=True),
+    "checkin_invalid": Budget("RATELIMIT_CHECKIN_INVALID", exact=True),
+    # Mails a form sends: verification links per account, password resets per address typed.
+    "verify_resend": Budget("3/h", exact=True),
+    "reset_mail": Budget("3/h", exact=True),
+    "api_user": Budget("RATELIMIT_API_USER", exact=False),
+    "api_anon": Budget("RATELIMIT_API_ANON", exact=False, per_user=False),
+    "queue_status": Budget("RATELIMIT_QUEUE_STATUS", exact=False),
 }
-# Budgets counted per user; an anonymous request falls back to the per-IP anonymous budget.
-PER_USER_BUDGETS = {"claim", "api_user", "queue_status"}
 
 
-# --- client IP -----------------------------------------------------------------------------
+# --- client address --------------------------------------------------------------------------
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -109,124 +126,151 @@ def client_network(request: HttpRequest) -> str:
     return str(address)
 
 
-def ratelimit_key(group: str, request: HttpRequest) -> str:
-    """django-ratelimit key function: ``user:<id>`` when logged in, else ``ip:<client network>``."""
+def ratelimit_key(request: HttpRequest) -> str:
+    """``user:<id>`` when logged in, else ``ip:<client network>``."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     return f"ip:{client_network(request)}"
 
 
-# --- checking --------------------------------------------------------------------------------
+# --- counting ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     limited: bool
     retry_after: int  # whole seconds until the current window has ended
     count: int
     limit: int
 
 
-def retry_after_seconds(time_left: int) -> int:
-    """Seconds to wait, from django-ratelimit's ``window - int(now)``; never too early.
+_RATE = re.compile(r"([0-9]+)/([0-9]*)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    Its window ``w`` is a whole second that still counts for itself: the counter changes only
-    once ``int(now) > w``, i.e. at ``w + 1``. Waiting ``time_left`` seconds would land up to a
-    second early, and a student pressing "claim" the moment the button came back would be
-    refused again.
+
+@functools.cache
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"3/m"`` as ``(3, 60)``, ``"1/3s"`` as ``(1, 3)``."""
+    match = _RATE.fullmatch(rate.strip())
+    if match is None:
+        raise ValueError(f"a rate looks like 3/m or 100/15m, not {rate!r}")
+    return int(match[1]), int(match[2] or 1) * _UNITS[match[3]]
+
+
+def window_end(value: str, period: int, now: int) -> int:
+    """The whole second at which the current window of ``value`` ends: fixed windows of
+    ``period`` seconds, each key's edge shifted by a hash of it (so that not every student's
+    budget comes back in the same second). django-ratelimit's windows are made the same way, so
+    both kinds of budget answer with the same waits."""
+    if period == 1:
+        return now
+    end = now - now % period + zlib.crc32(value.encode()) % period
+    return end + period if end < now else end
+
+
+def retry_after_seconds(time_left: int) -> int:
+    """Seconds to wait, from ``window end - now`` in whole seconds; never too early.
+
+    A window's last whole second still counts for it: the count starts again only once the clock
+    is past it. Waiting ``time_left`` seconds could land a second early, and a student pressing
+    "claim" the moment the button came back would be refused again.
     """
     return max(1, time_left + 1)
 
 
-class _MemoryLimiter:
-    """Per-process fixed windows, used only while Redis is unavailable."""
+class ProcessCounters:
+    """Fixed-window counters in this process's memory (the per-process budgets, and the exact
+    ones while Redis cannot count)."""
+
+    MAX_KEYS = 100_000  # past it, windows that have ended are dropped (bounded memory)
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
+        self._counts: dict[tuple[str, str], tuple[int, int]] = {}  # (budget, key) -> (window end, count)
         self._lock = threading.Lock()
 
-    def hit(self, group: str, value: str, rate: str) -> Verdict:
-        limit, period = _split_rate(rate)
-        window = _get_window(value, period)
+    def hit(self, budget: str, value: str, rate: tuple[int, int], *, increment: bool = True) -> Verdict:
+        limit, period = rate
+        now = int(time.time())
+        end = window_end(value, period, now)
         with self._lock:
-            now = int(time.time())
-            if len(self._counts) > 50_000:  # drop finished windows; bounded memory
-                self._counts = {k: v for k, v in self._counts.items() if k[2] > now}
-            count = self._counts.get((group, value, window), 0) + 1
-            self._counts[(group, value, window)] = count
-        return Verdict(count > limit, retry_after_seconds(window - now), count, limit)
+            held_end, count = self._counts.get((budget, value), (end, 0))
+            if held_end != end:
+                count = 0
+            if increment:
+                count += 1
+                if len(self._counts) >= self.MAX_KEYS:
+                    self._counts = {k: v for k, v in self._counts.items() if v[0] >= now}
+                self._counts[(budget, value)] = (end, count)
+        limited = count > limit if increment else count >= limit
+        return Verdict(limited, retry_after_seconds(end - now), count, limit)
 
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
 
 
-memory_limiter = _MemoryLimiter()
+process_counters = ProcessCounters()
 _last_fallback_log = [0.0]
 
 
-def _budget_for(budget: str, request: HttpRequest) -> str:
-    user = getattr(request, "user", None)
-    if budget in PER_USER_BUDGETS and not (user is not None and user.is_authenticated):
-        return "api_anon"
-    return budget
+def _rate_of(budget: Budget) -> tuple[int, int]:
+    return parse_rate(getattr(settings, budget.rate) if budget.rate.startswith("RATELIMIT_") else budget.rate)
 
 
-def check(request: HttpRequest, budget: str) -> Verdict | None:
-    """Count this request against ``budget``; None when rate limiting is switched off."""
-    if not getattr(settings, "RATELIMIT_ENABLE", True):
+def _redis_usage(request: HttpRequest, name: str, value: str, rate: tuple[int, int], increment: bool) -> dict | None:
+    """django-ratelimit's count of ``value`` in Redis; None when Redis could not count it."""
+    if not redis_available():
+        return None  # its breaker is open: not even a refused connection to wait for
+    return get_usage(request, group=f"tw.{name}", key=lambda _group, _request: value, rate=rate, increment=increment)
+
+
+def _count(request: HttpRequest, name: str, *, key: str | None, increment: bool) -> Verdict | None:
+    if not settings.RATELIMIT_ENABLE:
         return None
-    budget = _budget_for(budget, request)
-    rate = getattr(settings, BUDGET_SETTINGS[budget])
-    group = f"tw.{budget}"
-    usage = None
-    if redis_available():
-        usage = _count_in_redis(group, ratelimit_key(group, request), rate)
-    if usage is None:
-        # Redis unreachable: count in memory (per process) rather than block everyone or nobody.
-        RATELIMIT_FALLBACK.labels(budget=budget).inc()
-        if time.monotonic() - _last_fallback_log[0] > 10:
-            _last_fallback_log[0] = time.monotonic()
-            logger.warning("rate limits counted per process: redis unavailable")
-        verdict = memory_limiter.hit(group, ratelimit_key(group, request), rate)
+    budget = BUDGETS[name]
+    user = getattr(request, "user", None)
+    if key is None and budget.per_user and not (user is not None and user.is_authenticated):
+        name, budget = "api_anon", BUDGETS["api_anon"]
+    value = key or ratelimit_key(request)
+    rate = _rate_of(budget)
+    usage = _redis_usage(request, name, value, rate, increment) if budget.exact else None
+    if usage is not None:
+        limited = usage["should_limit"] if increment else usage["count"] >= usage["limit"]
+        verdict = Verdict(limited, retry_after_seconds(int(usage["time_left"])), usage["count"], usage["limit"])
     else:
-        retry_after = retry_after_seconds(int(usage["time_left"]))
-        verdict = Verdict(bool(usage["should_limit"]), retry_after, usage["count"], usage["limit"])
-    if verdict.limited:
-        RATELIMIT_LIMITED.labels(budget=budget).inc()
+        if budget.exact:
+            # Redis unreachable: each process keeps the budget rather than block everyone or nobody.
+            RATELIMIT_FALLBACK.labels(budget=name).inc()
+            if time.monotonic() - _last_fallback_log[0] > 10:
+                _last_fallback_log[0] = time.monotonic()
+                logger.warning("rate limits counted per process: redis unavailable")
+        verdict = process_counters.hit(name, value, rate, increment=increment)
+    if verdict.limited and increment:
+        RATELIMIT_LIMITED.labels(budget=name).inc()
     return verdict
+
+
+def check(request: HttpRequest, budget: str, *, key: str | None = None) -> Verdict | None:
+    """Count this request against ``budget``; None when rate limiting is switched off.
+
+    ``key``: what to count against instead of the user or the client address (an account, an
+    e-mail address).
+    """
+    return _count(request, budget, key=key, increment=True)
+
+
+def peek(request: HttpRequest, budget: str, *, key: str | None = None) -> Verdict | None:
+    """Is ``budget`` used up for this request, without counting it? (A budget that only some
+    outcomes spend, e.g. invalid door scans: ``peek`` before, ``check`` after such an outcome.)"""
+    return _count(request, budget, key=key, increment=False)
+
+
+# --- answers ---------------------------------------------------------------------------------
 
 
 def too_many_requests_message(retry_after: int) -> str:
     """The sentence of a 429, for the JSON answer and the pages alike."""
     return _("Too many requests. Please wait %(seconds)s s before trying again.") % {"seconds": retry_after}
-
-
-# Count a hit and start the window's expiry in one round trip (django-ratelimit's get_usage makes
-# two: ADD, then INCR, itself a script). Same keys and windows as django-ratelimit.
-_HIT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-_hit_script = None
-
-
-def _count_in_redis(group: str, value: str, rate: str) -> dict | None:
-    """django-ratelimit's usage dict for one more hit, or None if Redis could not count it."""
-    global _hit_script
-    limit, period = _split_rate(rate)
-    window = _get_window(value, period)
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-    key = cache.make_key(_make_cache_key(group, window, rate, value, ALL))
-    try:
-        if _hit_script is None:
-            _hit_script = get_client().register_script(_HIT_SCRIPT)
-        count = int(_hit_script(keys=[key], args=[period + EXPIRATION_FUDGE]))
-    except Exception:  # unreachable (the breaker records it): counted in process memory instead
-        return None
-    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 
 def too_many_requests(retry_after: int) -> JsonResponse:
@@ -253,7 +297,7 @@ def rate_limited(budget: str, *, page: Callable | None = None, answer: Callable 
     than the 429 when it has one (the claim's "you already hold a ticket", or a form's redirect
     back to its page), sent as it is; None leaves the 429.
     """
-    if budget not in BUDGET_SETTINGS:
+    if budget not in BUDGETS:
         raise ValueError(f"unknown rate-limit budget {budget!r}")
 
     def decorator(view: Callable) -> Callable:
@@ -283,11 +327,6 @@ def rate_limit_exempt(view: Callable) -> Callable:
     """Mark a /api/ view as outside the general API budget (use sparingly, say why)."""
     view.rate_limit_budget = None
     return view
-
-
-def ratelimited_view(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """RATELIMIT_VIEW: django-ratelimit's own ``Ratelimited`` becomes a 429, not a 403."""
-    return too_many_requests(60)
 
 
 class ApiRateLimitMiddleware:

@@ -1,6 +1,6 @@
 """The Redis connection helper: one place that talks to Redis and survives its failures.
 
-Every synchronous Redis call of the web path (Django's cache API, the cached_db sessions,
+Every synchronous Redis call of the web path and the workers (Django's cache API,
 django-ratelimit, ``get_client()`` users) goes through the "redis" circuit breaker, because
 the breaker sits in the redis-py *connection* class that django-redis' pool creates:
 

@@ -92,7 +92,13 @@ class Event(models.Model):
         _("public random value entered at"), null=True, blank=True, editable=False
     )
     draw_beacon_entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("public random value entered by"),
     )
     # The draw itself: the seed revealed and the pseudonyms in drawn order (kept after the queue
     # rows are cleaned up).

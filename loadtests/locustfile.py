@@ -1,12 +1,24 @@
-"""Students on the day of the ticket war, for Locust (``python -m loadtests.run`` drives it).
+"""Students for Locust, the one load generator: a benchmark writes a plan, ``Shape`` runs it.
 
-Each logs in with the form, polls the event page's API every 5 s, claims at the opening (plus a
-human reaction time), watches its queue entry (``LOADTEST_WS_FRACTION`` by websocket as
-``static/js/queue.js``, the others by polling) and opens its ticket; docs/BENCHMARKS.md, "Load
-test", describes the journey. Refusals the contract defines (409, 410, 425, 429) are outcomes,
-counted per status code in ``LOADTEST_RESULTS`` (JSON). Environment: ``LOADTEST_EVENT``,
-``LOADTEST_CREDENTIALS`` (CSV of ``manage.py create_students --out``), ``LOADTEST_WS_FRACTION``,
-``LOADTEST_RESULTS``.
+The plan (JSON at ``LOADTEST_PLAN``) names its ``kind``, its ``users`` and their ``spawn_rate``;
+the run ends once every user is done or after ``limit`` seconds. What Locust's statistics do not
+keep goes to ``LOADTEST_OUT`` (JSON): every request ``[sent at, name, ms, status]`` (0: no
+answer), what each student was told, and the ``marks`` (moments, with the server's CPU seconds:
+the processes ``server`` names, read from /proc).
+
+- ``opening``: the day of the ticket war. A student logs in with the form, opens the event page and
+  re-reads the event every 5 s (``static/js/event.js``), claims 0.2-1.5 s after the opening,
+  watches the entry (``ws_fraction`` of them by websocket as ``static/js/queue.js``, the others
+  polling every 1-2 s) and opens the ticket; those left without a seat keep the event page open.
+- ``war``: logged-in students re-read the event every ``poll`` s, claim at their ``claim_at``
+  (again 2-4 s after a 5xx or no answer), poll the entry until decided, and once ``final_file``
+  exists (the drill has healed every fault) ask what they hold (``/api/me/tickets/``).
+- ``stream``: each user a keep-alive connection sending the next of ``requests`` (method, path,
+  session) for ``seconds``, or each request once.
+- ``spike``: each student claims once within ``spread`` s of one moment: on a new connection, or
+  (``kept_alive``) on one used once before; with ``idle``, holding that many more, used once and
+  left idle (a phone's browser keeps several to the host), until everyone has been answered.
+- ``sockets``: each student watches its queue entry by websocket, open until everyone has heard.
 """
 
 from __future__ import annotations
@@ -16,353 +28,353 @@ import itertools
 import json
 import os
 import random
-import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlparse
 
 import gevent
-from locust import FastHttpUser, events, task
+import websocket  # websocket-client; cooperative under Locust's gevent monkey patching
+from gevent.event import Event
+from locust import FastHttpUser, LoadTestShape, events, task
+from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
 
-EVENT_SLUG = os.environ.get("LOADTEST_EVENT", "kuliah-umum")
-CREDENTIALS = os.environ.get("LOADTEST_CREDENTIALS", "loadtests/students.csv")
-WS_FRACTION = float(os.environ.get("LOADTEST_WS_FRACTION", "0.8"))
-RESULTS_PATH = os.environ.get("LOADTEST_RESULTS", "")
+from tools.stack import usage
 
-# Think times (seconds). The event page polls every 5 s (static/js/event.js); the queue page
-# is watched every 1-2 s; a human needs 0.2-1.5 s to react when the button lights up.
-EVENT_POLL_SECONDS = 5.0
-QUEUE_POLL_SECONDS = (1.0, 2.0)
-REACTION_SECONDS = (0.2, 1.5)
-# queue.js double-checks a silent websocket with one status read after this long.
-WS_SILENCE_SECONDS = 5.0
-# A decision slower than this is reported as a failure of the queue watch.
-DECISION_TIMEOUT_SECONDS = 180.0
-
+PLAN = json.loads(open(os.environ["LOADTEST_PLAN"]).read()) if os.environ.get("LOADTEST_PLAN") else {}  # noqa: SIM115
 DECIDED = {"completed", "failed"}
-# Contract answers of POST /api/events/<slug>/claim/ that are outcomes, not errors.
-CLAIM_OUTCOMES = {200, 202, 409, 410, 425, 429}
-
-# Request names, grouped by route so the statistics add up per endpoint.
-N_LOGIN_PAGE = "GET /accounts/login/"
-N_LOGIN = "POST /accounts/login/"
-N_EVENT_PAGE = "GET /events/[slug]/"
-N_EVENT_API = "GET /api/events/[slug]/"
-N_CLAIM = "POST /api/events/[slug]/claim/"
-N_QUEUE_PAGE = "GET /queue/[id]/"
-N_QUEUE_API = "GET /api/queue/[id]/"
-N_QUEUE_WS = "WS /ws/queue/[id]/"
-N_TICKET_PAGE = "GET /tickets/[id]/"
-N_MY_TICKETS = "GET /api/me/tickets/"
+CLAIM = "POST /api/events/[slug]/claim/"
+SAMPLES: list[list] = []
+STUDENTS: list[dict] = []
+MARKS: dict = {}
+COUNTS: Counter = Counter()
 
 
-# --- credentials and shared results --------------------------------------------------------
-
-_credentials_lock = threading.Lock()
-_credentials: itertools.islice | None = None
-
-
-def next_credentials() -> tuple[str, str] | None:
-    """The next unused ``(nim, password)``; one account per simulated student."""
-    global _credentials
-    with _credentials_lock:
-        if _credentials is None:
-            with Path(CREDENTIALS).open(newline="", encoding="utf-8") as handle:
-                rows = [(row["nim"], row["password"]) for row in csv.DictReader(handle)]
-            _credentials = iter(rows)
-        return next(_credentials, None)
+def mark(name: str) -> None:
+    """The moment ``name`` (epoch) and the server's CPU seconds so far."""
+    rss, cpu = usage(PLAN.get("server", []))
+    MARKS[name] = {"at": time.time(), "server_cpu_s": cpu, "server_rss_mb": rss}
 
 
-class Results:
-    """What Locust's own statistics do not keep: outcomes per code and per-class timings."""
+class Together:
+    """Every user of the plan arrives (``arrive``), then all go on at once; the moment is marked."""
 
-    def __init__(self) -> None:
-        self.claim_codes: Counter[str] = Counter()
-        self.queue_outcomes: Counter[str] = Counter()
-        self.codes: dict[str, Counter[str]] = defaultdict(Counter)
-        self.decision_ms: list[float] = []
-        self.samples: list[tuple[float, str, float, bool]] = []
-        self.opens_at: float | None = None
-        self.users_logged_in = 0
-        self.ws_pushes = 0
-        self.ws_fallbacks = 0
+    def __init__(self, name: str) -> None:
+        self.name, self.count, self.event = name, 0, Event()
 
-    def as_dict(self) -> dict:
-        return {
-            "claim_codes": dict(self.claim_codes),
-            "queue_outcomes": dict(self.queue_outcomes),
-            "codes": {name: dict(counter) for name, counter in self.codes.items()},
-            "decision_ms": self.decision_ms,
-            "opens_at": self.opens_at,
-            "users_logged_in": self.users_logged_in,
-            "ws_pushes": self.ws_pushes,
-            "ws_fallbacks": self.ws_fallbacks,
-            "samples": self.samples,
-        }
+    def arrive(self, timeout: float | None = None) -> None:
+        self.count += 1
+        if self.count == PLAN["users"]:
+            mark(self.name)
+            self.event.set()
+        self.event.wait(timeout)
 
 
-RESULTS = Results()
+ALL_WARM, ALL_DONE = Together("go"), Together("done")
 
 
 @events.request.add_listener
-def _record(request_type, name, response_time, response_length, exception=None, **kwargs):
-    # Raw samples let loadtests.run compute percentiles per class (reads, claims) and per phase.
-    RESULTS.samples.append((round(time.time(), 3), name, round(response_time, 2), exception is None))
+def _record(request_type, name, response_time, start_time=None, response=None, **_kwargs):
+    status = getattr(response, "status_code", 0) or 0
+    SAMPLES.append([round(start_time or time.time(), 3), name, round(response_time, 2), status])
 
 
-def _write_results(**_kwargs) -> None:
-    if RESULTS_PATH:
-        Path(RESULTS_PATH).write_text(json.dumps(RESULTS.as_dict()))
+@events.quitting.add_listener
+def _write(**_kwargs) -> None:
+    if os.environ.get("LOADTEST_OUT"):
+        results = {"samples": SAMPLES, "students": STUDENTS, "marks": MARKS, "counts": dict(COUNTS)}
+        with open(os.environ["LOADTEST_OUT"], "w") as out:
+            json.dump(results, out)
 
 
-events.test_stop.add_listener(_write_results)
-events.quitting.add_listener(_write_results)
+class Shape(LoadTestShape):
+    """The plan's users at its spawn rate, until each is done (``ALL_DONE``) or ``limit`` s."""
+
+    def tick(self):
+        if ALL_DONE.event.is_set() or self.get_run_time() > PLAN.get("limit", 600):
+            return None
+        return PLAN["users"], PLAN["spawn_rate"], [KINDS[PLAN["kind"]]]
 
 
-# --- the student ---------------------------------------------------------------------------
+def headers(session: dict | None, method: str = "GET", csrf: str = "") -> dict:
+    """A logged-in student's API request: ``session`` (its ``sessionid`` and CSRF secret), or
+    none (the cookies the login form left, and their ``csrf``)."""
+    sent = {"Accept": "application/json"}
+    if session:
+        sent["Cookie"] = f"sessionid={session['session']}; csrftoken={session['csrf']}"
+    if method == "POST":
+        sent.update({"X-CSRFToken": session["csrf"] if session else csrf, "Content-Type": "application/json"})
+    return sent
 
 
-def _parse_time(value: str) -> float:
+def healed() -> bool:
+    return os.path.exists(PLAN.get("final_file") or "")
+
+
+def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class Student(FastHttpUser):
-    """One student with one account, from login to ticket (or to "sold out")."""
-
-    network_timeout = 60.0
-    connection_timeout = 30.0
-
-    def wait_time(self) -> float:
-        return EVENT_POLL_SECONDS
+    abstract = True
+    network_timeout, connection_timeout = 60.0, 30.0
+    sessions = iter(PLAN.get("sessions", []))
 
     def on_start(self) -> None:
-        credentials = next_credentials()
-        if credentials is None:
-            raise StopUser("no unused student account left in the credentials file")
-        self.nim, self.password = credentials
-        self.event: dict = {}
-        self.queue_id: str | None = None
-        self.ticket: dict | None = None
-        self.finished = False
-        self.login()
-        self.open_event_page()
+        self.session = next(self.sessions, None)
+        self.told = {"user_id": (self.session or {}).get("user_id"), "clicks": [], "queue_id": None, "decision": None}
+        STUDENTS.append(self.told)
 
-    # --- helpers -----------------------------------------------------------------------
+    def call(self, method: str, path: str, name: str, **options) -> tuple[int, dict | list]:
+        """One request (its answer judged by the caller, never by Locust): status and JSON body."""
+        with self.client.request(method, path, name=name, catch_response=True, **options) as response:
+            response.success()
+            try:
+                return response.status_code, response.json() if response.content else {}
+            except (ValueError, TypeError):
+                return response.status_code, {}
+
+    def api(self, method: str, path: str, name: str) -> tuple[int, dict | list]:
+        sent = headers(self.session, method, self.cookie("csrftoken"))
+        return self.call(method, path, name, headers=sent, data="{}" if method == "POST" else None)
 
     def cookie(self, name: str) -> str:
-        for cookie in self.client.cookiejar:
-            if cookie.name == name:
-                return cookie.value
-        return ""
+        return next((c.value for c in self.client.cookiejar if c.name == name), "")
 
-    def count(self, name: str, status: int) -> None:
-        RESULTS.codes[name][str(status)] += 1
+    def wait_time(self) -> float:
+        return 1.0
 
-    def get_json(self, path: str, name: str, *, expected: tuple[int, ...] = (200,)) -> tuple[int, dict | list | None]:
-        with self.client.get(path, name=name, catch_response=True, headers={"Accept": "application/json"}) as resp:
-            self.count(name, resp.status_code)
-            if resp.status_code in expected or resp.status_code == 429:
-                resp.success()
-            else:
-                resp.failure(f"unexpected {resp.status_code}")
-                return resp.status_code, None
-            try:
-                return resp.status_code, resp.json()
-            except (ValueError, TypeError):
-                resp.failure("answer is not JSON")
-                return resp.status_code, None
+    def watch(self, queue_id: str, until: float) -> dict | None:
+        """Poll the entry every 1-2 s until decided (or ``until``, or healed); a 429 waits as told."""
+        while time.time() < until and not healed():
+            status, entry = self.api("GET", f"/api/queue/{queue_id}/", "GET /api/queue/[id]/")
+            if status == 200 and entry.get("status") in DECIDED:
+                return entry
+            gevent.sleep(float(entry.get("retry_after", 0)) if status == 429 else random.uniform(1.0, 2.0))
+        return None
 
-    # --- journey steps -------------------------------------------------------------------
+    def websocket(self, url: str, origin: str, timeout: float = 30):
+        """The queue entry's websocket (handshake timed as a request named ``WS /ws/queue/[id]/``)."""
+        sent, started, error = time.time(), time.perf_counter(), None
+        cookie = f"sessionid={self.session['session'] if self.session else self.cookie('sessionid')}"
+        try:
+            return websocket.create_connection(url, timeout=timeout, cookie=cookie, origin=origin)
+        except Exception as exc:  # every handshake failure is counted
+            error = exc
+            return None
+        finally:
+            self.environment.events.request.fire(
+                request_type="WS",
+                name="WS /ws/queue/[id]/",
+                response_time=(time.perf_counter() - started) * 1000,
+                response_length=0,
+                exception=error,
+                context={},
+                start_time=sent,
+                response=type("R", (), {"status_code": 0 if error else 101})(),
+            )
 
-    def login(self) -> None:
-        next_path = f"/events/{EVENT_SLUG}/"
-        with self.client.get(f"/accounts/login/?next={next_path}", name=N_LOGIN_PAGE, catch_response=True) as resp:
-            self.count(N_LOGIN_PAGE, resp.status_code)
-            if resp.status_code != 200 or not self.cookie("csrftoken"):
-                cookie = "set" if self.cookie("csrftoken") else "missing"
-                resp.failure(f"login page: {resp.status_code}, csrftoken cookie {cookie}")
-                raise StopUser()
+
+class Opening(Student):
+    """A student on the day: log in, count down, claim, watch, open the ticket."""
+
+    credentials = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        if Opening.credentials is None:
+            with open(PLAN["credentials"], newline="") as handle:
+                Opening.credentials = iter([(row["nim"], row["password"]) for row in csv.DictReader(handle)])
+        self.nim, self.password = next(Opening.credentials)
+        self.event, self.done = {}, False
+        self.slug = PLAN["event"]
+        status, _ = self.call("GET", f"/accounts/login/?next=/events/{self.slug}/", "GET /accounts/login/")
         form = {
             "username": self.nim,
             "password": self.password,
+            "next": f"/events/{self.slug}/",
             "csrfmiddlewaretoken": self.cookie("csrftoken"),
-            "next": next_path,
         }
-        referer = f"{self.host}/accounts/login/"
-        with self.client.post(
-            "/accounts/login/", data=form, name=N_LOGIN, headers={"Referer": referer},
-            allow_redirects=False, catch_response=True,
-        ) as resp:  # fmt: skip
-            self.count(N_LOGIN, resp.status_code)
-            if resp.status_code != 302 or not self.cookie("sessionid"):
-                resp.failure(f"login refused ({resp.status_code}) for {self.nim}")
-                raise StopUser()
-        RESULTS.users_logged_in += 1
+        status, _ = self.call(
+            "POST",
+            "/accounts/login/",
+            "POST /accounts/login/",
+            data=form,
+            allow_redirects=False,
+            headers={"Referer": f"{self.host}/accounts/login/"},
+        )
+        if status != 302:
+            raise StopUser  # not logged in: the failed answer is counted, the student goes home
+        COUNTS["logged_in"] += 1
+        self.call("GET", f"/events/{self.slug}/", "GET /events/[slug]/")
+        self.poll()
 
-    def open_event_page(self) -> None:
-        with self.client.get(f"/events/{EVENT_SLUG}/", name=N_EVENT_PAGE, catch_response=True) as resp:
-            self.count(N_EVENT_PAGE, resp.status_code)
-            if resp.status_code != 200:
-                resp.failure(f"event page: {resp.status_code}")
-        self.poll_event()
+    def wait_time(self) -> float:
+        return 5.0
 
-    def poll_event(self) -> None:
-        status, data = self.get_json(f"/api/events/{EVENT_SLUG}/", N_EVENT_API)
-        if status == 200 and isinstance(data, dict):
-            self.event = data
-            if RESULTS.opens_at is None and data.get("claim_opens_at"):
-                RESULTS.opens_at = _parse_time(data["claim_opens_at"])
+    def poll(self) -> None:
+        status, event = self.api("GET", f"/api/events/{self.slug}/", "GET /api/events/[slug]/")
+        if status == 200:
+            self.event = event
+            MARKS.setdefault("opens_at", parse_time(event["claim_opens_at"]))
 
     @task
     def journey(self) -> None:
-        if self.finished:
-            # A student with a ticket looks at it (the ticket page does not poll); the others
-            # keep the event page open, which polls, in case a seat is given back.
-            if self.ticket is None:
-                self.poll_event()
+        if self.told["decision"] == "completed":
+            return  # the ticket page does not poll
+        if self.done or not self.event or parse_time(self.event["claim_opens_at"]) - time.time() > 5:
+            self.poll()  # the countdown, or the event page of those left without a seat
             return
-        if not self.event:
-            self.poll_event()
+        gevent.sleep(max(0.0, parse_time(self.event["claim_opens_at"]) - time.time()) + random.uniform(0.2, 1.5))
+        self.done, sent = True, time.time()
+        status, answer = self.api("POST", f"/api/events/{self.slug}/claim/", CLAIM)
+        self.told["clicks"].append([sent, status])
+        if status not in (200, 202):
             return
-        opens_at = _parse_time(self.event["claim_opens_at"])
-        left = opens_at - time.time()
-        if left > EVENT_POLL_SECONDS:
-            self.poll_event()  # the countdown runs; wait_time() spaces the polls
-            return
-        # The last seconds of the countdown, then a human reaction time: the spike.
-        gevent.sleep(max(0.0, left) + random.uniform(*REACTION_SECONDS))
-        self.claim()
-        self.finished = True
+        self.call("GET", f"/queue/{answer['queue_id']}/", "GET /queue/[id]/")
+        entry = self.watch_socket(answer["queue_id"]) if random.random() < PLAN["ws_fraction"] else None
+        entry = entry or self.watch(answer["queue_id"], sent + 180)
+        if entry:
+            self.told.update(queue_id=answer["queue_id"], decision=entry["status"], decided_at=time.time())
+            if entry["status"] == "completed" and entry.get("ticket"):
+                self.call("GET", entry["ticket"]["url"], "GET /tickets/[id]/")
+                self.api("GET", "/api/me/tickets/", "GET /api/me/tickets/")
 
-    def claim(self) -> None:
-        for _attempt in range(5):
-            headers = {
-                "X-CSRFToken": self.cookie("csrftoken"),
-                "Referer": f"{self.host}/events/{EVENT_SLUG}/",
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-            }
-            started = time.time()
-            with self.client.post(
-                f"/api/events/{EVENT_SLUG}/claim/", data="{}", headers=headers, name=N_CLAIM, catch_response=True
-            ) as resp:
-                status = resp.status_code
-                self.count(N_CLAIM, status)
-                RESULTS.claim_codes[str(status)] += 1
-                try:
-                    data = resp.json() if resp.content else {}
-                except (ValueError, TypeError):
-                    data = {}
-                if status in CLAIM_OUTCOMES:
-                    resp.success()
-                else:
-                    resp.failure(f"claim answered {status}: {str(data)[:120]}")
-                    return
-            if status in (200, 202):
-                self.watch_queue(data, started)
-                return
-            if status == 409:
-                self.ticket = data.get("ticket")
-                self.open_ticket()
-                return
-            if status == 410:
-                self.poll_event()
-                return
-            # 425 (clock a hair early) or 429 (rate limit): wait as told, like the page does.
-            wait = data.get("opens_in") if status == 425 else data.get("retry_after")
-            gevent.sleep(min(60.0, float(wait or 1)) + random.uniform(*REACTION_SECONDS))
-
-    def watch_queue(self, data: dict, claimed_at: float) -> None:
-        self.queue_id = data.get("queue_id")
-        if not self.queue_id:
-            return
-        status = data.get("status")
-        with self.client.get(f"/queue/{self.queue_id}/", name=N_QUEUE_PAGE, catch_response=True) as resp:
-            self.count(N_QUEUE_PAGE, resp.status_code)
-            if resp.status_code != 200:
-                resp.failure(f"queue page: {resp.status_code}")
-        entry = None
-        if random.random() < WS_FRACTION:
-            entry = self.watch_websocket(claimed_at)
-        if entry is None:
-            entry = self.poll_queue(claimed_at, first_status=status)
-        if entry is None:
-            return
-        RESULTS.decision_ms.append(round((time.time() - claimed_at) * 1000, 1))
-        RESULTS.queue_outcomes[entry.get("status", "?") + ":" + (entry.get("reason") or "")] += 1
-        if entry.get("status") == "completed":
-            self.ticket = entry.get("ticket")
-            self.open_ticket()
-
-    def poll_queue(self, claimed_at: float, *, first_status: str | None = None) -> dict | None:
-        while time.time() - claimed_at < DECISION_TIMEOUT_SECONDS:
-            status, entry = self.get_json(f"/api/queue/{self.queue_id}/", N_QUEUE_API)
-            if status == 200 and isinstance(entry, dict) and entry.get("status") in DECIDED:
-                return entry
-            gevent.sleep(random.uniform(*QUEUE_POLL_SECONDS))
-        RESULTS.queue_outcomes["timeout"] += 1
-        self.environment.events.request.fire(
-            request_type="QUEUE", name="claim decided", response_time=DECISION_TIMEOUT_SECONDS * 1000,
-            response_length=0, exception=TimeoutError(f"undecided after {DECISION_TIMEOUT_SECONDS:.0f} s"),
-            context={},
-        )  # fmt: skip
-        return None
-
-    def watch_websocket(self, claimed_at: float) -> dict | None:
-        """Wait for the decision on ``/ws/queue/<id>/``; None means: fall back to polling."""
-        import websocket  # websocket-client; gevent's monkey patching makes it cooperative
-
-        url = urlparse(self.host)
-        # Where the page would open it: WEBSOCKET_ORIGIN (the ws process), else the page's origin.
-        ws_origin = os.environ.get("WEBSOCKET_ORIGIN") or f"{'wss' if url.scheme == 'https' else 'ws'}://{url.netloc}"
-        ws_url = f"{ws_origin}/ws/queue/{self.queue_id}/"
-        cookie = f"sessionid={self.cookie('sessionid')}; csrftoken={self.cookie('csrftoken')}"
-        started = time.time()
-        try:
-            conn = websocket.create_connection(ws_url, timeout=30, cookie=cookie, origin=f"{url.scheme}://{url.netloc}")
-        except Exception as exc:
-            self._fire_ws((time.time() - started) * 1000, exc)
-            RESULTS.ws_fallbacks += 1
+    def watch_socket(self, queue_id: str) -> dict | None:
+        """Wait for the decision by websocket (re-read after 5 s of silence, as queue.js does)."""
+        page = urlparse(self.host)
+        origin = os.environ.get("WEBSOCKET_ORIGIN") or f"ws://{page.netloc}"
+        socket = self.websocket(f"{origin}/ws/queue/{queue_id}/", f"{page.scheme}://{page.netloc}")
+        if socket is None:
+            COUNTS["ws_fallbacks"] += 1
             return None
-        self._fire_ws((time.time() - started) * 1000, None)
         try:
-            conn.settimeout(WS_SILENCE_SECONDS)
-            while time.time() - claimed_at < DECISION_TIMEOUT_SECONDS:
+            socket.settimeout(5)
+            for _ in range(36):  # three minutes
                 try:
-                    message = json.loads(conn.recv())
+                    message = json.loads(socket.recv())
                 except websocket.WebSocketTimeoutException:
-                    # Pushes are hints: after 5 s of silence the page (queue.js) re-reads the status.
-                    status, entry = self.get_json(f"/api/queue/{self.queue_id}/", N_QUEUE_API)
-                    if status == 200 and isinstance(entry, dict) and entry.get("status") in DECIDED:
-                        return entry
-                    continue
-                RESULTS.ws_pushes += 1
+                    _status, message = self.api("GET", f"/api/queue/{queue_id}/", "GET /api/queue/[id]/")
+                else:
+                    COUNTS["ws_pushes"] += 1
                 if message.get("status") in DECIDED:
-                    if message.get("status") == "completed" and not message.get("ticket"):
-                        return None
                     return message
-        except (websocket.WebSocketException, OSError, ValueError) as exc:
-            self._fire_ws(0, exc, name=f"{N_QUEUE_WS} dropped")
-            RESULTS.ws_fallbacks += 1
-            return None
+        except (websocket.WebSocketException, OSError, ValueError):
+            COUNTS["ws_fallbacks"] += 1
         finally:
-            conn.close()
+            socket.close()
         return None
 
-    def _fire_ws(self, elapsed_ms: float, exception: BaseException | None, *, name: str = N_QUEUE_WS) -> None:
-        self.environment.events.request.fire(
-            request_type="WS", name=name, response_time=elapsed_ms, response_length=0,
-            exception=exception, context={},
-        )  # fmt: skip
 
-    def open_ticket(self) -> None:
-        url = (self.ticket or {}).get("url")
-        if url:
-            with self.client.get(url, name=N_TICKET_PAGE, catch_response=True) as resp:
-                self.count(N_TICKET_PAGE, resp.status_code)
-                if resp.status_code != 200:
-                    resp.failure(f"ticket page: {resp.status_code}")
-        self.get_json("/api/me/tickets/", N_MY_TICKETS)
+class War(Student):
+    """A logged-in student through the faults: claim, again after a 5xx, watch, ask what I hold."""
+
+    @task
+    def journey(self) -> None:
+        slug, claim_at = PLAN["event"], self.session["claim_at"]
+        next_poll = time.time() + random.uniform(0, PLAN["poll"])
+        while not healed():
+            if claim_at is not None and time.time() >= claim_at:
+                sent = time.time()
+                status, answer = self.api("POST", f"/api/events/{slug}/claim/", CLAIM)
+                self.told["clicks"].append([sent, status])
+                claim_at = None
+                if status in (200, 202):
+                    self.told["queue_id"] = answer["queue_id"]
+                    entry = self.watch(answer["queue_id"], float("inf"))
+                    self.told["decision"] = entry and entry["status"]
+                elif (status >= 500 or status == 0 or status == 429) and len(self.told["clicks"]) < 10:
+                    claim_at = time.time() + (
+                        float(answer.get("retry_after", 0)) if status == 429 else random.uniform(2, 4)
+                    )
+            if time.time() >= next_poll:
+                self.api("GET", f"/api/events/{slug}/", "GET /api/events/[slug]/")
+                next_poll = time.time() + PLAN["poll"]
+            gevent.sleep(max(0.05, min(next_poll, claim_at or next_poll, time.time() + 0.5) - time.time()))
+        for _ in range(15):  # what the student is told at the end (PostgreSQL may still be back only now)
+            status, tickets = self.api("GET", "/api/me/tickets/", "GET /api/me/tickets/")
+            if status == 200:
+                self.told["holds"] = any(t["event"] == slug and t["status"] == "active" for t in tickets)
+                break
+            gevent.sleep(2)
+        ALL_DONE.arrive()
+        raise StopUser
+
+
+class Stream(Student):
+    """One keep-alive connection, the next request of the shared list each time."""
+
+    requests = None
+
+    def on_start(self) -> None:
+        if Stream.requests is None:
+            built = [(m, p, headers(s, m)) for m, p, s in PLAN["requests"]]
+            Stream.requests = itertools.cycle(built) if PLAN.get("seconds") else iter(built)
+        ALL_WARM.arrive()
+
+    @task
+    def send(self) -> None:
+        stop_at = MARKS["go"]["at"] + (PLAN["seconds"] or 3600)
+        for method, path, sent in Stream.requests:
+            if time.time() >= stop_at:
+                break
+            self.client.request(
+                method, path, name=f"{method} {PLAN['name']}", headers=sent, data="{}" if method == "POST" else None
+            )
+        ALL_DONE.arrive()
+        raise StopUser
+
+
+class Spike(Student):
+    """One claim each, all within ``spread`` s, on a new or a warm connection, with idle ones held."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        # Each connection used once (the student's first contact); without idle ones and not kept
+        # alive, the first contact's connection is closed and the claim opens a new one.
+        more = [FastHttpSession(self.host, self.environment.events.request, None) for _ in range(PLAN["idle"] or 1)]
+        self.held = ([self.client] if PLAN["kept_alive"] else []) + more[: PLAN["idle"]]
+        for session in self.held or more:
+            response = session.get("/api/ping/", name="GET /api/ping/ (warm-up)", headers=headers(self.session))
+            COUNTS[f"warm-up {response.status_code}"] += 1
+        if not self.held:
+            more[0].client.clientpool.close()
+        ALL_WARM.arrive()
+
+    @task
+    def claim(self) -> None:
+        gevent.sleep(max(0.0, MARKS["go"]["at"] + 0.5 + random.uniform(0, PLAN["spread"]) - time.time()))
+        sent = time.time()
+        status, _ = self.api("POST", PLAN["path"], CLAIM)
+        self.told["clicks"].append([sent, status, time.time()])
+        ALL_DONE.arrive()  # every connection stays open until everyone is answered
+        for session in self.held:
+            session.client.clientpool.close()
+        raise StopUser
+
+
+class Sockets(Student):
+    """A websocket on the student's queue entry, open until every student has heard a decision."""
+
+    @task
+    def listen(self) -> None:
+        queue_id = self.session["queue_id"]
+        socket = self.websocket(f"{PLAN['ws_origin']}/ws/queue/{queue_id}/", PLAN["origin"])
+        messages, status = 0, None
+        while socket is not None and status not in DECIDED:
+            try:
+                socket.settimeout(max(1.0, PLAN["limit"]))
+                message = json.loads(socket.recv())
+            except (websocket.WebSocketException, OSError, ValueError):
+                break
+            messages += 1
+            status = message.get("status") if message.get("queue_id") == queue_id else status
+        self.told.update(queue_id=queue_id, decision=status, messages=messages)
+        ALL_DONE.arrive()
+        if socket is not None:
+            socket.close()
+        raise StopUser
+
+
+KINDS = {"opening": Opening, "war": War, "stream": Stream, "spike": Spike, "sockets": Sockets}

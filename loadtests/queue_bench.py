@@ -1,66 +1,46 @@
-"""Claim-queue benchmark: claim-to-decision time and drain rate with a real worker (docs/BENCHMARKS.md, "Claim queue").
+"""The claim queue: claim-to-decision time and how fast a backlog drains, with a real worker and beat.
 
-    .venv/bin/python -m tools.devservices test -- .venv/bin/python -m loadtests.queue_bench
+    .venv/bin/python -m loadtests.queue_bench           # docs/benchmarks/queue.json
+    .venv/bin/python -m loadtests.queue_bench --quick
 
-On ``DATABASE_URL`` / ``REDIS_URL`` (the wrapper's throw-away servers), one Celery worker and beat:
-``paced`` claims spread over ``--spread`` s through ``queue_enqueue`` from 16 threads, then a
-``burst`` inserted as fast as possible. Prints a markdown table.
+Own stack, the Procfile's worker and beat (no web: the claims go through the enqueue service,
+``claims.services.claim_submit``, from 16 threads). ``paced``: ``--claims`` claims for
+``--seats`` seats spread evenly over ``--spread`` s; ``burst``: as many, as fast as the threads go;
+then the volume: ``--volume`` claims written in one INSERT with the enqueue's columns (the web
+refuses claims once the seats are gone) and the real wake-up sent, once for ``--seats`` seats and
+once for as many seats as claims.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from loadtests.harness import report
-from loadtests.harness.fixtures import make_event, make_students
-from loadtests.harness.invariants import invariants, wait_queue_empty
-from loadtests.harness.report import percentile
-from loadtests.harness.stack import ROOT, django_here
+from loadtests import harness
+from tools.stack import Stack, usage
+
+BULK_ENQUEUE_SQL = """INSERT INTO ticket_queue
+  (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
+SELECT gen_random_uuid(), uid, %s, 'pending', 0, '', '', clock_timestamp(), false
+FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(uid, n) ORDER BY n"""
 
 
-def start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ticketwar", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_worker(timeout: float = 60) -> None:
-    from ticketwar.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5):
-            return
-    raise SystemExit("the Celery worker did not answer within 60 s")
-
-
-def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tuple[float, int]:
-    """Claim once per student, the i-th claim at i * spread / n seconds.
-
-    Returns the wall time and how many claims were refused at once (sold out: 410, no queueing).
-    """
+def claims(users: list, slug: str, spread: float) -> int:
+    """One claim per student through the enqueue service, the i-th at i * spread / n s; how many were
+    refused at once (sold out: never queued)."""
     from django.db import connection
 
     from claims.services import claim_submit
     from tickets.exceptions import SoldOut
 
-    n = len(students)
     t0 = time.monotonic() + 0.2
 
     def one(index: int) -> int:
-        delay = t0 + index * spread_seconds / n - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        time.sleep(max(0.0, t0 + index * spread / len(users) - time.monotonic()))
         try:
-            claim_submit(user=students[index], event_slug=slug)
+            claim_submit(user=users[index], event_slug=slug)
             return 0
         except SoldOut:
             return 1
@@ -68,101 +48,123 @@ def fire(students, slug: str, *, spread_seconds: float, threads: int = 16) -> tu
             if index % 50 == 49:
                 connection.close()
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        refused = sum(pool.map(one, range(n)))
-    return time.monotonic() - t0, refused
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return sum(pool.map(one, range(len(users))))
 
 
-def measure(event, arrival_seconds: float, refused_at_once: int) -> dict:
-    from queueing.models import QueueEntry
+def phase(stack: Stack, name: str, count: int, seats: int, *, spread: float | None) -> dict:
+    """``count`` claims (through the service over ``spread`` s, or with ``None`` in one INSERT) for a
+    fresh event of ``seats``; the decisions, the drain rate and the worker's memory peak."""
+    from queueing.services import queue_kick
+    from tools.testing import bulk_students
 
-    rows = list(QueueEntry.objects.filter(event=event).values_list("created_at", "processed_at", "status"))
-    waits = [(done - created).total_seconds() for created, done, _ in rows]
-    first_claim = min(r[0] for r in rows)
-    first_done = min(r[1] for r in rows)
-    last_done = max(r[1] for r in rows)
-    completed = [r for r in rows if r[2] == "completed"]
-    last_ticket = max(r[1] for r in completed)
-    truth = invariants(os.environ["DATABASE_URL"], event.id)
+    event, users = harness.event(f"queue-{name}-{time.time_ns()}", seats), bulk_students(count)
+    peak, halt = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not halt.wait(0.5):
+            peak[0] = max(peak[0], usage([stack.pid("worker")])[0])
+
+    threading.Thread(target=sample, daemon=True).start()
+    if spread is None:
+        harness.query(BULK_ENQUEUE_SQL, [event.id, [u.pk for u in users]])
+        queue_kick()
+        refused = 0
+    else:
+        refused = claims(users, event.slug, spread)
+    try:
+        harness.wait_decided(event.id, 900)
+    finally:
+        halt.set()
+    decided = harness.decisions(event.id)
+    drain = decided["last_decision_s"] - decided["first_decision_s"]
     return {
-        "claims": len(rows) + refused_at_once,
-        "queued": len(rows),
-        "refused_at_once": refused_at_once,
-        "arrivals_s": arrival_seconds,
-        "decided": sum(1 for r in rows if r[2] in ("completed", "failed")),
-        "tickets": truth["tickets"],
-        "one_per_student": truth["holders"] == truth["tickets"],
-        "remaining": truth["remaining"],
-        "p50": percentile(waits, 50),
-        "p95": percentile(waits, 95),
-        "max": max(waits),
-        "tickets_per_s": len(completed) / max(1e-6, (last_ticket - first_claim).total_seconds()),
-        "drain_per_s": len(rows) / max(1e-6, (last_done - first_done).total_seconds()),
+        "phase": name,
+        "claims": count,
+        "seats": seats,
+        "refused_at_once": refused,
+        "decisions": decided,
+        "drain_per_s": round(decided["decided"] / drain) if drain else None,
+        "worker_rss_mb": round(peak[0]),
+        "truth": harness.truth(event.id),
     }
 
 
-def run(options) -> dict:
-    django_here()
-    from common import redis as redis_lib
+def run(args) -> dict:
+    if args.quick:
+        args.claims, args.seats, args.spread, args.volume = 60, 30, 2.0, 300
+    with Stack("queue", keep=args.keep) as stack:
+        from ticketwar.celery import app
 
-    stamp = int(time.time()) % 10**4
-    processes = [
-        start(["worker", "-Q", "claims,default", "--concurrency", str(options.concurrency), "--without-gossip",
-               "--without-mingle", "--loglevel", "WARNING", "-n", f"bench{stamp}@%h"]),
-        start(["beat", "--loglevel", "WARNING", "--schedule", f"/tmp/queue-bench-beat-{stamp}"]),  # noqa: S108
-    ]  # fmt: skip
-    try:
-        wait_worker()
-        redis_lib.get_client().ping()
-        results = {}
-        for phase, spread in (("paced", options.spread), ("burst", 0.0)):
-            students = make_students(options.claims, f"{stamp % 1000:03d}{1 if phase == 'paced' else 2}")
-            event = make_event(f"bench-{phase}-{stamp}", options.seats)
-            arrivals, refused = fire(students, event.slug, spread_seconds=spread)
-            wait_queue_empty(os.environ["DATABASE_URL"], event.id, 120)
-            results[phase] = measure(event, arrivals, refused)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    ok = all(r["tickets"] == options.seats and r["remaining"] == 0 and r["one_per_student"] for r in results.values())
-    return {**vars(options), "results": results, "ok": ok}
+        stack.start("worker")
+        stack.start("beat")
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            stack.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not answer within 60 s")
+        phases = [
+            phase(stack, "paced", args.claims, args.seats, spread=args.spread),
+            phase(stack, "burst", args.claims, args.seats, spread=0.0),
+            phase(stack, "volume", args.volume, args.seats, spread=None),
+            phase(stack, "volume", args.volume, args.volume, spread=None),
+        ]
+    return {"phases": phases, "spread": args.spread, "ok": all(p["truth"]["ok"] for p in phases)}
 
 
-def markdown(figures: dict) -> str:
-    results = figures["results"]
-    lines = [
-        f"{figures['claims']} claims for {figures['seats']} seats, one Celery worker (--concurrency "
-        f"{figures['concurrency']}) + one beat, batches of 10, all on one 2-core machine "
-        f"(load average over the last minute at the end: {os.getloadavg()[0]:.1f}).",
-        "",
-        *report.table(
-            "phase | claims | arrivals over | queued | 410 at once (sold out) | queued & decided | tickets "
-            "| one per student | claim→decision p50 | p95 | max | tickets/s | drain (claims/s)",
-            [],
-        ),
-    ]
-    for phase, r in results.items():
-        lines.append(
-            f"| {phase} | {r['claims']} | {r['arrivals_s']:.1f} s | {r['queued']} | {r['refused_at_once']} "
-            f"| {r['decided']} | {r['tickets']} "
-            f"| {'yes' if r['one_per_student'] else 'NO'} | {r['p50'] * 1000:.0f} ms | {r['p95'] * 1000:.0f} ms "
-            f"| {r['max'] * 1000:.0f} ms | {r['tickets_per_s']:.0f} | {r['drain_per_s']:.0f} |"
+def markdown(record: dict) -> str:
+    f, rows = record["figures"], []
+    for p in f["phases"]:
+        d = p["decisions"]
+        arrivals = {"paced": f"over {f['spread']:g} s", "burst": "at once, 16 threads", "volume": "one INSERT"}[
+            p["phase"]
+        ]
+        rows.append(
+            [
+                p["phase"],
+                f"{p['claims']:,} {arrivals}",
+                f"{p['seats']:,}",
+                p["refused_at_once"],
+                d["decided"],
+                " / ".join(f"{d[k] * 1000:,.0f}" for k in ("p50", "p95", "max")),
+                f"{d['last_decision_s']:.1f}",
+                p["drain_per_s"],
+                p["worker_rss_mb"],
+                harness.held(p["truth"]),
+            ]
         )
-    return "\n".join(lines)
+    return "\n\n".join(
+        [
+            harness.heading(
+                record, "The claim queue", "the claims' threads, worker (2 processes), beat, PostgreSQL and Redis"
+            ),
+            harness.table(
+                [
+                    "phase",
+                    "claims",
+                    "seats:",
+                    "410 at once:",
+                    "queued & decided:",
+                    "claim→decision p50 / p95 / max ms:",
+                    "first claim → last decision s:",
+                    "drain (decided/s):",
+                    "worker RSS peak MB:",
+                    "invariant",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = report.parser(__doc__)
-    parser.add_argument("--claims", type=int, default=1000)
-    parser.add_argument("--seats", type=int, default=500)
-    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which paced claims arrive")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    return report.main(parser.parse_args(argv), run=run, markdown=markdown)
+    options = [
+        ("--claims", {"type": int, "default": 1000}),
+        ("--seats", {"type": int, "default": 500}),
+        ("--spread", {"type": float, "default": 10.0, "help": "seconds over which paced claims arrive"}),
+        ("--volume", {"type": int, "default": 20000, "help": "claims of the volume phases"}),
+    ]
+    return harness.main(__doc__, argv, run=run, name=lambda a: "queue", options=options)
 
 
 if __name__ == "__main__":

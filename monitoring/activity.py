@@ -1,19 +1,24 @@
 """Concurrent active users: distinct students with a request or an open websocket in the
 last ACTIVE_WINDOW_SECONDS (5 minutes).
 
-Each process remembers when it last reported a student and writes to Redis at most once per
-TOUCH_EVERY_SECONDS per student (ZADD tw:active_users <now> <user_id>), so a busy student costs
-one Redis write per half minute, not one per request. Counting is ZCOUNT over the window. With
-Redis down (breaker "redis" open) the count falls back to this process's own memory: a lower
-bound, never a database query.
+Each process remembers when it last reported a student and reports each at most once per
+TOUCH_EVERY_SECONDS (ZADD tw:active_users <now> <user_id>): the request only notes the student
+in memory, and a thread per process sends what was noted once a second, in one ZADD (with
+MONITORING_FLUSH_IN_BACKGROUND off, the tests, at once). Counting is ZCOUNT over the window.
+With Redis down (breaker "redis" open) the count falls back to this process's own memory: a
+lower bound, never a database query.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+from django.conf import settings
+
 from common import redis as redis_lib
+from common.background import ProcessThread
 from common.breaker import get_breaker
 
 ACTIVE_WINDOW_SECONDS = 300
@@ -21,8 +26,11 @@ TOUCH_EVERY_SECONDS = 30
 KEY = "tw:active_users"
 _MAX_REMEMBERED = 100_000
 
+FLUSH_SECONDS = 1.0
+
 _lock = threading.Lock()
 _last_touch: dict[int, float] = {}
+_unsent: dict[int, float] = {}
 
 
 def touch(user_id: int) -> None:
@@ -33,9 +41,35 @@ def touch(user_id: int) -> None:
         if last is not None and now - last < TOUCH_EVERY_SECONDS:
             return
         _last_touch[user_id] = now
+        _unsent[user_id] = now
         if len(_last_touch) > _MAX_REMEMBERED:
             _forget_older_than(now - ACTIVE_WINDOW_SECONDS)
-    _redis_call(lambda client: client.zadd(KEY, {str(user_id): now}))
+    if settings.MONITORING_FLUSH_IN_BACKGROUND:
+        _sender.ensure()
+    else:
+        flush()
+
+
+def flush() -> None:
+    """Send the students noted since the last flush, in one ZADD (lost if Redis is away: the
+    count then falls back to this process's memory)."""
+    with _lock:
+        unsent = {str(user_id): at for user_id, at in _unsent.items()}
+        _unsent.clear()
+    if unsent:
+        _redis_call(lambda client: client.zadd(KEY, unsent))
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        try:
+            flush()
+        except Exception:  # never let the sender die: the next second tries again
+            logging.getLogger("ticketwar.monitoring").exception("active users not sent")
+
+
+_sender = ProcessThread("active-users", _flush_forever)
 
 
 def count(now: float | None = None) -> tuple[int, str]:
@@ -58,6 +92,7 @@ def forget_all() -> None:
     """Reset (tests)."""
     with _lock:
         _last_touch.clear()
+        _unsent.clear()
     _redis_call(lambda client: client.delete(KEY))
 
 

@@ -1,10 +1,10 @@
-"""Per-request measurements: latency and database work per endpoint, and who is active.
+"""Per-request measurements: latency and answers per endpoint, database work, who is active.
 
-django-prometheus times every request per view (its two middlewares, subclassed here so that
-their increments go through monitoring.metricbuffer: in process memory, written once a second);
-MonitoringMiddleware adds the database query count and time per request (Prometheus
-histograms, buffered the same way), feeds the per-minute request log (monitoring.recorder, in
-memory, flushed in the background) and marks the student active.
+``MonitoringMiddleware`` is the outermost middleware: it times the whole request and, once it
+is answered, writes four Prometheus values (latency by view and method, the answer by status,
+database queries and database time by view, through prometheus_client's public API), adds the
+request to the per-minute request log (monitoring.recorder: in memory, flushed in the
+background) and marks the student active (monitoring.activity: the same). No network I/O.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 
 from django.db import connection
-from django_prometheus import middleware as django_prometheus
 
-from . import activity, metricbuffer, recorder
-from .metrics import DB_QUERIES_PER_REQUEST, DB_SECONDS_PER_REQUEST
+from . import activity, recorder
+from .metrics import DB_QUERIES_PER_REQUEST, DB_SECONDS_PER_REQUEST, HTTP_LATENCY, HTTP_RESPONSES
 
-# Not part of the application's traffic: scrapes, static files, the dashboard's own polling.
-_SKIPPED_PREFIXES = ("/metrics", "/static/", "/favicon")
+# Not part of the application's traffic: static files. (/metrics scrapes are timed, as
+# django-prometheus did, but kept out of the request log and the active students.)
+_UNMEASURED_PREFIXES = ("/static/", "/favicon")
+_UNLOGGED_PREFIXES = ("/metrics",)
 
 
 class _QueryTimer:
@@ -42,28 +43,60 @@ class MonitoringMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith(_SKIPPED_PREFIXES):
+        if request.path.startswith(_UNMEASURED_PREFIXES):
             return self.get_response(request)
         started = time.perf_counter()
         timer = _QueryTimer()
         with connection.execute_wrapper(timer):
             response = self.get_response(request)
-        duration_ms = (time.perf_counter() - started) * 1000
-        view = _view_name(request)
-        metricbuffer.child(DB_QUERIES_PER_REQUEST, view=view).observe(timer.count)
-        metricbuffer.child(DB_SECONDS_PER_REQUEST, view=view).observe(timer.seconds)
+        seconds = time.perf_counter() - started
+        view, method = _view_name(request), recorder.method_key(request.method or "")
+        latency, queries, database = _children(view, method)
+        latency.observe(seconds)
+        queries.observe(timer.count)
+        database.observe(timer.seconds)
+        _answers(response.status_code, view, method).inc()
+        if request.path.startswith(_UNLOGGED_PREFIXES):
+            return response
         recorder.record_request(
             endpoint=view,
-            method=request.method or "",
+            method=method,
             status=response.status_code,
-            duration_ms=duration_ms,
+            duration_ms=seconds * 1000,
             db_queries=timer.count,
             db_ms=timer.seconds * 1000,
         )
-        user = getattr(request, "user", None)
+        # The user as the inner middleware loaded it; never loaded here (no query for it).
+        user = getattr(request, "_cached_user", None)
         if user is not None and user.is_authenticated and not user.is_staff:
             activity.touch(user.pk)
         return response
+
+
+# Each metric's child per label values, looked up once per process (``labels()`` takes a lock
+# and builds its key on every call): the label values are views, methods and statuses, a few dozen.
+_per_view: dict[tuple[str, str], tuple] = {}
+_per_answer: dict[tuple[int, str, str], object] = {}
+
+
+def _children(view: str, method: str) -> tuple:
+    children = _per_view.get((view, method))
+    if children is None:
+        children = _per_view[(view, method)] = (
+            HTTP_LATENCY.labels(view=view, method=method),
+            DB_QUERIES_PER_REQUEST.labels(view=view),
+            DB_SECONDS_PER_REQUEST.labels(view=view),
+        )
+    return children
+
+
+def _answers(status: int, view: str, method: str):
+    child = _per_answer.get((status, view, method))
+    if child is None:
+        child = _per_answer[(status, view, method)] = HTTP_RESPONSES.labels(
+            status=str(status), view=view, method=method
+        )
+    return child
 
 
 def _view_name(request) -> str:
@@ -71,34 +104,3 @@ def _view_name(request) -> str:
     if match is None:
         return "<unresolved>"
     return match.view_name or match.route or "<unnamed>"
-
-
-class PrometheusBeforeMiddleware(django_prometheus.PrometheusBeforeMiddleware):
-    """django-prometheus' outer middleware, its values buffered (monitoring.metricbuffer)."""
-
-    def process_request(self, request):
-        metricbuffer.child(self.metrics.requests_total).inc()
-        request.prometheus_before_middleware_event = django_prometheus.Time()
-
-    def process_response(self, request, response):
-        metricbuffer.child(self.metrics.responses_total).inc()
-        if hasattr(request, "prometheus_before_middleware_event"):
-            latency = django_prometheus.TimeSince(request.prometheus_before_middleware_event)
-            metricbuffer.child(self.metrics.requests_latency_before).observe(latency)
-        else:
-            metricbuffer.child(self.metrics.requests_unknown_latency_before).inc()
-        metricbuffer.request_done()  # the outermost middleware: this request is finished
-        return response
-
-
-class PrometheusAfterMiddleware(django_prometheus.PrometheusAfterMiddleware):
-    """django-prometheus' inner middleware, its values buffered (monitoring.metricbuffer).
-
-    Its latency by view and method takes the method as the client sent it: a client inventing a
-    method per request would add a time series each time. Named as the request log names it.
-    """
-
-    def label_metric(self, metric, request, response=None, **labels):
-        if "method" in labels:
-            labels["method"] = recorder.method_key(labels["method"] or "")
-        return metricbuffer.child(metric, **labels)

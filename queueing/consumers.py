@@ -14,6 +14,8 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.revocation import websocket_user
+
 from .models import LIVE_STATUSES
 from .outlook import outlook_of
 from .push import entry_group, event_group
@@ -76,6 +78,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.joined[1], self.channel_name)
         self.state = _public(payload)
         self.start_position = payload["position"]
+        self.user_id = user.id
         await self.send_json(self.state)
 
     async def disconnect(self, code: int) -> None:
@@ -85,12 +88,28 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         """Clients only listen; anything they send is ignored."""
 
+    async def _still_logged_in(self) -> bool:
+        """Is the session this socket opened with still the same student's? Asked before every
+        push of the student's own data (a decision may carry the ticket's codes): a socket left
+        open by a session ended since (logout, password change, deactivation) hears no more. A
+        scope without a session (the tests' bare router) has nothing that could end."""
+        if "session" not in self.scope:
+            return True
+        user = await websocket_user(self.scope)
+        return user.is_authenticated and user.pk == self.user_id
+
     async def queue_entry(self, message: dict) -> None:
+        if not await self._still_logged_in():
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         self.state = _public(message["entry"])
         await self.send_json(self.state)
 
     async def waitlist_offer(self, message: dict) -> None:
         """A freed seat is offered to this student (waitlist.notify): forwarded as ``offer``."""
+        if not await self._still_logged_in():
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         await self.send_json({**self.state, "offer": message["offer"]})
 
     async def queue_progress(self, message: dict) -> None:

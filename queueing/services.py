@@ -8,6 +8,7 @@ The enqueue is one short statement; which claim may be queued is the claim polic
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from contextlib import nullcontext
 from datetime import datetime
@@ -16,6 +17,7 @@ from celery import current_app
 from django.db import IntegrityError, connection, transaction
 
 from common import redis as redis_lib
+from common.background import ProcessThread
 from common.breaker import get_breaker
 from events.models import Event
 from tickets.policy import HELD_TICKET_SQL
@@ -93,7 +95,8 @@ def queue_enqueue(
     went in: the student holds an active ticket of the event, or has a claim of it still in the
     queue (the partial unique index ``ticket_queue_one_live_per_student_event`` is the truth, the
     INSERT simply does nothing on conflict); the caller then reads the student's standing for the
-    answer. ``language``: the request's, for the ticket e-mail. After commit a worker is woken.
+    answer. ``language``: the request's, for the ticket e-mail. After commit a worker is woken
+    (by this process's kicker thread: the request waits for no round trip of it).
     """
     public_id = uuid.uuid4()
     params = {
@@ -129,7 +132,7 @@ def queue_enqueue(
     )
     entry.event = event
     entry.position = None if in_prequeue else ahead + 1
-    transaction.on_commit(queue_kick)
+    transaction.on_commit(queue_kicker.request)
     return entry
 
 
@@ -139,8 +142,8 @@ PROCESS_QUEUE_TASK = "queueing.process_queue"
 
 
 def _publish_kick() -> None:
-    # Asked after every claim, never skipped by a memo in process: a drain deletes the key before
-    # its scan, and a claim committed after that must send the next kick.
+    # Asked after every claim (QueueKicker below), never skipped by a memo in process: a drain
+    # deletes the key before its scan, and a claim committed after that must send the next kick.
     # SET NX on the broker's Redis, beside the message it stands for (a broker that lost its
     # messages lost the key too), with the short socket timeout: a hung Redis costs at most that
     # once, then the "broker" breaker answers at once.
@@ -164,3 +167,34 @@ def queue_kick() -> None:
         logger.warning("could not wake a queue worker; the beat will pick the claim up", exc_info=True)
     else:
         breaker.record_success()
+
+
+class QueueKicker:
+    """Wakes a worker for the claims this process committed, from a thread of its own.
+
+    A claim only notes that a kick is due: its request makes no round trip for it. The thread
+    then runs ``queue_kick`` once for every claim noted before that run began, so each committed
+    claim is followed by a kick that starts after its commit (what a drain, which deletes the
+    key before its scan, relies on), and a burst of claims costs one ``SET NX`` per run, not one
+    per claim. A hung broker holds this thread for its socket timeout, never a request.
+    """
+
+    def __init__(self) -> None:
+        self._due = threading.Event()
+        self._thread = ProcessThread("queue-kicker", self._kick_forever)
+
+    def request(self) -> None:
+        self._due.set()
+        self._thread.ensure()
+
+    def _kick_forever(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()  # before the kick: a claim noted from now on gets a run of its own
+            try:
+                queue_kick()
+            except Exception:  # queue_kick never raises; this thread must outlive a bug anyway
+                logger.exception("queue kicker: the kick failed")
+
+
+queue_kicker = QueueKicker()

@@ -39,6 +39,18 @@ def pocket_account(user) -> str:
     return salted_hmac("tickets.pocket", str(user.pk)).hexdigest()[:20]
 
 
+def door_account(user) -> str:
+    """The name under which a door phone keeps its door lists ("" for anyone who may not check in).
+
+    Opaque and stable per account, as ``pocket_account``: every page deletes the door lists saved
+    under any other name, so the names and NIMs of a door list leave a shared phone with the
+    login that downloaded them (after a log-out too). Students are answered without a query.
+    """
+    if getattr(user, "is_student", False) or not may_check_in(user):
+        return ""
+    return salted_hmac("tickets.door", str(user.pk)).hexdigest()[:20]
+
+
 def ticket_status(ticket: Ticket) -> str:
     """``active``, ``admitted`` or ``returned``: what the holder and the door need to know."""
     if ticket.status == Ticket.Status.RETURNED:

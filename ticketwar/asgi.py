@@ -22,19 +22,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketwar.settings")
 django_wsgi_app = get_wsgi_application()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from accounts.revocation import WebsocketAuthMiddleware  # noqa: E402 - needs Django set up first
 from monitoring.websockets import ActiveStudentsMiddleware  # noqa: E402
 from ticketwar.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS),
+        # Channels' session and auth stack, refusing ended sessions as the pages do; inside it,
+        # the student behind an open socket is counted active (the user is known there).
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(ActiveStudentsMiddleware(URLRouter(websocket_urlpatterns)))
+            SessionMiddlewareStack(WebsocketAuthMiddleware(ActiveStudentsMiddleware(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

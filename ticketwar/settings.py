@@ -121,7 +121,6 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -138,31 +137,28 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # django-prometheus' metrics, buffered in process and written once a second (monitoring/).
-    "monitoring.middleware.PrometheusBeforeMiddleware",
+    # Outermost, so it times the whole request: latency and answers per view (Prometheus), the
+    # per-minute request log, DB queries per request, active students (monitoring/middleware.py).
+    "monitoring.middleware.MonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The signed-cookie session (SESSION_ENGINE): read from the cookie, no store.
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Loads the session's user first, so a database outage answers 503, also with DEBUG on
-    # (per request: one call; the user is loaded anyway, a moment later, by the monitoring).
+    # Django's, refusing ended sessions; the user from process memory (accounts/revocation.py).
+    "accounts.revocation.AuthenticationMiddleware",
+    # Loads the session's user first, so a database outage answers 503, also with DEBUG on.
     "common.errors.DatabaseOutageMiddleware",
-    # Request log per minute, DB queries per request, active students (after auth: needs the user).
-    "monitoring.middleware.MonitoringMiddleware",
-    # Per-user / per-IP budgets for /api/ (after auth: logged-in traffic is keyed per user).
+    # Per-user / per-address budgets for /api/ (after auth: logged-in traffic is keyed per user).
     "common.ratelimit.ApiRateLimitMiddleware",
     # Pages only (common/lean.py): no message storage for /api/, no X-Frame-Options on JSON.
     "common.lean.PageMessageMiddleware",
     "common.lean.PageXFrameOptionsMiddleware",
-    # Content-Security-Policy header: a few microseconds per response (joins the policy string).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on pages (not on JSON: common/lean.py).
+    "common.lean.PageCSPMiddleware",
     "common.errors.JsonErrorMiddleware",
-    # After JsonErrorMiddleware so that its process_exception turns Ratelimited into a 429 first.
-    "django_ratelimit.middleware.RatelimitMiddleware",
-    "monitoring.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "ticketwar.urls"
@@ -193,6 +189,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "common.context_processors.websocket_origin",
                 "tickets.context_processors.pocket",
+                "tickets.context_processors.door",
             ],
         },
     },
@@ -330,25 +327,32 @@ CIRCUIT_BREAKERS = {
 # lifetime so that one request recomputes an expired key while the others serve the old value.
 CACHE_TTL_REMAINING = env_int("CACHE_TTL_REMAINING", 5)
 CACHE_TTL_EVENT = env_int("CACHE_TTL_EVENT", 600)
-CACHE_TTL_USER = env_int("CACHE_TTL_USER", 600)
 CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 60)
 
-# Rate limits (common/ratelimit.py, docs/CACHING.md). Logged-in traffic is counted per
-# user, anonymous traffic per client IP: hundreds of students share the campus NAT address.
-RATELIMIT_CLAIM = env_str("RATELIMIT_CLAIM", "3/m")
-RATELIMIT_API_ANON = env_str("RATELIMIT_API_ANON", "10/m")
-RATELIMIT_API_USER = env_str("RATELIMIT_API_USER", "60/m")
-RATELIMIT_QUEUE_STATUS = env_str("RATELIMIT_QUEUE_STATUS", "120/m")
-# Invalid door check-ins per staff user (tickets/ratelimits.py): stops guessing redeem codes.
-RATELIMIT_CHECKIN_INVALID = env_str("RATELIMIT_CHECKIN_INVALID", "30/m")
+# Rate limits (common/ratelimit.py; docs/CACHING.md says which are exact across processes and
+# which are counted per process). Logged-in traffic is counted per user, anonymous traffic per
+# client address: hundreds of students share the campus NAT address.
+
+
+def env_ratelimit(name: str, default: str) -> str:
+    """A rate as django-ratelimit writes it (``3/m``, ``1/3s``), checked at start-up."""
+    value = env_str(name, default).strip()
+    if not re.fullmatch(r"[0-9]+/(?:[1-9][0-9]*)?[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 3/m or 100/15m (a count per s, m, h or d), not {value!r}.")
+    return value
+
+
+RATELIMIT_CLAIM = env_ratelimit("RATELIMIT_CLAIM", "3/m")
+RATELIMIT_API_ANON = env_ratelimit("RATELIMIT_API_ANON", "10/m")
+RATELIMIT_API_USER = env_ratelimit("RATELIMIT_API_USER", "60/m")
+RATELIMIT_QUEUE_STATUS = env_ratelimit("RATELIMIT_QUEUE_STATUS", "120/m")
+# Invalid door check-ins per staff user: stops guessing redeem codes.
+RATELIMIT_CHECKIN_INVALID = env_ratelimit("RATELIMIT_CHECKIN_INVALID", "30/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With Redis unreachable django-ratelimit would block everyone; fail open and let
 # common.ratelimit count per process instead.
 RATELIMIT_FAIL_OPEN = True
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "common.ratelimit.ratelimited_view"
-# django-ratelimit's key="ip" sees the same client address as our budgets (TRUSTED_PROXIES).
-RATELIMIT_IP_META_KEY = "common.ratelimit.client_ip"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -389,17 +393,21 @@ if "channels" in REDIS_SENTINEL_ROLES:
 # --- sessions and auth ---------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-# The cached variant loads the logged-in user from Redis (common/auth.py).
-AUTHENTICATION_BACKENDS = ["accounts.backends.CachedNimOrEmailBackend"]
+# The session's user comes from process memory while the revocation feed is read (accounts/revocation.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.NimOrEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "events:list"
 LOGOUT_REDIRECT_URL = "events:list"
-# Sessions live in PostgreSQL and are cached in Redis: a dead Redis does not log anyone out.
-# Django's cached_db, read together with the cached user in one Redis round trip.
-SESSION_ENGINE = "common.sessions"
+# Sessions live in their signed cookie (Django's signed_cookies engine): no store to read. A
+# logout, a password change, a deactivation end them on every process within a second through
+# the revocation feed in PostgreSQL (accounts/revocation.py; docs/OPERATIONS.md).
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+# Each process reads the revocation feed in a thread of its own. Off in tests, which read it
+# themselves (a process that does not read it checks PostgreSQL on every logged-in request).
+REVOCATION_WATCH_IN_BACKGROUND = env_bool("REVOCATION_WATCH_IN_BACKGROUND", ENVIRONMENT != "test")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -544,8 +552,6 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 PROMETHEUS_EXPORT_MIGRATIONS = False
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-# Request latency buckets (seconds): 0.5 s is the p95 target, 3 s the alert threshold.
-PROMETHEUS_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, float("inf"))
 # Alert channels (docs/MONITORING.md); each is off until configured.
 ALERT_EMAILS = env_list("ALERT_EMAILS")
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")

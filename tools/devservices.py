@@ -15,6 +15,7 @@ This module must not import Django: it runs before the settings can be loaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -72,12 +73,15 @@ def _wait_port(port: int, timeout: float) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs: a zombie (a killed daemon nobody has reaped yet) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     return True
 
 
@@ -259,8 +263,19 @@ def redis_start(rdir: Path, port: int, *, persistent: bool = True, extra: tuple[
         *extra,
     ]  # fmt: skip
     result = _run(args)
-    if result.returncode != 0 or not _wait_port(port, 10):
+    if result.returncode != 0 or not _wait_port(port, 10) or not _wait_pidfile(rdir, 10):
         raise ServiceError(f"Redis did not start on port {port}; see {rdir / 'redis.log'}.")
+    return True
+
+
+def _wait_pidfile(rdir: Path, timeout: float) -> bool:
+    """Redis listens before it writes its pid file: until then ``redis_running`` says no, and a
+    second start sees the port taken "by another program" (seen on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while not redis_running(rdir):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 
@@ -294,7 +309,7 @@ def redis_sentinel_start(
         + (f"requirepass {password}\nsentinel auth-pass {master} {password}\n" if password else "")
     )
     result = _run([str(_redis_server()), str(config), "--sentinel"])
-    if result.returncode != 0 or not _wait_port(port, 10):
+    if result.returncode != 0 or not _wait_port(port, 10) or not _wait_pidfile(sdir, 10):
         raise ServiceError(f"Redis Sentinel did not start on port {port}; see {sdir / 'redis.log'}.")
     return True
 

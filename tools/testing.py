@@ -1,6 +1,7 @@
 """Helpers shared by the tests and the test fixtures (conftest.py): ports, subprocess
-environments, the Procfile's command lines, live mail, a real SMTP server, starting and stopping
-processes, bulk students, racing threads, websocket clients and control of the test run's Redis.
+environments, live mail, a real SMTP server, bulk students, racing threads, websocket clients,
+control of the test run's Redis and extra Redis servers, and a logged-in student talking to the
+app's real processes (started with ``tools.stack``) over HTTP and a websocket.
 
 Plain functions and classes, no fixtures: tests and conftest files import them from here;
 nothing is ever imported from a conftest.py.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import socket
@@ -18,7 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -69,145 +74,26 @@ def open_event(*, slug: str, capacity: int, title: str = "Event", opens_in: floa
     return Event.objects.create(**{**values, **fields})
 
 
-def stop_processes(processes: list[subprocess.Popen], *, timeout: float) -> None:
-    """Terminate every process, then kill those still running after ``timeout`` seconds."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def read_live_mail(mail_dir: Path) -> list[str]:
     """The messages the live server sent, oldest first."""
     return [p.read_text() for p in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)]
 
 
-def procfile() -> dict[str, str]:
-    """The Procfile's command line of each process type (web, ws, worker, beat), as ``make run``
-    (honcho) starts them."""
-    commands = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not name.strip().startswith("#"):
-            commands[name.strip()] = command.strip()
-    return commands
+def logged_in_session(user) -> str:
+    """The session cookie's value of ``user`` logged in, as the login form leaves it: Django's
+    ``login()`` on the configured engine (its signals give the session its revocable id), without
+    checking a password."""
+    from importlib import import_module
 
-
-def procfile_command(name: str) -> str:
-    """The Procfile's command line of process ``name`` (web, ws, worker, beat)."""
-    try:
-        return procfile()[name]
-    except KeyError:
-        raise KeyError(f"no {name} process in the Procfile") from None
-
-
-@contextlib.contextmanager
-def run_nginx(work: Path, *, web_port: int, ws_port: int):
-    """The shipped ``deploy/nginx/nginx.conf`` on this machine, its upstreams the local web and ws
-    processes, its pid file and logs in ``work``; yields ``(public port, internal port)`` (the
-    internal listener serves /healthz and /metrics) and stops it after."""
-    import shutil
-
-    nginx, port, internal = shutil.which("nginx") or "/usr/sbin/nginx", free_port(), free_port()
-    config = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
-    for old, new in (
-        ("server web:8000;", f"server 127.0.0.1:{web_port};"),
-        ("server ws:8001;", f"server 127.0.0.1:{ws_port};"),
-        ("listen 8081;", f"listen 127.0.0.1:{internal};"),
-        ("listen 80 ", f"listen 127.0.0.1:{port} "),
-        ("pid /tmp/nginx.pid;", f"pid {work}/nginx.pid;"),
-    ):
-        assert old in config, old
-        config = config.replace(old, new)
-    (work / "logs").mkdir(exist_ok=True)
-    conf = work / "nginx.conf"
-    conf.write_text(config)
-    check = subprocess.run([nginx, "-t", "-p", str(work), "-c", str(conf)], capture_output=True, text=True)  # noqa: S603
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(  # noqa: S603 - the repository's own configuration
-        [nginx, "-p", str(work), "-c", str(conf), "-g", "daemon off; error_log stderr warn;"], stdout=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, process, timeout=10)
-        yield port, internal
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def cached_db_session(user) -> str:
-    """A logged-in session for ``user`` written by Django's own ``cached_db`` engine (as the
-    login form leaves one, or as sessions made before ``common.sessions`` look); its key."""
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
+    from django.contrib.auth import login
+    from django.http import HttpRequest
 
-    session = SessionStore()
-    session.update(
-        {
-            SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
-        }
-    )
-    session.create()
-    return session.session_key
-
-
-def start_procfile_process(name: str, settings_dict: dict, **env: str) -> subprocess.Popen:
-    """Start the Procfile's process ``name`` on the test database, in its own process group,
-    with the virtualenv's ``python`` first on PATH (as under ``make run``)."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    command = ["bash", "-c", procfile_command(name)]
-    return subprocess.Popen(  # noqa: S603 - the Procfile's own command line
-        command, cwd=ROOT, env=subprocess_env(settings_dict, PATH=path, **env), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listened on {port} within {timeout:.0f} s")
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:
-    """A real Celery process of the project (``celery -A ticketwar <args>``) with environment ``env``."""
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "ticketwar", *args], cwd=ROOT, env=env)  # noqa: S603
-
-
-def kill_tree(process) -> None:
-    """SIGKILL a worker and its pool children at once: no goodbye, no ack, no rollback by us."""
-    import psutil
-
-    parent = psutil.Process(process.pid)
-    victims = [*parent.children(recursive=True), parent]
-    for victim in victims:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            victim.kill()
-    psutil.wait_procs(victims, timeout=10)
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    login(request, user, settings.AUTHENTICATION_BACKENDS[0])
+    request.session.save()
+    return request.session.session_key
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition not met"):
@@ -473,15 +359,56 @@ class RedisControl:
             self.restart()
 
 
+class RedisMonitor:
+    """Every command clients send to the test run's real Redis (MONITOR), while in the block;
+    ``sent()`` lists them (a script's own calls, run inside Redis, left out)."""
+
+    def __init__(self) -> None:
+        from django.conf import settings
+
+        self.url = settings.REDIS_URL
+        self.lines: list[str] = []
+
+    def __enter__(self) -> RedisMonitor:
+        import redis
+
+        self._client = redis.Redis.from_url(self.url)
+        self._monitor = self._client.monitor().__enter__()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        time.sleep(0.2)
+        return self
+
+    def _read(self) -> None:
+        for event in self._monitor.listen():
+            if self._stop.is_set():
+                return
+            self.lines.append(f"{event['client_address']} {event['command']}")
+
+    def __exit__(self, *exc) -> None:
+        import redis
+
+        time.sleep(0.2)
+        self._stop.set()
+        redis.Redis.from_url(self.url).ping()  # wakes the reader up
+        self._thread.join(timeout=5)
+        self._client.close()
+
+    def sent(self) -> list[str]:
+        """Commands sent over the network (a script's own calls show as ``lua``)."""
+        return [line for line in self.lines if not line.startswith("lua") and not line.endswith("PING")]
+
+
 def reset_redis_state() -> None:
     """Every circuit breaker closed, the in-process rate limits and pending cache invalidations gone."""
     from common import cache as lib_cache
     from common.breaker import all_breakers
-    from common.ratelimit import memory_limiter
+    from common.ratelimit import process_counters
 
     for breaker in all_breakers().values():
         breaker.reset()
-    memory_limiter.clear()
+    process_counters.clear()
     with lib_cache._pending_lock:
         lib_cache._pending_invalidations.clear()
 
@@ -544,6 +471,154 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class Student:
+    """A logged-in student (a session made by ``Student.login``) talking to the app at ``base_url``."""
+
+    base_url: str
+    session: str
+    csrf: str = field(default_factory=lambda: os.urandom(16).hex())
+
+    @classmethod
+    def login(cls, base_url: str, user) -> Student:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return cls(base_url, client.cookies["sessionid"].value)
+
+    @property
+    def cookie(self) -> str:
+        return f"sessionid={self.session}; csrftoken={self.csrf}"
+
+    def request(self, method: str, path: str, *, timeout: float = 10) -> tuple[int, dict]:
+        """The status and JSON answer (status 0: no answer at all)."""
+        headers, data = {"Cookie": self.cookie, "Accept": "application/json"}, None
+        if method != "GET":
+            headers.update({"X-CSRFToken": self.csrf, "Content-Type": "application/json"})
+            data = b"{}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a local test server
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            try:
+                return exc.code, json.loads(body or b"{}")
+            except ValueError:
+                return exc.code, {"body": body[:300].decode(errors="replace")}
+        except OSError as exc:
+            return 0, {"error": f"{type(exc).__name__}: {exc}"}
+
+    def claim(self, slug: str, *, timeout: float = 10) -> tuple[int, dict]:
+        return self.request("POST", f"/api/events/{slug}/claim/", timeout=timeout)
+
+    def websocket(self, queue_id: str, *, timeout: float = 20):
+        import websocket  # websocket-client
+
+        url = self.base_url.replace("http://", "ws://") + f"/ws/queue/{queue_id}/"
+        return websocket.create_connection(url, timeout=timeout, cookie=self.cookie, origin=self.base_url)
+
+
+def read_until(ws, predicate, *, timeout: float) -> dict:
+    """Websocket messages until one satisfies ``predicate`` (returned); AssertionError at timeout."""
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            message = json.loads(ws.recv())
+        except Exception as exc:  # websocket timeout: report what was seen
+            raise AssertionError(f"no matching websocket message; saw {seen}") from exc
+        seen.append(message)
+        if predicate(message):
+            return message
+    raise AssertionError(f"no matching websocket message within {timeout} s; saw {seen}")
+
+
+class RedisServers:
+    """Extra real Redis servers (the embedded binary) under ``root``; ``stop()`` ends them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.dirs = root, []
+
+    def start(self, name: str) -> str:
+        from tools.devservices import redis_start
+
+        rdir, port = self.root / f"redis-{name}", free_port()
+        redis_start(rdir, port, persistent=False)
+        self.dirs.append(rdir)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def stop_one(self, index: int) -> None:
+        from tools.devservices import redis_stop
+
+        redis_stop(self.dirs[index])
+
+    def stop(self) -> None:
+        for index in range(len(self.dirs)):
+            self.stop_one(index)
+
+
+def redis_keys(url: str) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        return sorted(key.decode() for key in client.keys("*"))
+    finally:
+        client.close()
+
+
+_PROBE = """
+import json, django
+django.setup()
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from ticketwar.celery import app
+from common import redis as redis_lib
+from common.breaker import all_breakers
+
+def attempt(fn):
+    # Each role meets the server itself: a breaker opened by the role before stays out of it.
+    for breaker in all_breakers().values():
+        breaker.reset()
+    try:
+        fn()
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+
+def broker():
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        conn.default_channel.client.ping()
+
+def cache_roundtrip():
+    cache.set("probe", "1", 30)
+    assert cache.get("probe") == "1", "cache miss (IGNORE_EXCEPTIONS hides the error)"
+
+print(json.dumps({
+    "cache": attempt(cache_roundtrip),
+    "cache_client": attempt(lambda: redis_lib.get_client().ping()),
+    "broker": attempt(broker),
+    "broker_client": attempt(lambda: redis_lib.broker_client().ping()),
+    "channels": attempt(lambda: async_to_sync(get_channel_layer().send)("probe", {"type": "probe"})),
+}))
+"""
+
+
+def probe_redis_roles(env: dict[str, str]) -> dict[str, str]:
+    """Each Redis role used once by a fresh process with ``env``: "ok" or the error it met."""
+    result = subprocess.run(  # noqa: S603 - this interpreter on the probe above
+        [sys.executable, "-c", _PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise AssertionError(f"probe failed: {result.stderr[-2000:]}")
+    return json.loads(lines[-1])
 
 
 SERVICE_UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -1,4 +1,4 @@
-"""The cached logged-in user (common/auth.py) follows every change to the account.
+"""The logged-in user kept in process memory (accounts/revocation.py) follows every change to the account.
 
 A student who verifies a minute before the opening must be able to claim at once, without
 logging out, whichever way the account was verified.
@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import services
-from accounts.backends import CachedNimOrEmailBackend
+from accounts.backends import NimOrEmailBackend
 
 CLAIM = "/api/events/{}/claim/"
 
@@ -79,7 +79,7 @@ def test_an_admin_deactivating_a_student_logs_them_out_at_once(student_client, u
 def test_a_read_racing_the_verification_commit_does_not_keep_the_old_row(unverified):
     """A request that loads the user after the UPDATE but before COMMIT reads the old row and
     caches it; the invalidation must run again once the change is committed."""
-    backend = CachedNimOrEmailBackend()
+    backend = NimOrEmailBackend()
     token = services.verification_token_make(user=unverified)
     seen: list[object] = []
 

@@ -15,7 +15,8 @@ from common.errors import DomainError
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
 from tickets.models import Ticket
-from tools.testing import bulk_students, kill_tree, wait_until
+from tools.stack import kill
+from tools.testing import bulk_students, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -104,7 +105,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(
             if QueueEntry.objects.filter(status="processing").exists():
                 break
             time.sleep(0.002)
-        kill_tree(worker)
+        kill(worker)  # the worker and its pool at once: no goodbye, no ack, no rollback by us
         left_in_processing = QueueEntry.objects.filter(status="processing").count()
         if left_in_processing:
             break

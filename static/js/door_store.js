@@ -1,6 +1,8 @@
 // What a door phone keeps in IndexedDB, so nothing is lost when the page closes or the phone
 // restarts: the door list of each event (tickets, and its cursor for the next delta) and every scan
 // the phone decided offline, with its time and the device, until the server has applied it.
+// Each list is saved with its owner (the login that downloaded it); static/js/door_forget.js
+// deletes the lists of any other login, and after a log-out, keeping the scans still to send.
 
 const DB_NAME = "ticketwar-door";
 const DB_VERSION = 1;
@@ -40,9 +42,11 @@ class DoorStore {
     this.db = db;
   }
 
-  async loadList(event) {
+  // The event's list as saved by ``owner`` (a list another login saved is not this one's).
+  async loadList(event, owner) {
     const tx = this.db.transaction(["tickets", "meta"], "readonly");
     const meta = await promised(tx.objectStore("meta").get(`list:${event}`));
+    if (meta && meta.owner !== owner) return null;
     const rows = await promised(tx.objectStore("tickets").index("event").getAll(event));
     return meta ? { meta, rows } : null;
   }

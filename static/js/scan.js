@@ -337,11 +337,14 @@ function withLocal(row) {
   return local && !row.admitted_at ? { ...row, admitted_at: local.at, admitted_by: local.by } : row;
 }
 
+// Whose door lists this phone keeps (static/js/door_forget.js deletes any other's on every page).
+const doorAccount = document.body.dataset.doorAccount || "";
+
 async function loadStoredList(slug) {
   list = null;
   listCursor = null;
   if (!store || !slug) return;
-  const stored = await store.loadList(slug);
+  const stored = await store.loadList(slug, doorAccount);
   if (stored) {
     list = new DoorList(stored.meta.event, stored.rows);
     listCursor = stored.meta.cursor;
@@ -384,7 +387,7 @@ async function refreshList({ full = false } = {}) {
   }
   listCursor = data.cursor;
   if (store) {
-    const meta = { cursor: data.cursor, event: data.event, figures: data.figures, updated: Date.now() };
+    const meta = { cursor: data.cursor, event: data.event, figures: data.figures, updated: Date.now(), owner: doorAccount };
     await store.saveList(slug, meta, rows.map(withLocal), {
       full: data.full, gone: data.gone,
     });

@@ -167,6 +167,22 @@ def test_two_phones_syncing_the_same_tickets_at_once_admit_each_exactly_once(tra
     assert DoorScan.objects.filter(event=event, conflict=True, device_name="pintu1").count() == len(tickets)
 
 
+def test_unknown_codes_in_a_sync_spend_the_guessing_budget_like_online_scans(client, staff, ticket, settings):
+    """A phone cannot guess redeem codes offline and sync the guesses to get round the guard."""
+    settings.RATELIMIT_CHECKIN_INVALID = "2/m"
+    client.force_login(staff)
+    now = timezone.now()
+    url = f"/api/door/{ticket.event.slug}/sync/"
+    guesses = [{"nonce": f"g{i}", "code": f"TW1.guess.{i}", "scanned_at": ms(now)} for i in range(2)]
+    answer = post_json(client, url, {"device_id": "p1", "sent_at": ms(now), "scans": guesses})
+    assert [r["result"] for r in answer.json()["results"]] == ["invalid", "invalid"]
+    refused = post_json(client, url, {"device_id": "p1", "sent_at": ms(now), "scans": []})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    online = post_json(client, "/api/checkin/", {"code": ticket.redeem_code, "event": ticket.event.slug})
+    assert online.status_code == 429
+
+
 def test_sync_refuses_malformed_batches(client, staff, ticket):
     client.force_login(staff)
     url = f"/api/door/{ticket.event.slug}/sync/"

@@ -219,6 +219,61 @@ def test_offline_a_rotating_qr_and_the_lookup_ask_for_the_student_card(
         context.close()
 
 
+DOOR_DATABASE = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("ticketwar-door");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  const all = (name) => new Promise((ok) => {
+    const reading = db.transaction(name).objectStore(name).getAll();
+    reading.onsuccess = () => ok(reading.result);
+  });
+  const [tickets, meta, scans] = [await all("tickets"), await all("meta"), await all("scans")];
+  db.close();
+  return {
+    tickets: tickets.length,
+    lists: meta.filter((row) => row.key.startsWith("list:")).length,
+    waiting: scans.filter((scan) => scan.state === "waiting").length,
+  };
+}"""
+
+
+def test_a_log_out_takes_the_door_list_off_the_phone_and_keeps_the_scans_to_send(
+    live_asgi_server, browser, make_event, make_user
+):
+    event = make_event(**door_open_times())
+    tickets = issue(event, 3)
+    staff = make_user(roles=(DOOR_STAFF,))
+    # Without the service worker, so the page's routes see every request.
+    context = browser.new_context(**PHONE, service_workers="block")
+    try:
+        page = open_scanner(context, live_asgi_server, staff, "pintu1", 3)
+        # The server stops answering check-ins and syncs: the scan is decided from the list and waits.
+        refuse = lambda route: route.fulfill(status=503)  # noqa: E731
+        page.route("**/api/checkin/", refuse)
+        page.route("**/api/door/*/sync/**", refuse)
+        scan(page, tickets[0].redeem_code, "admitted")
+        assert waiting(page) == 1
+        page.click(".site-nav form button")  # Log out
+        page.wait_for_url(f"{live_asgi_server}/")
+        # The names and NIMs leave the phone with the login; the admission not yet sent stays.
+        deadline = time.monotonic() + 10
+        while (kept := page.evaluate(DOOR_DATABASE))["tickets"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert kept == {"tickets": 0, "lists": 0, "waiting": 1}
+        assert Ticket.objects.get(pk=tickets[0].pk).admitted_at is None
+
+        # The next door login on this phone sends it.
+        page.unroute_all()
+        login_with_session(page, live_asgi_server, staff)
+        page.goto(f"{live_asgi_server}/scan/")
+        page.wait_for_selector("#scan-waiting[data-waiting='0']", timeout=15_000)
+        assert Ticket.objects.get(pk=tickets[0].pk).admitted_device == "pintu1"
+    finally:
+        context.close()
+
+
 def test_the_camera_reads_a_student_card_s_code_128(live_asgi_server, browser, make_event, make_user, tmp_path):
     event = make_event(door_accepts_student_card=True, **door_open_times())
     [ticket] = issue(event, 1)

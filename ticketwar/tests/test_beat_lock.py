@@ -6,18 +6,14 @@ cluster gets when a second beat pod runs for a while.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tools.testing import procfile_command, subprocess_env
-
-ROOT = Path(__file__).resolve().parents[2]
+from tools import stack
+from tools.testing import subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -26,14 +22,7 @@ SENT = "Sending due task queueing-tick"
 
 def _start_beat(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
-    process = subprocess.Popen(
-        ["bash", "-c", procfile_command("beat")],
-        cwd=ROOT,
-        env={**env, "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / f"{name}-schedule")},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = stack.start("beat", env, output=log, CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / f"{name}-schedule"))
     return process, log
 
 
@@ -75,7 +64,6 @@ def test_a_second_beat_idles_and_takes_over_when_the_first_dies(tmp_path, settin
         CELERY_BROKER_URL=f"{redis_base}/14",
         LOG_LEVEL="INFO",
         DEBUG="false",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     database_url = env["DATABASE_URL"]
     first, first_log = _start_beat(tmp_path, "first", env)
@@ -92,8 +80,7 @@ def test_a_second_beat_idles_and_takes_over_when_the_first_dies(tmp_path, settin
         assert _sent(second_log) == 0, second_log.read_text()[-3000:]
         assert _lock_holders(database_url) == ["ticketwar-beat"]
 
-        os.killpg(first.pid, signal.SIGKILL)  # no shutdown: PostgreSQL frees the lock with the socket
-        first.wait(timeout=10)
+        stack.kill(first)  # no shutdown: PostgreSQL frees the lock with the socket
         killed = time.monotonic()
         assert _wait(lambda: _sent(second_log) >= 1, 20), second_log.read_text()[-3000:]
         from ticketwar.beat import LOCK_RETRY_SECONDS
@@ -101,11 +88,4 @@ def test_a_second_beat_idles_and_takes_over_when_the_first_dies(tmp_path, settin
         assert time.monotonic() - killed < LOCK_RETRY_SECONDS + 4
         assert "beat holds the beat lock" in second_log.read_text(errors="replace")
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+        stack.stop(*(process for process in (first, second) if process is not None))

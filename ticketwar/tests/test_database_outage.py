@@ -1,7 +1,7 @@
 """A database that is away answers a clear 503, also when a middleware meets it before the view.
 
-Found by the worker and database drill (``python -m loadtests.drills.worker_db_drill``): with the user
-not in the cache, the rate-limit middleware loads it from PostgreSQL before any view runs, so the
+Found by a database drill under load (today's ``python -m loadtests.faults``): with the user not
+in the cache, the rate-limit middleware loads it from PostgreSQL before any view runs, so the
 outage escaped ``JsonErrorMiddleware.process_exception`` and became a 500. Here the database
 really is unreachable: this process's connection is pointed at a port nobody listens on.
 """

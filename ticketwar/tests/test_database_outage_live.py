@@ -23,8 +23,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 import requests
 
-from tools import devservices
-from tools.testing import stop_processes
+from tools import devservices, stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "outage-pass-123"
@@ -85,7 +84,7 @@ def site():
 
 @pytest.fixture
 def server(site):
-    """Start uvicorn on the throw-away database; yields ``start(debug) -> (base_url, log_path)``."""
+    """Start the ws process (uvicorn) on the throw-away database; yields ``start(debug) -> (base_url, log_path)``."""
     postgres, redis_url, _nim, work = site
     processes: list[subprocess.Popen] = []
 
@@ -100,12 +99,7 @@ def server(site):
         env = _env(
             postgres.url, redis_url, DEBUG="true" if debug else "false", LOG_LEVEL="INFO", RATELIMIT_ENABLE="false"
         )
-        log = log_path.open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ticketwar.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = stack.start("ws", env, output=log_path, WS_PORT=str(port))  # the app's ASGI process
         processes.append(process)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -120,7 +114,7 @@ def server(site):
         return base, log_path
 
     yield start
-    stop_processes(processes, timeout=10)
+    stack.stop(*processes, timeout=10)
     postgres.start()  # the next test finds it running
 
 
@@ -175,8 +169,8 @@ def test_a_stopped_database_answers_503_to_a_logged_in_student(site, server, deb
 
     postgres.stop()
     seen = []
-    # Twice with the session and the user in the cache, then with the cache emptied (the
-    # middleware must load both from PostgreSQL), as after a Redis restart or an expired entry.
+    # Twice with Redis holding the cached reads, then with it emptied, as after a Redis restart
+    # (the user of a logged-in request is asked of PostgreSQL by a process in doubt: 503).
     for round_ in range(3):
         if round_ == 2:
             import redis

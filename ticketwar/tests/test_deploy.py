@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.testing import procfile
+from tools.stack import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import yaml
 from ticketwar.tests.test_deploy import _compose_config
 from ticketwar.tests.test_foundation import _settings_process
 from ticketwar.tests.test_kubernetes import _one, render
-from tools.testing import procfile
+from tools.stack import procfile
 
 
 @pytest.fixture(scope="module")

@@ -80,13 +80,6 @@ def test_a_blank_redis_role_url_shares_redis_url():
     assert "CHANNEL_REDIS_URL must be a redis:// or rediss:// URL" in result.stderr
 
 
-def test_time_zone_and_languages(settings):
-    assert settings.TIME_ZONE == "Asia/Jakarta"
-    assert settings.LANGUAGE_CODE == "id"
-    assert "en" in dict(settings.LANGUAGES)
-    assert settings.AUTH_USER_MODEL == "accounts.User"
-
-
 @pytest.mark.django_db
 def test_healthz_is_red_without_a_worker(client):
     response = client.get("/healthz")

@@ -107,18 +107,6 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(objects):
             pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.caught.absolute_path)}")
 
 
-def test_the_validator_refuses_a_broken_manifest(objects):
-    """The check above can fail: a misspelt field and a wrong type are refused."""
-    deployment = yaml.safe_load(yaml.safe_dump(_one(objects, "Deployment", "ticketwar-web")))
-    deployment["spec"]["replica"] = 2
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
-    deployment = yaml.safe_load(yaml.safe_dump(_one(objects, "Deployment", "ticketwar-web")))
-    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8000"
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
-
-
 def readme_variables() -> set[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
@@ -127,12 +115,6 @@ def readme_variables() -> set[str]:
         if line.startswith("| `"):
             names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
     return names
-
-
-def test_the_settings_parser_finds_the_variables():
-    names = settings_variables()
-    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "WEB_THREADS", "TRUSTED_PROXIES", "SENTRY_RELEASE"} <= names
-    assert len(names) > 60
 
 
 def test_every_variable_comes_from_the_configmap_or_the_secret(objects):

@@ -13,12 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from loadtests.harness import invariants
-from loadtests.harness.fixtures import make_sessions
-from loadtests.harness.stack import dsn
 from tools import devservices
-from tools.appstack import AppProcesses, Student
-from tools.testing import ROOT, bulk_students, database_url_for, free_port, subprocess_env, wait_until
+from tools.stack import Processes
+from tools.testing import ROOT, Student, bulk_students, database_url_for, free_port, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
 
@@ -82,7 +79,7 @@ def test_queryset_iterator_behind_a_transaction_pooler_needs_the_flag(pgbouncer,
     _port, url = pgbouncer
     env = subprocess_env(connection.settings_dict, DATABASE_URL=url, DATABASE_POOLER_TRANSACTION_MODE=flag)
     result = subprocess.run(
-        [sys.executable, "-c", _ITERATE], cwd=ROOT, env={**env, "PROBE_DSN": dsn(url)},
+        [sys.executable, "-c", _ITERATE], cwd=ROOT, env={**env, "PROBE_DSN": url},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     outcome = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else result.stderr
@@ -100,7 +97,7 @@ def test_psycopg_prepared_statements_break_behind_a_transaction_pooler(pgbouncer
     _port, url = pgbouncer
 
     def run(prepare_threshold):
-        first, second = psycopg.connect(dsn(url), autocommit=True), psycopg.connect(dsn(url), autocommit=True)
+        first, second = psycopg.connect(url, autocommit=True), psycopg.connect(url, autocommit=True)
         first.prepare_threshold = prepare_threshold
         try:
             for _ in range(6):  # the default threshold is 5: now prepared on the server connection used
@@ -121,18 +118,19 @@ def test_claim_race_through_pgbouncer_in_transaction_mode(pgbouncer, make_event)
     """Many students racing real connections through the pooler, a real worker deciding."""
     from django.db import connection
 
+    from queueing.models import QueueEntry
+    from tickets.models import Ticket
+
     port, url = pgbouncer
     seats, students = 120, 160
     event = make_event(capacity=seats)
-    users = bulk_students(students)
-    sessions = make_sessions(users)
     before = _bouncer_transactions(port, connection.settings_dict["NAME"])
     env = subprocess_env(connection.settings_dict, DATABASE_URL=url, DATABASE_POOLER_TRANSACTION_MODE="true")
-    app = AppProcesses(env)
+    app = Processes(env)
     try:
-        base_url = app.start_web()
-        app.start_worker(concurrency=2)
-        clicks = [Student(base_url, s["session"], s["csrf"]) for s in sessions for _ in range(2)]
+        base_url = app.serve("web")
+        app.start("worker")
+        clicks = [Student.login(base_url, user) for user in bulk_students(students)] * 2
         random.Random(6543).shuffle(clicks)
 
         def click(student: Student) -> int:
@@ -141,17 +139,15 @@ def test_claim_race_through_pgbouncer_in_transaction_mode(pgbouncer, make_event)
         with ThreadPoolExecutor(max_workers=32) as pool:
             statuses = Counter(pool.map(click, clicks))
         assert set(statuses) <= {202, 200, 409, 410}, statuses  # queued, again, holder, sold out
-        database_url = database_url_for(connection.settings_dict)
-        wait_until(
-            lambda: invariants.invariants(database_url, event.id)["live_entries"] == 0,
-            timeout=60,
-            interval=0.3,
-            message="queue not drained",
-        )
+        live = QueueEntry.objects.filter(event=event, status__in=["pending", "processing"])
+        wait_until(lambda: not live.exists(), timeout=60, interval=0.3, message="queue not drained")
     finally:
         app.stop()
-    truth = invariants.invariants(database_url, event.id)
-    assert truth["ok"], truth  # tickets == seats, one per student, nothing undecided or failed
-    assert truth["tickets"] == seats and truth["holders"] == seats, truth
+    tickets = Ticket.objects.filter(event=event, status="active")
+    assert tickets.count() == tickets.values("user").distinct().count() == seats  # one each, no seat twice
+    event.refresh_from_db()
+    assert event.remaining == 0
+    assert QueueEntry.objects.filter(event=event, status="completed", ticket__in=tickets).count() == seats
+    assert not QueueEntry.objects.filter(event=event, status="failed", reason="error").exists()
     # The web's and the worker's queries really went through the pooler.
     assert _bouncer_transactions(port, connection.settings_dict["NAME"]) - before > students, "not pooled"

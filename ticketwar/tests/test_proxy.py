@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tools.testing import run_nginx
+from tools.stack import run_nginx
 
 pytestmark = [pytest.mark.slow]
 

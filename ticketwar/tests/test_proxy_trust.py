@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from tools.testing import free_port, run_nginx, start_procfile_process, stop_process_group, wait_for_port
+from tools.stack import Processes, run_nginx
+from tools.testing import subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -29,21 +30,11 @@ def processes():
     """``start(name, **env)``: a Procfile process on the test database; yields its port."""
     from django.db import connection
 
-    started = []
-
-    def start(name: str, **env: str) -> int:
-        port = free_port()
-        listen = {"web": "PORT", "ws": "WS_PORT"}[name]
-        process = start_procfile_process(
-            name, connection.settings_dict, **{listen: str(port), "LOG_LEVEL": "WARNING"}, **env
-        )
-        started.append(process)
-        wait_for_port(port, process)
-        return port
-
-    yield start
-    for process in started:
-        stop_process_group(process)
+    started = Processes(subprocess_env(connection.settings_dict, LOG_LEVEL="WARNING"))
+    try:
+        yield lambda name, **env: int(started.serve(name, **env).rsplit(":", 1)[1])
+    finally:
+        started.stop()
 
 
 def test_behind_nginx_a_client_cannot_pick_its_own_rate_limit_key(processes, tmp_path):

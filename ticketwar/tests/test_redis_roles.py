@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tools.appstack import AppProcesses, RedisServers, Student, read_until, redis_keys
-from tools.testing import free_port, subprocess_env
+from tools.stack import Processes
+from tools.testing import RedisServers, Student, free_port, read_until, redis_keys, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -35,21 +35,21 @@ def test_each_redis_role_talks_to_its_own_server(redis_servers, make_event, make
         CHANNEL_REDIS_URL=urls["channels"],
     )
     event = make_event(capacity=3)
-    app = AppProcesses(env)
+    app = Processes(env)
     try:
-        student = Student.login(app.start_web(), make_user())
+        student = Student.login(app.serve("ws"), make_user())  # the ASGI process: HTTP and websockets
         status, body = student.claim(event.slug)
         assert status == 202, body
         ws = student.websocket(body["queue_id"])
         assert json.loads(ws.recv())["status"] == "pending"  # no worker yet: the kick waits in the broker
-        app.start_worker(concurrency=1)
+        app.start("worker", WORKER_CONCURRENCY="1")
         decided = read_until(ws, lambda m: m.get("status") == "completed", timeout=60)
         assert decided["ticket"]["event"] == event.slug
         keys = {role: redis_keys(url) for role, url in urls.items()}
         ws.close()
 
-        # Cache: sessions, the rate limits' counters, the queue's figures; nothing of the others.
-        assert any(k.startswith("tw:1:django.contrib.sessions") for k in keys["cache"]), keys["cache"]
+        # Cache: the event rows, the rate limits' counters, the queue's figures; nothing of the others.
+        assert any(k.startswith("tw:1:event:") for k in keys["cache"]), keys["cache"]
         assert any(":rl:" in k or k.startswith("tw:1:rl") for k in keys["cache"]), keys["cache"]
         assert any(k.startswith("tw:queue:decided:") for k in keys["cache"]), keys["cache"]
         # Broker: Celery's queues (and the worker kick, cleared by the worker it woke).

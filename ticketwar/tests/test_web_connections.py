@@ -16,13 +16,8 @@ import resource
 import pytest
 from django.db import connection
 
-from tools.testing import (
-    free_port,
-    run_nginx,
-    start_procfile_process,
-    stop_process_group,
-    wait_for_port,
-)
+from tools import stack
+from tools.testing import free_port, subprocess_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -89,13 +84,11 @@ def web_process(files: int):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert hard >= files, f"the crowd needs {files} open files (ulimit -Hn is {hard})"
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    port = free_port()
-    web = start_procfile_process("web", connection.settings_dict, PORT=str(port), LOG_LEVEL="WARNING")
+    web = stack.Processes(subprocess_env(connection.settings_dict, LOG_LEVEL="WARNING"))
     try:
-        wait_for_port(port, web)
-        yield port
+        yield int(web.serve("web").rsplit(":", 1)[1])
     finally:
-        stop_process_group(web)
+        web.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
@@ -110,7 +103,7 @@ def test_nginx_keeps_thousands_of_idle_connections_and_answers_a_new_one(tmp_pat
     idle = 8300  # more than nginx's 2 workers × 4096 before (the machines here have two cores)
     with (
         web_process(2 * idle + 1000) as web_port,
-        run_nginx(tmp_path, web_port=web_port, ws_port=free_port()) as (port, _internal),
+        stack.run_nginx(tmp_path, web_port=web_port, ws_port=free_port()) as (port, _internal),
     ):
         statuses = asyncio.run(_crowd(port, idle, used=False))
     assert statuses == ["open"] * idle + ["200", "200"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -19,7 +20,8 @@ import websocket
 from django.db import connection
 
 from claims.services import claim_submit
-from tools.testing import cached_db_session, free_port, start_procfile_process, stop_process_group, wait_for_port
+from tools import stack
+from tools.testing import free_port, logged_in_session, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -36,15 +38,14 @@ def assert_stops_soon_after_sigterm(process) -> None:
 def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_user, event):
     student = make_user()
     entry, _created = claim_submit(user=student, event_slug=event.slug)
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
     # Two workers: the hang was seen with sockets spread over both.
-    web = start_procfile_process(
-        "ws", connection.settings_dict, WS_PORT=str(port), WS_CONCURRENCY="2", LOG_LEVEL="WARNING"
-    )
+    env = subprocess_env(connection.settings_dict, WS_PORT=str(port), WS_CONCURRENCY="2", LOG_LEVEL="WARNING")
+    web = stack.start("ws", env, output=subprocess.DEVNULL)
     sockets = []
     try:
-        wait_for_port(port, web)
+        stack.wait_for_port(port, web)
         for _ in range(6):  # spread over both uvicorn workers (the page is on another port)
             ws = websocket.create_connection(
                 f"ws://127.0.0.1:{port}/ws/queue/{entry.public_id}/",
@@ -66,19 +67,19 @@ def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_us
     finally:
         for ws in sockets:
             ws.close()
-        stop_process_group(web, timeout=0)
+        stack.stop(web, timeout=0)
 
 
 @pytest.mark.parametrize("round_", range(2))
 def test_web_stops_within_seconds_of_sigterm_with_keep_alive_connections_open(round_, student):
     """Pages keep their connection between polls: open ones, idle and mid-request, must not hold web."""
-    session_key = cached_db_session(student)
+    session_key = logged_in_session(student)
     port = free_port()
-    web = start_procfile_process("web", connection.settings_dict, PORT=str(port), LOG_LEVEL="WARNING")
+    web = stack.start("web", subprocess_env(connection.settings_dict, PORT=str(port)), output=subprocess.DEVNULL)
     request = (f"GET /api/ping/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: sessionid={session_key}\r\n\r\n").encode()
     connections = []
     try:
-        wait_for_port(port, web)
+        stack.wait_for_port(port, web)
         for _ in range(8):  # kept alive after one answered request, as a polling page leaves them
             conn = socket.create_connection(("127.0.0.1", port), timeout=10)
             conn.sendall(request)
@@ -91,4 +92,4 @@ def test_web_stops_within_seconds_of_sigterm_with_keep_alive_connections_open(ro
     finally:
         for conn in connections:
             conn.close()
-        stop_process_group(web, timeout=0)
+        stack.stop(web, timeout=0)
