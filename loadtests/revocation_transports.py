@@ -5,10 +5,8 @@
 In this process, on its own PostgreSQL and Redis (``tools.stack.Stack``, no Procfile process).
 docs/OPERATIONS.md, "Sessions and revocation", reads the figures:
 
-- PostgreSQL (the design shipped, accounts/revocation.py): the cost of one read of the feed
-  (``poll``: client CPU and wall time, empty, and with 1,000 ended sessions to load at start);
-  the CPU the watcher thread uses idle; the delay from a committed entry to its application by
-  the watcher (``--entries`` entries, at random moments of its period).
+- PostgreSQL (the design shipped, accounts/revocation.py): the CPU the watcher thread uses idle;
+  the delay from a committed entry to its application (``--entries``, at random moments).
 - Redis pub/sub (the alternative, as a bare redis-py subscriber thread): the delay from PUBLISH
   to receipt, its idle CPU, and, with the Redis server stopped (SIGSTOP), how long until the
   subscriber notices (health checks every 0.5 s, 0.25 s socket timeout): until then it cannot
@@ -53,23 +51,6 @@ def postgres(entries: int) -> dict:
     Revocation.objects.all().delete()
     revocation.reset()
     results = {}
-    revocation.poll()
-    cpu, wall = [], []
-    for _ in range(500):
-        c, w = time.process_time(), time.perf_counter()
-        revocation.poll()
-        cpu.append(time.process_time() - c)
-        wall.append(time.perf_counter() - w)
-    results["read_empty"] = {"cpu": _stats(cpu), "wall": _stats(wall)}
-    for i in range(1000):
-        revocation.session_revoke(session_id=f"bench-{i}", user_id=None)
-    revocation.reset()
-    c, w = time.process_time(), time.perf_counter()
-    revocation.poll()
-    results["first_read_1000_sessions_ms"] = {
-        "cpu": round((time.process_time() - c) * 1000, 2),
-        "wall": round((time.perf_counter() - w) * 1000, 2),
-    }
     connection.close()
 
     revocation.in_sync()  # starts the real watcher thread, as in every web process
@@ -160,10 +141,6 @@ def markdown(record: dict) -> str:
         ],
         ["idle CPU of the thread (share of a core)", f"{pg['watcher_idle_cpu_share']:.2%}",
          f"{rd['subscriber_idle_cpu_share']:.2%}"],
-        ["one read of the feed, empty: client CPU / wall (mean ms)",
-         f"{pg['read_empty']['cpu']['mean_ms']} / {pg['read_empty']['wall']['mean_ms']}", "–"],
-        ["first read with 1,000 ended sessions: CPU / wall ms",
-         f"{pg['first_read_1000_sessions_ms']['cpu']} / {pg['first_read_1000_sessions_ms']['wall']}", "–"],
         ["Redis stopped (SIGSTOP): noticed after", "nothing to notice", noticed],
         ["messages lost", "0 (a table)", f"{rd['lost']} (none while connected; all while not)"],
     ]  # fmt: skip

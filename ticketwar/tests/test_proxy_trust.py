@@ -39,8 +39,9 @@ def processes():
 
 def test_behind_nginx_a_client_cannot_pick_its_own_rate_limit_key(processes, tmp_path):
     """The anonymous budget (3 a minute here) counts one client however it forges the header:
-    nginx overwrites X-Forwarded-For with the address it sees, the app believes it from nginx."""
-    env = {"TRUSTED_PROXIES": "127.0.0.1", "RATELIMIT_API_ANON": "3/m"}
+    nginx overwrites X-Forwarded-For with the address it sees, the app believes it from nginx.
+    One web worker: the API budgets are counted in each process's memory (docs/CACHING.md)."""
+    env = {"TRUSTED_PROXIES": "127.0.0.1", "RATELIMIT_API_ANON": "3/m", "WEB_CONCURRENCY": "1"}
     web, ws = processes("web", **env), processes("ws", **env)
     with run_nginx(tmp_path, web_port=web, ws_port=ws) as (port, _internal):
         statuses = [get(port, "/api/ping/", **{"X-Forwarded-For": f"198.51.100.{i}"})[0] for i in range(4)]
