@@ -227,10 +227,10 @@ def celery_beat_process(transactional_db, tmp_path):
 @pytest.fixture
 def enqueue():
     """``enqueue(user, event)``: the real enqueue service, returning the entry."""
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
 
     def run(user, event):
-        return queue_enqueue(user=user, event_slug=event.slug)[0]
+        return claim_submit(user=user, event_slug=event.slug)[0]
 
     return run
 

@@ -43,8 +43,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         # The tickets of their events (read-only in the admin) and the attendee export.
         "tickets.view_ticket",
         # The event admin's action "Ask ticket holders to confirm attendance" leads here.
-        "waitlist.view_confirmationrequest",
-        "waitlist.add_confirmationrequest",
+        "tickets.view_confirmationrequest",
+        "tickets.add_confirmationrequest",
         "waitlist.view_waitlistentry",
     ),
 }
@@ -56,16 +56,17 @@ ADMIN_ROLES = frozenset({OPERATORS, ORGANISERS})
 ROLE_NAMES = {"door": DOOR_STAFF, "operator": OPERATORS, "organiser": ORGANISERS}
 
 
-def roles_ensure(*, apps=django_apps) -> dict[str, object]:
+def roles_ensure(*, apps=django_apps, roles: dict[str, tuple[str, ...]] = ROLES) -> dict[str, object]:
     """Create the role groups and give each exactly its permissions; idempotent.
 
-    ``apps`` is a migration's historical registry or the live one. The permissions must exist
-    (after ``migrate``, or ``create_permissions`` inside a migration). Returns the groups by name.
+    ``apps`` is a migration's historical registry or the live one; ``roles`` the table to apply
+    (a migration passes the one of its time). The permissions must exist (after ``migrate``, or
+    ``create_permissions`` inside a migration). Returns the groups by name.
     """
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     groups = {}
-    for name, perms in ROLES.items():
+    for name, perms in roles.items():
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".", 1)

@@ -1,34 +1,26 @@
-"""Organisers manage events here. Every write goes through events.services."""
+"""Organisers manage events here. Every write goes through events.services.
+
+The pages of the apps above events are linked by their admin URL names, never imported: the
+draw's public random value (queueing), the attendee list and the confirmation requests (tickets).
+"""
 
 from __future__ import annotations
 
-import csv
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from common.errors import DomainError
-from common.spreadsheet import csv_safe
 from common.timefmt import short_local
-from queueing.draw import draw_enter_beacon
-from queueing.forms import DrawBeaconForm
-from tickets.models import Ticket
 
 from . import selectors, services
 from .forms import EventAdminForm
 from .models import Event
-
-
-def _csv_cell(value) -> str:
-    if value is None:
-        return ""
-    return csv_safe(timezone.localtime(value).isoformat() if hasattr(value, "tzinfo") else str(value))
 
 
 @admin.register(Event)
@@ -90,45 +82,9 @@ class EventAdmin(admin.ModelAdmin):
             '{} <a class="button" id="draw-beacon-link" href="{}">{}</a>',
             _("frozen %(when)s with %(n)s entries; waiting for the public random value")
             % {"when": short_local(obj.draw_frozen_at), "n": len(obj.draw_entries)},
-            reverse("admin:events_event_draw_beacon", args=[obj.pk]),
+            reverse("queueing:draw-beacon", args=[obj.pk]),
             _("Enter the public random value"),
         )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.draw_beacon_view)
-        return [path("<path:object_id>/draw-value/", view, name="events_event_draw_beacon"), *super().get_urls()]
-
-    def draw_beacon_view(self, request, object_id: str):
-        """The organiser enters the draw's public random value, once, after the freeze."""
-        event = self.get_object(request, object_id)
-        if event is None:
-            raise Http404(_("This event does not exist."))
-        if not self.has_change_permission(request, event):
-            raise PermissionDenied
-        form = DrawBeaconForm(request.POST or None, needs_source=not event.draw_beacon_source)
-        if request.method == "POST" and form.is_valid():
-            try:
-                draw_enter_beacon(
-                    event_id=event.pk,
-                    value=form.cleaned_data["value"],
-                    user_id=request.user.pk,
-                    source=form.cleaned_data.get("source", ""),
-                )
-            except DomainError as refusal:
-                form.add_error(None, refusal.message)
-            else:
-                self.message_user(
-                    request, _("Public random value recorded: the draw is made within seconds."), messages.SUCCESS
-                )
-                return redirect("admin:events_event_change", event.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Enter the public random value"),
-            "opts": self.model._meta,
-            "event": event,
-            "form": form,
-        }
-        return render(request, "admin/events/event/draw_beacon.html", context)
 
     def changelist_view(self, request, extra_context=None):
         # On the day: a frozen draw whose public value is due but not entered holds its pre-queue.
@@ -139,7 +95,7 @@ class EventAdmin(admin.ModelAdmin):
                     '{} <a href="{}">{}</a>',
                     _("The draw of %(title)s waits for its public random value (due %(when)s).")
                     % {"title": event.title, "when": short_local(event.draw_beacon_due_at)},
-                    reverse("admin:events_event_draw_beacon", args=[event.pk]),
+                    reverse("queueing:draw-beacon", args=[event.pk]),
                     _("Enter the public random value"),
                 ),
                 messages.WARNING,
@@ -181,40 +137,13 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Ask ticket holders to confirm attendance"))
     def ask_ticket_holders_to_confirm(self, request, queryset):
-        # The deadline is chosen on the confirmation request's form (waitlist admin).
+        # The deadline is chosen on the confirmation request's form (tickets admin).
         event = queryset.first()
-        url = reverse("admin:waitlist_confirmationrequest_add")
+        url = reverse("admin:tickets_confirmationrequest_add")
         return redirect(f"{url}?event={event.pk}" if event is not None else url)
 
     @admin.action(description=_("Export attendee list (CSV)"))
     def export_attendees_csv(self, request, queryset):
-        tickets = (
-            Ticket.objects.filter(event__in=queryset.values("pk"), status=Ticket.Status.ACTIVE)
-            .select_related("event", "user", "admitted_by")
-            .order_by("event__starts_at", "event_id", "user__nim")
-        )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="attendees-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(
-            ["event", "nim", "full_name", "email", "redeem_code", "issued_at", "admitted_at", "admitted_by"]
-        )
-        for ticket in tickets.iterator(chunk_size=1000):
-            admitted_by = ticket.admitted_by.get_username() if ticket.admitted_by else None
-            writer.writerow(
-                [
-                    _csv_cell(value)
-                    for value in (
-                        ticket.event.slug,
-                        ticket.user.nim,
-                        ticket.user.full_name,
-                        ticket.user.email,
-                        ticket.redeem_code,
-                        ticket.issued_at,
-                        ticket.admitted_at,
-                        admitted_by,
-                    )
-                ]
-            )
-        return response
+        # The list is the tickets' (tickets admin): the browser downloads it from there.
+        events = urlencode([("event", pk) for pk in queryset.values_list("pk", flat=True)])
+        return redirect(f"{reverse('admin:tickets_ticket_attendees')}?{events}")

@@ -6,8 +6,8 @@
 - ``remaining:<id>`` the seats left (5 s), refreshed (written through) after every seat change.
 
 Invalidation runs after commit: ``events.signals.event_changed`` (create, edit, publish,
-cancel, capacity) drops the rows; ``tickets.signals.seats_changed`` (ticket issued or
-returned) rewrites the remaining count. See docs/CACHING.md.
+cancel, capacity) drops the rows; every seat change rewrites the remaining count
+(``refresh_remaining``, the first thing ``events.seats`` runs after it). See docs/CACHING.md.
 """
 
 from __future__ import annotations
@@ -166,8 +166,3 @@ def remember_slug(event: Event) -> None:
 def invalidate_on_event_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
     """``events.signals.event_changed`` receiver (connected in ``EventsConfig.ready``)."""
     invalidate_event(event_id)
-
-
-def refresh_on_seats_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
-    """``tickets.signals.seats_changed`` receiver (connected in ``EventsConfig.ready``)."""
-    refresh_remaining(event_id)

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,41 +20,6 @@ SEAT_CONSTRAINTS = (REMAINING_NON_NEGATIVE, REMAINING_WITHIN_CAPACITY)
 def new_draw_seed() -> str:
     """32 random bytes (hex) from the OS's CSPRNG: the secret behind a shuffled opening."""
     return secrets.token_hex(32)
-
-
-class EventQuerySet(models.QuerySet):
-    """The one owner of ``Event.remaining``: every seat taken, freed or resized goes through here.
-
-    Each method is one conditional ``UPDATE`` with F() expressions whose row count decides;
-    PostgreSQL re-checks the WHERE on the latest row version after waiting for a concurrent
-    writer, so no seat is ever taken twice or lost. Call them on a queryset already narrowed by
-    the caller's own conditions (claim window open, no claim queued...): they are ANDed into the
-    same statement. The check constraints ``SEAT_CONSTRAINTS`` are the truth behind them. Seat
-    changes are announced by the caller (``tickets.services.notify_seats_changed``), after commit.
-    """
-
-    def take_seats(self, event_id: int, n: int = 1, *, now: datetime, keep: int = 0) -> bool:
-        """``UPDATE ... SET remaining = remaining - n WHERE id = %s AND status = 'published' AND
-        remaining >= n + keep`` (and the queryset's conditions); True if the ``n`` seats were
-        taken. ``keep``: seats that must stay free for others (a shuffled event's pre-queue)."""
-        taken = self.filter(pk=event_id, status=Event.Status.PUBLISHED, remaining__gte=n + keep).update(
-            remaining=models.F("remaining") - n, updated_at=now
-        )
-        return taken == 1
-
-    def release_seats(self, event_id: int, n: int = 1, *, now: datetime) -> bool:
-        """Give ``n`` seats back to the pool. The caller guarantees they were taken (it holds the
-        row that held them, locked); ``events_event_remaining_within_capacity`` refuses more."""
-        assert connection.in_atomic_block, "seats are given back in the transaction that locks their holder"
-        return self.filter(pk=event_id).update(remaining=models.F("remaining") + n, updated_at=now) == 1
-
-    def set_capacity(self, event_id: int, capacity: int, *, now: datetime) -> bool:
-        """Move ``capacity`` and ``remaining`` by the same delta in one statement, only while the
-        seats already taken still fit (``remaining >= capacity - new``); True if it did."""
-        changed = self.filter(pk=event_id, remaining__gte=models.F("capacity") - capacity).update(
-            capacity=capacity, remaining=models.F("remaining") + capacity - models.F("capacity"), updated_at=now
-        )
-        return changed == 1
 
 
 class Event(models.Model):
@@ -84,9 +49,9 @@ class Event(models.Model):
     claim_opens_at = models.DateTimeField(_("claim opens at"))
     claim_closes_at = models.DateTimeField(_("claim closes at"))
     capacity = models.PositiveIntegerField(_("capacity"))
-    # Seats still free. Changed only by EventQuerySet's conditional UPDATEs with F() (take_seats,
-    # release_seats, set_capacity); the check constraints below are the truth, code checks only
-    # make friendlier messages.
+    # Seats still free. Changed only by the conditional UPDATEs with F() of events/seats.py
+    # (seats_take, seats_release, seats_resize); the check constraints below are the truth, code
+    # checks only make friendlier messages.
     remaining = models.PositiveIntegerField(_("remaining"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Fair opening (docs/OPERATIONS.md): with shuffle_at_open, claims made before the window
@@ -158,8 +123,6 @@ class Event(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    objects = EventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("event")

@@ -1,8 +1,8 @@
 """Writes of the events app: every change to an event goes through here.
 
 Caches and pushes hang off ``events.signals.event_changed``: one signal, sent after commit.
-``remaining`` is never set from outside; it moves only through ``Event.objects`` (``take_seats``,
-``release_seats``, ``set_capacity``: conditional UPDATEs with F() expressions).
+``remaining`` is never set from outside; it moves only through ``events.seats`` (``seats_take``,
+``seats_release``, ``seats_resize``: conditional UPDATEs with F() expressions, and what follows).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .exceptions import (
     SlugTaken,
 )
 from .models import SEAT_CONSTRAINTS, Event
+from .seats import seats_resize
 from .selectors import has_prequeue
 from .signals import event_changed
 
@@ -165,7 +166,7 @@ def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -
     A capacity change moves ``remaining`` by the same delta in ONE conditional UPDATE:
     ``SET capacity = new, remaining = remaining + new - capacity WHERE remaining >= capacity - new``.
     PostgreSQL re-checks the WHERE on the latest row version after waiting for a concurrent
-    ``ticket_issue`` to commit, so a seat taken at the same moment is never lost and the
+    ticket issue to commit, so a seat taken at the same moment is never lost and the
     capacity never drops below the tickets already issued (refused with CapacityBelowIssued).
     """
     unknown = set(fields) - set(EDITABLE_FIELDS)
@@ -203,7 +204,7 @@ def event_update(*, event_id: int, capacity: int | None = None, **fields: Any) -
             if capacity is not None and capacity != current.capacity:
                 if capacity < 0:
                     raise EventError(_("The capacity must be zero or more."))
-                if not Event.objects.set_capacity(event_id, capacity, now=now):
+                if not seats_resize(event_id, capacity, now=now):
                     issued = Event.objects.filter(pk=event_id).values_list("capacity", "remaining").first()
                     issued_count = issued[0] - issued[1] if issued else 0
                     raise CapacityBelowIssued(

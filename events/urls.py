@@ -10,7 +10,6 @@ app_name = "events"
 # same clear 404 (JSON on the API) as an unknown one, not the router's generic page.
 urlpatterns = [
     path("", views.event_list, name="list"),
-    path("events/<str:slug>/", views.event_detail, name="detail"),
     path("api/events/", views.api_event_list, name="api-list"),
     path("api/events/<str:slug>/", views.api_event_detail, name="api-detail"),
 ]

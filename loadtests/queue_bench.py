@@ -4,7 +4,7 @@
     .venv/bin/python -m loadtests.queue_bench --quick
 
 Own stack, the Procfile's worker and beat (no web: the claims go through the enqueue service,
-``queueing.services.queue_enqueue``, from 16 threads). ``paced``: ``--claims`` claims for
+``claims.services.claim_submit``, from 16 threads). ``paced``: ``--claims`` claims for
 ``--seats`` seats spread evenly over ``--spread`` s; ``burst``: as many, as fast as the threads go;
 then the volume: ``--volume`` claims written in one INSERT with the enqueue's columns (the web
 refuses claims once the seats are gone) and the real wake-up sent, once for ``--seats`` seats and
@@ -32,7 +32,7 @@ def claims(users: list, slug: str, spread: float) -> int:
     refused at once (sold out: never queued)."""
     from django.db import connection
 
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
     from tickets.exceptions import SoldOut
 
     t0 = time.monotonic() + 0.2
@@ -40,7 +40,7 @@ def claims(users: list, slug: str, spread: float) -> int:
     def one(index: int) -> int:
         time.sleep(max(0.0, t0 + index * spread / len(users) - time.monotonic()))
         try:
-            queue_enqueue(user=users[index], event_slug=slug)
+            claim_submit(user=users[index], event_slug=slug)
             return 0
         except SoldOut:
             return 1

@@ -33,7 +33,7 @@ def run(args) -> dict:
     with Stack("websockets", keep=args.keep, WS_CONCURRENCY="1") as stack:
         from django.contrib.auth import get_user_model
 
-        from queueing.services import queue_enqueue
+        from claims.services import claim_submit
 
         event = harness.event(f"ws-{time.time_ns()}", args.sockets // 2)
         ws = stack.start("ws")
@@ -41,7 +41,7 @@ def run(args) -> dict:
         students = harness.sessions(args.sockets)
         users = get_user_model().objects.in_bulk([s["user_id"] for s in students])
         for student in students:
-            student["queue_id"] = str(queue_enqueue(user=users[student["user_id"]], event_slug=event.slug)[0].public_id)
+            student["queue_id"] = str(claim_submit(user=users[student["user_id"]], event_slug=event.slug)[0].public_id)
         plan = {
             "kind": "sockets",
             "users": args.sockets,

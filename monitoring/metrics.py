@@ -4,7 +4,7 @@ The two HTTP families keep the names django-prometheus gave them (the alert rule
 Grafana dashboard read them); ``monitoring.middleware`` writes them, once per request, through
 prometheus_client's public API. django-prometheus adds the database families (``django_db_*``,
 its database backend); common declares its breaker and cache counters next to the code that
-counts.
+counts, and the queue its decided claims (``queueing.deciding``: the queue sits below monitoring).
 Business gauges (remaining tickets, active users, queue) are computed when /metrics is scraped
 (monitoring/collectors.py), so they are never stale and need no multiprocess merging.
 
@@ -39,10 +39,6 @@ DB_SECONDS_PER_REQUEST = Histogram(
     "ticketwar_db_seconds_per_request", "Time one HTTP request spent in database queries, per view.",
     ["view"], buckets=_DB_SECONDS_BUCKETS,
 )
-CLAIMS_DECIDED = Counter(
-    "ticketwar_claims_decided", "Claims decided by the queue, by result (completed or failed) and reason.",
-    ["result", "reason"],
-)
 REQUEST_LOG_DROPPED = Counter(
     "ticketwar_request_log_dropped",
     "Request-log rows (minute, endpoint, method) dropped because the database stayed away too long.",
@@ -58,9 +54,3 @@ ALERT_TRANSITIONS = Counter(
     "ticketwar_alert_transitions", "Alerts that started firing or resolved, by rule metric.", ["metric", "state"],
 )
 # fmt: on
-
-
-def record_claim_decision(*, result: str, reason: str = "") -> None:
-    """Count one decided claim (``result`` 'completed' or 'failed'); ``queueing.deciding`` calls
-    this for every decision it has committed."""
-    CLAIMS_DECIDED.labels(result=result, reason=reason or "none").inc()

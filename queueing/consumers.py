@@ -1,25 +1,23 @@
 """Websocket ``/ws/queue/<queue_id>/``: live position, wait and outcome of one claim.
 
 Thin: authenticates in ``connect``, joins the entry's and the event's groups, never changes
-state. Position between decisions is derived locally from the event's progress messages
+state (the student behind an open socket is counted active by ``monitoring.websockets``, around
+every consumer). Position between decisions is derived locally from the event's progress messages
 (see ``queueing.push``), so a batch costs O(1) work per waiting client.
 """
 
 from __future__ import annotations
 
 import math
-import time
 import uuid
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.revocation import websocket_user
-from monitoring import activity
-from waitlist.selectors import outlook_of
 
 from .models import LIVE_STATUSES
+from .outlook import outlook_of
 from .push import entry_group, event_group
 from .selectors import decided_total, entry_as_dict, entry_of_owner
 
@@ -80,16 +78,8 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.joined[1], self.channel_name)
         self.state = _public(payload)
         self.start_position = payload["position"]
-        self.user_id, self.active_at = user.id, -math.inf
-        await self._still_here()
+        self.user_id = user.id
         await self.send_json(self.state)
-
-    async def _still_here(self) -> None:
-        """Count this student as active (monitoring) while the socket is open, every ~30 s."""
-        now = time.monotonic()
-        if now - self.active_at >= activity.TOUCH_EVERY_SECONDS:
-            self.active_at = now
-            await sync_to_async(activity.touch, thread_sensitive=False)(self.user_id)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
@@ -112,7 +102,6 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         if not await self._still_logged_in():
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self._still_here()
         self.state = _public(message["entry"])
         await self.send_json(self.state)
 
@@ -124,7 +113,6 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**self.state, "offer": message["offer"]})
 
     async def queue_progress(self, message: dict) -> None:
-        await self._still_here()
         if self.state.get("status") not in LIVE_STATUSES or message.get("decided") is None:
             return
         if self.start_position is None:

@@ -2,17 +2,17 @@
 
 The one module that decides (``queueing.processing`` runs it batch after batch). The table is
 the truth:
-- a batch is *leased* with one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``
-  (``_LEASE_BATCH_SQL``) that marks up to ``QUEUE_BATCH_SIZE`` pending rows ``processing`` with
-  a lease (``locked_at``), so workers side by side never take the same row;
+- a batch is *leased* with one statement (``_LEASE_BATCH_SQL``): a ``SELECT ... FOR UPDATE SKIP
+  LOCKED`` picks up to ``QUEUE_BATCH_SIZE`` pending rows, once, and an ``UPDATE`` marks them
+  ``processing`` with a lease (``locked_at``), so workers side by side never take the same row;
 - entries of events already sold out or closed are refused in one UPDATE per event
-  (``queue_refuse_finished``, by the claim window rule ``tickets.rules.window_refusal``);
+  (``queue_refuse_finished``, by the claim policy's ``tickets.policy.window_refusal``);
 - the others are decided together, one short transaction per event (``queue_decide_many``): it
   locks the rows whose lease is still ours, calls ``tickets.services.ticket_issue_many`` and
   records every outcome in one UPDATE. Tickets and outcomes commit together, so a worker dying
   anywhere leaves either both or neither;
 - if that transaction fails, its entries are decided one by one (``queue_decide``: the same
-  steps with ``ticket_issue``, each in its own transaction), which retries with backoff.
+  ``ticket_issue_many`` for one student, each in its own transaction), which retries with backoff.
 Both ways turn an issuing outcome into a ``Decision`` with the same rule (``_decision``).
 """
 
@@ -25,40 +25,57 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from events.models import Event
-from monitoring.metrics import record_claim_decision
 from tickets.exceptions import AlreadyHasTicket, ClaimClosed, SoldOut, TicketError
 from tickets.models import Ticket
-from tickets.rules import window_refusal
-from tickets.services import ticket_issue, ticket_issue_many
+from tickets.policy import window_refusal
+from tickets.services import ticket_issue_many
 
 from .draw import prequeue_hold
 from .models import QueueEntry
 
 logger = logging.getLogger("ticketwar.queueing")
 
-_LEASE_BATCH_SQL = """
-UPDATE ticket_queue AS q
-SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
-FROM (
+# Declared where claims are decided, as common declares its counters next to the code that counts
+# (monitoring/metrics.py has the others; the queue sits below monitoring and does not import it).
+CLAIMS_DECIDED = Counter(
+    "ticketwar_claims_decided",
+    "Claims decided by the queue, by result (completed or failed) and reason.",
+    ["result", "reason"],
+)
+
+# The claim policy's pre-queue (tickets.policy, step 5; ``Event.prequeue_open``) as SQL: the events
+# whose claims wait for their pre-queue's freeze. The lease takes no claim of theirs.
+SHUFFLE_GATE_SQL = """
+SELECT e.id FROM events_event AS e
+WHERE e.opening_mode = 'shuffle_at_open' AND e.draw_frozen_at IS NULL AND e.draw_revealed_at IS NULL
+"""
+
+# The pick is a MATERIALIZED CTE: it runs exactly once, whatever plan PostgreSQL chooses. As a
+# plain subquery it could be the inner side of a nested loop (a queue table analysed while nearly
+# empty looks like one row), scanned again for every outer row; with SKIP LOCKED each scan can pick
+# other rows (its own updated rows are skipped), and a batch of 10 took 12.
+_LEASE_BATCH_SQL = f"""
+WITH picked AS MATERIALIZED (
     SELECT id FROM ticket_queue
     WHERE status = 'pending' AND NOT prequeue AND (not_before IS NULL OR not_before <= %(now)s)
       -- A shuffled event's later arrivals wait until its pre-queue is frozen (the first run
       -- after opening); from then on they are decided for the seats the pre-queue cannot need
       -- (queueing.draw.prequeue_hold), the pre-queue itself once the draw has ranked it.
-      AND event_id NOT IN (
-          SELECT e.id FROM events_event AS e
-          WHERE e.opening_mode = 'shuffle_at_open' AND e.draw_frozen_at IS NULL AND e.draw_revealed_at IS NULL
-      )
+      AND event_id NOT IN ({SHUFFLE_GATE_SQL})
     ORDER BY sort_key, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-) AS picked
+)
+UPDATE ticket_queue AS q
+SET status = 'processing', locked_at = %(now)s, attempts = q.attempts + 1
+FROM picked
 WHERE q.id = picked.id
-RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key,
+RETURNING q.id, q.public_id, q.user_id, q.event_id, q.attempts, q.sort_key, q.language,
     (SELECT e.opening_mode = 'shuffle_at_open' FROM events_event AS e WHERE e.id = q.event_id)
-"""
+"""  # noqa: S608 - constant fragments, values are parameters
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,8 @@ class Leased:
     event_id: int
     attempts: int
     sort_key: int | None
+    # The claim's request language: its ticket e-mail's.
+    language: str
     # Its event opens shuffled: a later arrival is decided only for seats the pre-queue cannot need.
     shuffled: bool
     locked_at: datetime
@@ -187,7 +206,7 @@ def _count(decisions: list[Decision]) -> None:
     """Count the committed decisions in ``ticketwar_claims_decided`` (a retry is not one)."""
     for decision in decisions:
         if decision.status != QueueEntry.Status.PENDING:
-            record_claim_decision(result=decision.status, reason=decision.reason)
+            CLAIMS_DECIDED.labels(result=decision.status, reason=decision.reason or "none").inc()
 
 
 def queue_decide_many(entries: list[Leased]) -> tuple[list[Decision], list[Leased]]:
@@ -234,7 +253,12 @@ def _decisions_for(entries: list[Leased], *, linked: dict, keep: int = 0) -> lis
     }
     todo = [c for c in entries if c.id not in decisions]
     if todo:
-        outcomes = ticket_issue_many(event_id=todo[0].event_id, user_ids=[c.user_id for c in todo], keep=keep)
+        outcomes = ticket_issue_many(
+            event_id=todo[0].event_id,
+            user_ids=[c.user_id for c in todo],
+            keep=keep,
+            languages={c.user_id: c.language for c in todo},
+        )
         held = _held_for(todo[0].event_id, [(c, outcomes[c.user_id]) for c in todo])
         decisions |= {c.id: _decision(c, outcomes[c.user_id], held=held) for c in todo}
     return [decisions[c.id] for c in entries]
@@ -282,7 +306,8 @@ def queue_decide(leased: Leased) -> Decision | None:
             rows = list(mine)
             if not rows:
                 return None
-            decision = _decision_for(leased, already_linked=rows[0])
+            # The same steps as a whole batch's, for this one entry.
+            (decision,) = _decisions_for([leased], linked={leased.id: rows[0]}, keep=_hold_for([leased]))
             QueueEntry.objects.filter(pk=leased.id).update(
                 status=decision.status,
                 reason=decision.reason,
@@ -296,17 +321,6 @@ def queue_decide(leased: Leased) -> Decision | None:
             logger.warning("claim %s not decided (attempt %s)", leased.id, leased.attempts, exc_info=True)
         drop_broken_connection()
         return _retry_or_fail(leased, exc)
-
-
-def _decision_for(leased: Leased, *, already_linked) -> Decision:
-    if already_linked is not None:
-        return Decision(leased, QueueEntry.Status.COMPLETED, ticket_id=already_linked)
-    try:
-        keep = _hold_for([leased])
-        outcome: Ticket | TicketError = ticket_issue(event_id=leased.event_id, user_id=leased.user_id, keep=keep)
-    except TicketError as refusal:
-        outcome = refusal
-    return _decision(leased, outcome, held=_held_for(leased.event_id, [(leased, outcome)]))
 
 
 def _retry_or_fail(leased: Leased, exc: BaseException) -> Decision | None:
@@ -330,7 +344,7 @@ def _retry_or_fail(leased: Leased, exc: BaseException) -> Decision | None:
 
 # --- events already finished: refused in bulk ----------------------------------------------
 
-# The window refusals that will not change for the rest of a batch (``tickets.rules``).
+# The window refusals that will not change for the rest of a batch (``tickets.policy``).
 _FINISHED = (SoldOut, ClaimClosed)
 
 _REFUSE_SQL = """

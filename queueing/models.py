@@ -41,6 +41,9 @@ class QueueEntry(models.Model):
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     # Waiting for a shuffled opening: the batch scan does not take it before the draw.
     prequeue = models.BooleanField(_("pre-queue"), default=False)
+    # The language of the claim's request ("" for the default): the ticket e-mail of a claim the
+    # worker decides goes out in it (the worker has no request of its own).
+    language = models.CharField(_("language"), max_length=8, blank=True, default="", db_default="")
     # Queue order within an event. A trigger (migration 0003) sets it to the id on INSERT;
     # the draw gives pre-queue entries negative ranks so they go first, in drawn order.
     sort_key = models.BigIntegerField(_("sort key"), null=True, blank=True, editable=False)

@@ -1,29 +1,26 @@
 """Running the claim queue: batch after batch, the lease reaper and the hourly cleanup.
 
-Called only from Celery tasks (``queueing.tasks``) and tests. Each batch is leased and decided
-by ``queueing.deciding`` (see there: bulk refusal of finished events, each event's share decided
-together, one by one as the fallback); the students refused as sold out then join the waiting
-list. Rows whose lease ran out (dead worker) go back to ``pending`` via the reaper.
+Called only from Celery tasks and tests. Each batch is leased and decided by
+``queueing.deciding`` (see there: bulk refusal of finished events, each event's share decided
+together, one by one as the fallback); what follows a batch beyond the queue (the students
+refused as sold out join the waiting list) is the drain's caller's (``claims.tasks``). Rows
+whose lease ran out (dead worker) go back to ``pending`` via the reaper.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tickets.exceptions import SoldOut
-from waitlist.services import waitlist_enrol_many
-
 from .deciding import (
     BatchResult,
-    Decision,
     Leased,
-    drop_broken_connection,
     queue_decide_group,
     queue_refuse_finished,
     queue_take_batch,
@@ -50,28 +47,17 @@ def queue_process_batch(*, limit: int | None = None, now: datetime | None = None
         groups.setdefault((entry.event_id, entry.locked_at, entry.after_prequeue), []).append(entry)
     for group in groups.values():
         result.decisions.extend(queue_decide_group(group))
-    _enrol_sold_out(result.decisions)
     return result
 
 
-def _enrol_sold_out(decisions: list[Decision]) -> None:
-    """Students refused as sold out join the waiting list, in queue order (opt-outs excepted)."""
-    refused = [d.claimed for d in decisions if d.status == QueueEntry.Status.FAILED and d.reason == SoldOut.code]
-    if not refused:
-        return
-    refused.sort(key=lambda c: (c.sort_key or 0, c.id))
-    try:
-        waitlist_enrol_many(entries=[(c.event_id, c.user_id, c.public_id) for c in refused])
-    except Exception:  # the refusals are committed; losing the enrolment must not stop the drain
-        logger.error("sold-out claims not put on the waiting list: %s", [c.id for c in refused], exc_info=True)
-        drop_broken_connection()
-
-
-def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, datetime | None]:
+def queue_drain(
+    *, budget_seconds: float | None = None, after_batch: Callable[[BatchResult], object] | None = None
+) -> tuple[int, bool, datetime | None]:
     """Decide batch after batch while work remains, for at most ``budget_seconds``.
 
-    Returns ``(decided, more_left, next_retry_at)``. Pushes go out after each batch's
-    decisions have committed.
+    Returns ``(decided, more_left, next_retry_at)``. After each batch's decisions have committed,
+    ``after_batch`` runs with them, then the pushes go out (so a page told "sold out" can already
+    read its place on the waiting list).
     """
     budget = settings.QUEUE_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     draw_due()
@@ -83,6 +69,8 @@ def queue_drain(*, budget_seconds: float | None = None) -> tuple[int, bool, date
         if not result.taken:
             flush_pushes()
             return decided, False, next_retry
+        if after_batch is not None:
+            after_batch(result)
         decided += sum(1 for d in result.decisions if d.status != QueueEntry.Status.PENDING)
         for d in result.decisions:
             if d.not_before is not None and (next_retry is None or d.not_before < next_retry):

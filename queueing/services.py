@@ -1,6 +1,8 @@
 """Writes of the claim queue on the request path: put a claim in the queue, wake a worker.
 
-The enqueue is one short INSERT; deciding happens in workers (``queueing.processing``).
+The enqueue is one short statement; which claim may be queued is the claim policy's answer
+(``tickets.policy``, applied by ``claims.services.claim_submit``), deciding happens in workers
+(``queueing.deciding``).
 """
 
 from __future__ import annotations
@@ -13,19 +15,15 @@ from datetime import datetime
 
 from celery import current_app
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from common import redis as redis_lib
 from common.background import ProcessThread
 from common.breaker import get_breaker
-from events.cache import cached_event, cached_remaining
 from events.models import Event
-from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut, TicketError
-from tickets.rules import HELD_TICKET_SQL, check_claim_window, check_eligible, check_may_receive
-from waitlist.services import waitlist_enrol
+from tickets.policy import HELD_TICKET_SQL
 
 from .models import QueueEntry
-from .selectors import ahead_sql, live_entry_of
+from .selectors import ahead_sql
 
 logger = logging.getLogger("ticketwar.queueing")
 
@@ -34,10 +32,10 @@ logger = logging.getLogger("ticketwar.queueing")
 KICK_KEY = "tw:queue:kick"
 KICK_KEY_TTL_SECONDS = 5
 
-# One round trip for the whole claim: the early "already has a ticket" check, the INSERT and
-# the new entry's place in the line. The CTE's INSERT is invisible to the count (same snapshot),
-# so the count is exactly the live entries ahead. ON CONFLICT: the student already has a live
-# entry (partial unique index ticket_queue_one_live_per_student_event).
+# One round trip for the whole claim: the policy's "already holds a ticket" (its SQL twin
+# HELD_TICKET_SQL), the INSERT and the new entry's place in the line. The CTE's INSERT is invisible
+# to the count (same snapshot), so the count is exactly the live entries ahead. ON CONFLICT: the
+# student already has a live entry (partial unique index ticket_queue_one_live_per_student_event).
 #
 # The double-click race, and why the recheck: `held` reads the statement's snapshot, taken when
 # the statement starts. Under READ COMMITTED the unique index check of the INSERT does not use
@@ -45,13 +43,13 @@ KICK_KEY_TTL_SECONDS = 5
 # first entry right then, waits for that worker to commit. Once it has, the first entry is
 # `completed` (no longer live: no conflict) and its ticket is committed, but `held`, read
 # before, saw no ticket; a second entry went in and was later refused `already_has_ticket`.
-# So, once a row went in, ticket_queue_refuse_holder (migration 0004) looks again: a VOLATILE
-# function's query takes a fresh snapshot, later than the INSERT's wait, so it sees any ticket
-# whose entry stopped being live before the INSERT. It raises unique_violation
-# (ticket_queue_no_claim_for_holder), which rolls the whole statement back, entry included.
-# A ticket issued after that recheck cannot come from this student's previous entry (it was
-# not live any more), and an entry decided after such a ticket completes with it (idempotent
-# decide). Still one round trip: the function runs inside the statement.
+# So, once a row went in, ticket_queue_refuse_holder (migration 0004, the policy's other SQL
+# twin) looks again: a VOLATILE function's query takes a fresh snapshot, later than the INSERT's
+# wait, so it sees any ticket whose entry stopped being live before the INSERT. It raises
+# unique_violation (ticket_queue_no_claim_for_holder), which rolls the whole statement back,
+# entry included. A ticket issued after that recheck cannot come from this student's previous
+# entry (it was not live any more), and an entry decided after such a ticket completes with it
+# (idempotent decide). Still one round trip: the function runs inside the statement.
 HOLDER_RECHECK = "ticket_queue_no_claim_for_holder"
 
 # A claim made before a shuffled event opens joins the pre-queue, unless the pre-queue has been
@@ -67,14 +65,13 @@ def _enqueue_sql(prequeue: str) -> str:
     return f"""
 WITH held AS ({HELD_TICKET_SQL}), inserted AS (
     INSERT INTO ticket_queue
-        (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue)
-    SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, {prequeue}
+        (public_id, user_id, event_id, status, attempts, reason, last_error, created_at, prequeue, language)
+    SELECT %(public_id)s, %(user_id)s, %(event_id)s, 'pending', 0, '', '', %(now)s, {prequeue}, %(language)s
     WHERE NOT EXISTS (SELECT 1 FROM held)
     ON CONFLICT DO NOTHING
     RETURNING id, sort_key, prequeue
 )
 SELECT
-    (SELECT id FROM held),
     inserted.id,
     inserted.sort_key,
     (SELECT count(*) FROM ticket_queue AS q
@@ -89,123 +86,54 @@ _ENQUEUE_SQL = _enqueue_sql("false")
 _PREQUEUE_SQL = _enqueue_sql(_FROZEN_YET)
 
 
-def queue_enqueue(*, user, event_slug: str, now: datetime | None = None) -> tuple[QueueEntry, bool]:
-    """Put ``user``'s claim for the event in the queue; returns ``(entry, created)``.
+def queue_enqueue(
+    *, user_id: int, event: Event, prequeue: bool, now: datetime, language: str = ""
+) -> QueueEntry | None:
+    """Put a claim in the queue (``prequeue``: a shuffled event's pre-queue) with one statement.
 
-    Refuses at once, without queueing, what can be known now: unknown event (404), not a
-    verified student (403), already holding a ticket (409 with the ticket), not open yet (425),
-    sold out or closed (410). For a ``shuffle_at_open`` event a claim before opening is not
-    refused but joins the pre-queue (``prequeue`` True, ranked by the draw after opening). A
-    student refused as sold out joins the event's waiting list unless they opted out (the 410
-    then carries ``waitlist``). A student with a live entry gets that same entry back
-    (``created`` False): the partial unique index ``ticket_queue_one_live_per_student_event`` is
-    the truth, the INSERT simply does nothing on conflict; a click racing the decision of the
-    student's first entry is refused with its ticket, never queued twice (``_ENQUEUE_SQL``).
-    After commit a worker is woken (by this process's kicker thread: the request waits for no
-    round trip of it).
+    Returns the new entry (its ``position`` counted by the same statement), or None when nothing
+    went in: the student holds an active ticket of the event, or has a claim of it still in the
+    queue (the partial unique index ``ticket_queue_one_live_per_student_event`` is the truth, the
+    INSERT simply does nothing on conflict); the caller then reads the student's standing for the
+    answer. ``language``: the request's, for the ticket e-mail. After commit a worker is woken
+    (by this process's kicker thread: the request waits for no round trip of it).
     """
-    now = now or timezone.now()
-    event = _event_for_claim(event_slug)
-    check_eligible(user)
-    prequeue = False
+    public_id = uuid.uuid4()
+    params = {
+        "public_id": public_id,
+        "user_id": user_id,
+        "event_id": event.id,
+        "now": now,
+        "language": language[:8],
+    }
     try:
-        check_claim_window(event=event, now=now)
-    except ClaimNotOpen:
-        if not event.prequeue_open:
-            check_may_receive(event_id=event.id, user=user)
+        # Nested in a caller's transaction (tests, scripts), a savepoint keeps the recheck's
+        # refusal from breaking it; the claim view runs in autocommit and pays nothing.
+        savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(_PREQUEUE_SQL if prequeue else _ENQUEUE_SQL, params)
+            entry_id, sort_key, ahead, _rechecked, in_prequeue = cursor.fetchone()
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
             raise
-        prequeue = True
-    except (SoldOut, ClaimClosed) as refusal:
-        held_id, live_id = _standing(event=event, user=user)
-        if held_id is not None:
-            check_may_receive(event_id=event.id, user=user)
-        # A student already waiting keeps their place in the answer (200), not a bare 410.
-        live = live_entry_of(user_id=user.id, event_id=event.id) if live_id is not None else None
-        if live is not None:
-            return live, False
-        if isinstance(refusal, SoldOut):
-            waiting = waitlist_enrol(event_id=event.id, user_id=user.id)
-            if waiting is not None:
-                refusal.extra["waitlist"] = waiting
-        raise
-    except TicketError:
-        check_may_receive(event_id=event.id, user=user)
-        raise
-    for _attempt in range(3):
-        public_id = uuid.uuid4()
-        params = {"public_id": public_id, "user_id": user.id, "event_id": event.id, "now": now}
-        try:
-            # Nested in a caller's transaction (tests, scripts), a savepoint keeps the recheck's
-            # refusal from breaking it; the claim view runs in autocommit and pays nothing.
-            savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-            with savepoint, connection.cursor() as cursor:
-                cursor.execute(_PREQUEUE_SQL if prequeue else _ENQUEUE_SQL, params)
-                held_id, entry_id, sort_key, ahead, _rechecked, in_prequeue = cursor.fetchone()
-        except IntegrityError as exc:
-            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != HOLDER_RECHECK:
-                raise
-            check_may_receive(event_id=event.id, user=user)
-            continue  # the ticket was given back in between: claim afresh
-        if held_id is not None:
-            check_may_receive(event_id=event.id, user=user)
-        if entry_id is not None:
-            entry = QueueEntry(
-                id=entry_id,
-                public_id=public_id,
-                user_id=user.id,
-                event_id=event.id,
-                created_at=now,
-                attempts=0,
-                prequeue=in_prequeue,
-                sort_key=sort_key,
-            )
-            entry.event = event
-            entry.position = None if in_prequeue else ahead + 1
-            transaction.on_commit(queue_kicker.request)
-            return entry, True
-        live = live_entry_of(user_id=user.id, event_id=event.id)
-        if live is not None:
-            return live, False
-        # The live entry was decided between our INSERT and SELECT: try once more.
-    raise RuntimeError("could not enqueue the claim after 3 attempts")
-
-
-def _event_for_claim(slug: str) -> Event:
-    """The event row for the early checks, from the cache (a burst must not read it 1000 times).
-
-    Edits, publishing and cancelling invalidate the cached row; the seat count comes from its
-    own entry, rewritten after every ticket. Staleness only shifts an early refusal: the worker
-    decides with the row itself. A shuffled opening is read from the table: its draw (which
-    turns pre-queue claims into ranked ones) is not a cache-invalidating edit.
-    """
-    event = cached_event(slug)
-    if event is None:
-        raise EventUnavailable()
-    if event.is_shuffled:
-        fresh = Event.objects.filter(pk=event.pk).first()
-        if fresh is None:
-            raise EventUnavailable()
-        return fresh
-    event.remaining = cached_remaining(event.id)
-    return event
-
-
-_STANDING_SQL = f"""
-SELECT
-    ({HELD_TICKET_SQL}),
-    (SELECT id FROM ticket_queue
-     WHERE event_id = %(event_id)s AND user_id = %(user_id)s AND status IN ('pending', 'processing') LIMIT 1)
-"""  # noqa: S608 - constant fragments, values are parameters
-
-
-def _standing(*, event: Event, user) -> tuple[object, int | None]:
-    """``(active ticket id, live queue entry id)`` of ``user`` for ``event``, in one query.
-
-    Hundreds of claims are refused as sold out in the same second; most have neither.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_STANDING_SQL, {"event_id": event.id, "user_id": user.id})
-        return cursor.fetchone()
+        return None  # a ticket committed while the INSERT waited: the standing tells which
+    if entry_id is None:
+        return None
+    entry = QueueEntry(
+        id=entry_id,
+        public_id=public_id,
+        user_id=user_id,
+        event_id=event.id,
+        created_at=now,
+        attempts=0,
+        prequeue=in_prequeue,
+        sort_key=sort_key,
+        language=params["language"],
+    )
+    entry.event = event
+    entry.position = None if in_prequeue else ahead + 1
+    transaction.on_commit(queue_kicker.request)
+    return entry
 
 
 # The drain task, named as the beat schedule names it: queueing.tasks calls into this module, so

@@ -39,7 +39,7 @@ from .models import Ticket, TicketMail
 
 logger = logging.getLogger("ticketwar.tickets")
 
-# Named, not imported: tickets.tasks imports this module.
+# Named, not imported: the task (claims.tasks) imports this module.
 MAIL_TICKET_TASK = "tickets.mail_ticket"
 # A message not started within this long is dropped by the worker; the sweep sends its mails.
 MAIL_MESSAGE_EXPIRES_SECONDS = 120
@@ -62,15 +62,16 @@ class Outcome:
     SKIPPED = "skipped"  # nothing to send (sent, being sent, given back, started, no address)
 
 
-def ticket_mail_schedule(*, ticket_ids: Iterable[uuid.UUID]) -> None:
+def ticket_mail_schedule(*, ticket_ids: Iterable[uuid.UUID], language: str | None = None) -> None:
     """Send the e-mails of these newly inserted tickets once the current transaction commits.
 
-    Call inside the issuing transaction. The language is the active one: a student's request
-    (a waiting-list seat claimed on its page), else the default (the queue worker).
+    Call inside the issuing transaction. ``language``: the students' (a claim decided by the
+    worker carries its request's, ``QueueEntry.language``), else the active one (a student's
+    request: a waiting-list seat claimed on its page).
     """
     ids = [str(ticket_id) for ticket_id in ticket_ids]
     if ids:
-        language = translation.get_language() or ""
+        language = language or translation.get_language() or ""
         transaction.on_commit(lambda: _publish(ids, language))
 
 

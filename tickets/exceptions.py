@@ -98,3 +98,15 @@ class CheckInBadRequest(TicketError):
 class CheckInEventRequired(CheckInBadRequest):
     code = "event_required"
     default_message = gettext_noop("Choose the event at this door: the check-in needs the event's slug.")
+
+
+class ConfirmationNotOpen(TicketError):
+    status = 409
+    code = "confirmation_closed"
+    default_message = gettext_noop("There is no attendance confirmation open for this ticket.")
+
+
+class DeadlineInPast(TicketError):
+    status = 400
+    code = "deadline_in_past"
+    default_message = gettext_noop("The deadline must be in the future and before the event starts.")

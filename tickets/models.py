@@ -179,3 +179,57 @@ class DoorDevice(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConfirmationRequest(models.Model):
+    """The organiser asks every ticket holder to confirm attendance before ``deadline``; the tickets
+    not confirmed by then are given back (``tickets.confirmations``), their seats offered to the
+    waiting list."""
+
+    event = models.ForeignKey(
+        "events.Event", on_delete=models.CASCADE, related_name="confirmation_requests", verbose_name=_("event")
+    )
+    deadline = models.DateTimeField(_("deadline"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    # Set once the unconfirmed tickets have been released (exactly once: row lock).
+    closed_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released = models.PositiveIntegerField(_("tickets released"), default=0)
+
+    class Meta:
+        # Made in the waiting-list app, moved here with its rows (migration 0007): the table keeps its name.
+        db_table = "waitlist_confirmationrequest"
+        verbose_name = _("attendance confirmation request")
+        verbose_name_plural = _("attendance confirmation requests")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} before {self.deadline:%Y-%m-%d %H:%M}"
+
+
+class TicketConfirmation(models.Model):
+    """One holder's answer to a confirmation request (``confirmed_at`` None: not yet)."""
+
+    request = models.ForeignKey(
+        ConfirmationRequest, on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("request")
+    )
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("ticket"))
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "waitlist_ticketconfirmation"
+        verbose_name = _("ticket confirmation")
+        verbose_name_plural = _("ticket confirmations")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "ticket"], name="waitlist_one_confirmation_per_ticket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {'confirmed' if self.confirmed_at else 'unconfirmed'}"

@@ -7,6 +7,7 @@ the issuing transaction commits (``tickets.delivery``), never for a rolled-back 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -16,26 +17,6 @@ from .codes import new_redeem_code
 from .delivery import ticket_mail_schedule
 from .exceptions import AlreadyHasTicket
 from .models import Ticket
-
-
-def insert_ticket(*, event_id: int, user_id: int) -> Ticket:
-    """Insert the ticket row, drawing a fresh redeem code on the (rare) collision."""
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                ticket = Ticket.objects.create(
-                    id=uuid.uuid4(), event_id=event_id, user_id=user_id, redeem_code=new_redeem_code()
-                )
-            ticket_mail_schedule(ticket_ids=[ticket.id])
-            return ticket
-        except IntegrityError as exc:
-            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
-            if "one_active_per_student_event" in constraint:
-                raise AlreadyHasTicket() from None
-            if "redeem_code" not in constraint:
-                raise
-    raise RuntimeError("could not draw a unique redeem code in 5 attempts")
-
 
 _INSERT_TICKETS_SQL = """
 INSERT INTO tickets_ticket (id, event_id, user_id, redeem_code, status, issued_at, admitted_device, changed_at)
@@ -48,8 +29,13 @@ RETURNING user_id
 """
 
 
-def insert_tickets(*, event_id: int, user_ids: list[int]) -> dict[int, Ticket]:
-    """Insert one active ticket per user in one statement, redrawing colliding redeem codes."""
+def insert_tickets(
+    *, event_id: int, user_ids: list[int], languages: Mapping[int, str] | None = None
+) -> dict[int, Ticket]:
+    """Insert one active ticket per user in one statement, redrawing colliding redeem codes.
+
+    Each ticket's e-mail goes out after commit in its student's language (``languages``, else the
+    active one)."""
     start = timezone.now()
     # One microsecond apart in seat order, so ordering by issued_at keeps who came first.
     pending = {
@@ -89,6 +75,23 @@ def insert_tickets(*, event_id: int, user_ids: list[int]) -> dict[int, Ticket]:
             ticket._state.db = connection.alias
             issued[user_id] = ticket
         if not pending:
-            ticket_mail_schedule(ticket_ids=[ticket.id for ticket in issued.values()])
+            by_language: dict[str | None, list[uuid.UUID]] = {}
+            for user_id, ticket in issued.items():
+                by_language.setdefault((languages or {}).get(user_id) or None, []).append(ticket.id)
+            for language, ticket_ids in by_language.items():
+                ticket_mail_schedule(ticket_ids=ticket_ids, language=language)
             return issued
     raise RuntimeError("could not draw unique redeem codes in 5 attempts")
+
+
+def insert_ticket(*, event_id: int, user_id: int) -> Ticket:
+    """``insert_tickets`` for one student, in a savepoint: a second active ticket of the event
+    (``tickets_ticket_one_active_per_student_event``) is refused with ``AlreadyHasTicket``."""
+    try:
+        with transaction.atomic():
+            return insert_tickets(event_id=event_id, user_ids=[user_id])[user_id]
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+        if "one_active_per_student_event" in constraint:
+            raise AlreadyHasTicket() from None
+        raise

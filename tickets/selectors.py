@@ -92,8 +92,12 @@ def tickets_of_user(*, user_id: int) -> QuerySet[Ticket]:
 
 
 def active_ticket_of(*, event_id: int, user_id: int) -> Ticket | None:
-    """The student's active ticket for the event, if any (the event page links it)."""
-    return Ticket.objects.filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE).first()
+    """The student's active ticket of the event (with its event), or None."""
+    return (
+        Ticket.objects.select_related("event")
+        .filter(event_id=event_id, user_id=user_id, status=Ticket.Status.ACTIVE)
+        .first()
+    )
 
 
 def ticket_of_owner(*, ticket_id: uuid.UUID, user_id: int) -> Ticket | None:

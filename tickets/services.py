@@ -1,10 +1,11 @@
-"""Writes of the tickets app. ``ticket_issue`` (and its batch twin ``ticket_issue_many``) is the
-one place a seat becomes a ticket."""
+"""Writes of the tickets app. ``ticket_issue_many`` is the one place seats become tickets (for one
+student or a batch); ``ticket_issue_held`` turns a seat held by a waiting-list offer into one;
+``ticket_return`` gives a ticket back. Who may receive or give back a ticket: ``tickets.policy``."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -13,77 +14,39 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from events.models import Event
+from events.seats import seats_release, seats_take
 
-from .exceptions import (
-    EventUnavailable,
-    ReturnClosed,
-    SoldOut,
-    TicketAlreadyReturned,
-    TicketAlreadyUsed,
-    TicketError,
-    TicketNotFound,
-)
+from .exceptions import EventUnavailable, NotEligible, SoldOut, TicketError
 from .models import Ticket
+from .policy import Standing, give_back_refusal, student_refusal, window_refusal
 from .rows import insert_ticket, insert_tickets
-from .rules import check_may_receive_id, claim_refusal_for, student_refusal, window_refusal
-from .signals import seats_changed
-
-
-def notify_seats_changed(event_id: int) -> None:
-    """Send ``seats_changed`` after commit; every seat change calls this once (nothing is
-    queued when no receiver listens)."""
-    if seats_changed.has_listeners():
-        transaction.on_commit(lambda: seats_changed.send(sender=Ticket, event_id=event_id))
-
-
-def ticket_issue(*, event_id: int, user_id: int, now: datetime | None = None, keep: int = 0) -> Ticket:
-    """Issue one ticket of ``event_id`` to ``user_id``, or raise why not.
-
-    One short transaction: a conditional ``UPDATE ... SET remaining = remaining - 1 WHERE
-    remaining > 0`` takes the seat (its row lock serialises concurrent issuers for the
-    microseconds of the statement), then the ticket row is inserted. The partial unique
-    constraint ``tickets_ticket_one_active_per_student_event`` rejects a second active
-    ticket; the whole transaction, seat included, then rolls back. Safe to call from any
-    number of threads, processes or workers at once. Must not be called inside an outer
-    transaction that does network I/O. ``keep``: seats that must stay free for claims ranked
-    ahead (a shuffled event's pre-queue, ``queueing.draw.prequeue_hold``); beyond them, sold out.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        event = Event.objects.filter(pk=event_id).first()
-        if event is None:
-            raise EventUnavailable()
-        refusal = claim_refusal_for(event=event, user=get_user_model().objects.filter(pk=user_id).first(), now=now)
-        if refusal is not None:
-            raise refusal
-        seats = Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now)
-        if not seats.take_seats(event_id, now=now, keep=keep):
-            raise SoldOut()
-        ticket = insert_ticket(event_id=event_id, user_id=user_id)
-        notify_seats_changed(event_id)
-    return ticket
+from .selectors import active_ticket_of
 
 
 def ticket_issue_many(
-    *, event_id: int, user_ids: Sequence[int], now: datetime | None = None, keep: int = 0
+    *,
+    event_id: int,
+    user_ids: Sequence[int],
+    now: datetime | None = None,
+    keep: int = 0,
+    languages: Mapping[int, str] | None = None,
 ) -> dict[int, Ticket | TicketError]:
-    """Issue tickets of ``event_id`` to many students at once: the batch twin of ``ticket_issue``.
+    """Issue tickets of ``event_id`` to these students, in the order of ``user_ids`` (earlier first;
+    duplicates count once): the one issuing path, for one student or a batch.
 
-    Returns, per user id, the new ``Ticket`` or the refusal ``ticket_issue`` would have raised
-    for that student alone, as an instance (not raised; instances may be shared): the
-    ``tickets.rules`` of ``ticket_issue`` over the batch (``student_refusal`` per student, then the
-    event's ``window_refusal``), or ``SoldOut`` beyond the seats left. Seats go in the order of
-    ``user_ids`` (earlier first); duplicates count once.
+    Returns, per user id, the new ``Ticket`` or the refusal for that student, as an instance (not
+    raised; instances may be shared): the policy's ``student_refusal`` per student, then the event's
+    ``window_refusal``, or ``SoldOut`` beyond the seats left. ``languages``: each student's
+    language for the ticket e-mail (their claim's), else the active one.
 
     Four statements for any number of students: the event under a row lock, the students with
     whether each holds an active ticket, one conditional UPDATE taking ``min(remaining,
-    eligible)`` seats (only while published and open, as in ``ticket_issue``; ``remaining``
-    less the ``keep`` seats held for claims ranked ahead, as there), one INSERT.
-    Seats-changed callbacks are registered once per call. Runs in the caller's transaction
-    (its own if none) without a savepoint: if it raises, e.g. ``IntegrityError`` from
-    ``tickets_ticket_one_active_per_student_event`` (a ticket inserted without the event lock,
-    such as a waiting-list seat, for one of these students after the check), the caller must
-    roll everything back, seats included.
+    eligible)`` seats (only while published and open; ``remaining`` less the ``keep`` seats held
+    for claims ranked ahead, a shuffled event's pre-queue: ``queueing.draw.prequeue_hold``), one
+    INSERT. Runs in the caller's transaction (its own if none) without a savepoint: if it raises,
+    e.g. ``IntegrityError`` from ``tickets_ticket_one_active_per_student_event`` (a ticket inserted
+    without the event lock, such as a waiting-list seat, for one of these students after the
+    check), the caller must roll everything back, seats included.
     """
     now = now or timezone.now()
     wanted = list(dict.fromkeys(user_ids))
@@ -108,7 +71,7 @@ def ticket_issue_many(
         outcomes: dict[int, Ticket | TicketError] = {}
         for user_id in wanted:
             user = users.get(user_id)
-            refusal = student_refusal(user, held=user is not None and user.holds_ticket)
+            refusal = student_refusal(Standing(user, ticket=user is not None and user.holds_ticket))
             if refusal is not None:
                 outcomes[user_id] = refusal
         eligible = [user_id for user_id in wanted if user_id not in outcomes]
@@ -116,13 +79,11 @@ def ticket_issue_many(
         if refusal is not None:
             return outcomes | dict.fromkeys(eligible, refusal)
         seats = max(0, min(event.remaining - keep, len(eligible)))
-        taken = bool(seats) and Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now).take_seats(
-            event_id, seats, now=now, keep=keep
-        )
+        window = Event.objects.filter(claim_opens_at__lte=now, claim_closes_at__gt=now)
+        taken = bool(seats) and seats_take(event_id, seats, now=now, keep=keep, among=window)
         winners = eligible[:seats] if taken else []
         if winners:
-            outcomes |= insert_tickets(event_id=event_id, user_ids=winners)
-            notify_seats_changed(event_id)
+            outcomes |= insert_tickets(event_id=event_id, user_ids=winners, languages=languages)
         sold_out = SoldOut()
         outcomes |= {user_id: sold_out for user_id in eligible if user_id not in outcomes}
     return outcomes
@@ -131,27 +92,31 @@ def ticket_issue_many(
 def ticket_issue_held(*, event_id: int, user_id: int) -> Ticket:
     """Turn a seat already held for ``user_id`` (a waiting-list offer) into a ticket.
 
-    The seat was taken from ``remaining`` when the offer was made (``Event.objects.take_seats``,
-    as in ``ticket_issue``); this only checks the student and inserts the ticket. Call
-    inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is
-    used at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
+    The seat was taken from ``remaining`` when the offer was made (``events.seats.seats_take``);
+    this only asks the policy about the student (``student_refusal``) and inserts the ticket. Call
+    inside the caller's ``transaction.atomic`` that locks the offer row, so the held seat is used
+    at most once. Raises ``NotEligible`` or ``AlreadyHasTicket``.
     """
     assert connection.in_atomic_block, "ticket_issue_held runs in the transaction that locks the offer"
-    check_may_receive_id(event_id=event_id, user_id=user_id)
-    ticket = insert_ticket(event_id=event_id, user_id=user_id)
-    notify_seats_changed(event_id)
-    return ticket
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotEligible()
+    refusal = student_refusal(Standing(user, ticket=active_ticket_of(event_id=event_id, user_id=user_id)))
+    if refusal is not None:
+        raise refusal
+    return insert_ticket(event_id=event_id, user_id=user_id)
 
 
 def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = None) -> Ticket:
     """Give a ticket back before the event starts: its seat returns to the pool.
 
-    Only the holder (``user_id``) may return it, only while it is active, not yet used at the
-    door and the event has not started. The row lock (``SELECT ... FOR UPDATE``) orders this
-    against a concurrent door check-in of the same ticket: whichever commits first wins and
-    the other sees its result (``ticket_check_in``'s conditional UPDATE waits for the lock and
-    then finds the ticket returned; or this sees ``admitted_at`` set and refuses).
-    Raises ``TicketNotFound``, ``TicketAlreadyReturned``, ``TicketAlreadyUsed`` or ``ReturnClosed``.
+    Only the holder (``user_id``) may, and only as the policy allows (``give_back_refusal``: active,
+    not used at the door, the event not started), asked under the ticket's row lock. The lock
+    (``SELECT ... FOR UPDATE``) orders this against a concurrent door check-in of the same ticket:
+    whichever commits first wins and the other sees its result (``ticket_check_in``'s conditional
+    UPDATE waits for the lock and then finds the ticket returned; or this sees ``admitted_at`` set
+    and refuses). Raises ``TicketNotFound``, ``TicketAlreadyReturned``, ``TicketAlreadyUsed`` or
+    ``ReturnClosed``.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -161,14 +126,9 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
             .filter(pk=ticket_id, user_id=user_id)
             .first()
         )
-        if ticket is None:
-            raise TicketNotFound()
-        if ticket.status != Ticket.Status.ACTIVE:
-            raise TicketAlreadyReturned()
-        if ticket.admitted_at is not None:
-            raise TicketAlreadyUsed()
-        if now >= ticket.event.starts_at:
-            raise ReturnClosed()
+        refusal = give_back_refusal(ticket, now=now)
+        if refusal is not None:
+            raise refusal
         ticket.status = Ticket.Status.RETURNED
         ticket.returned_at = now
         # The door lists learn of it in their next delta (tickets.doorlist), by the wall clock.
@@ -176,6 +136,5 @@ def ticket_return(*, ticket_id: uuid.UUID, user_id: int, now: datetime | None = 
         ticket.save(update_fields=["status", "returned_at", "changed_at"])
         # The ticket row is locked and now returned, so this +1 runs exactly once per ticket;
         # the named check constraint keeps remaining <= capacity whatever happens.
-        Event.objects.release_seats(ticket.event_id, now=now)
-        notify_seats_changed(ticket.event_id)
+        seats_release(ticket.event_id, now=now)
     return ticket

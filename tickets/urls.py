@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import door_views, views
 
@@ -11,6 +12,9 @@ urlpatterns = [
     path("tickets/<uuid:ticket_id>/", views.ticket_detail, name="detail"),
     path("tickets/<uuid:ticket_id>/return/", views.ticket_return, name="return"),
     path("tickets/<uuid:ticket_id>/print/", views.ticket_print, name="print"),
+    path("tickets/<uuid:ticket_id>/confirm/", views.confirm_page, name="confirm"),
+    # Where confirmation e-mails sent before it moved here link to.
+    path("waitlist/confirm/<uuid:ticket_id>/", RedirectView.as_view(pattern_name="tickets:confirm", permanent=True)),
     path("tickets/sw.js", views.pocket_worker, name="pocket_worker"),
     path("api/tickets/<uuid:ticket_id>/qr/", views.api_ticket_qr, name="api_qr"),
     path("api/me/tickets/", views.api_my_tickets, name="api_my_tickets"),

@@ -21,8 +21,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from common.api import json_api
 from common.errors import json_error
 
-from . import selectors, services
+from . import confirmations, selectors, services
 from .exceptions import TicketError
+from .policy import give_back_refusal
 from .rendering import barcode_svg, qr_svg
 from .rotating import WINDOW_SECONDS, rotating_payload, rotating_qr_svg, seconds_to_next_window, window_at
 
@@ -72,7 +73,8 @@ def _owned_ticket_or_404(request: HttpRequest, ticket_id: uuid.UUID):
 
 
 def _returnable(ticket) -> bool:
-    return selectors.ticket_status(ticket) == "active" and timezone.now() < ticket.event.starts_at
+    # The give-back's own rule, as ticket_return asks it (a used ticket cannot be given back).
+    return give_back_refusal(ticket, now=timezone.now()) is None
 
 
 def _ticket_context(ticket) -> dict:
@@ -172,13 +174,30 @@ def ticket_return(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
                 % {"title": ticket.event.title},
             )
         return redirect("tickets:detail", ticket_id=ticket.id)
+    refusal = give_back_refusal(ticket, now=timezone.now())
     context = {
         "ticket": ticket,
         "event": ticket.event,
         "redeem_display": selectors.format_redeem_code(ticket.redeem_code),
-        "returnable": _returnable(ticket),
+        "returnable": refusal is None,
+        # Why not, in the words ticket_return would answer the POST with.
+        "refusal": refusal.message if refusal is not None else "",
     }
     return render(request, "tickets/return_confirm.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required(login_url=STUDENT_LOGIN_URL)
+@never_cache
+def confirm_page(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
+    """The link of the confirmation e-mail: GET shows the question, POST confirms."""
+    confirmation = confirmations.open_confirmation_for(ticket_id=ticket_id, user_id=request.user.pk)
+    if confirmation is None:
+        raise Http404(_("There is no attendance confirmation open for this ticket."))
+    if request.method == "POST":
+        confirmations.ticket_confirm(ticket_id=ticket_id, user_id=request.user.pk)
+        return redirect(request.path)
+    return render(request, "tickets/confirm.html", {"confirmation": confirmation})
 
 
 @json_api(("GET",), login=True)

@@ -28,14 +28,16 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.revocation import WebsocketAuthMiddleware  # noqa: E402 - needs Django set up first
+from monitoring.websockets import ActiveStudentsMiddleware  # noqa: E402
 from ticketwar.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS),
-        # Channels' session and auth stack, refusing ended sessions as the pages do.
+        # Channels' session and auth stack, refusing ended sessions as the pages do; inside it,
+        # the student behind an open socket is counted active (the user is known there).
         "websocket": AllowedHostsOriginValidator(
-            SessionMiddlewareStack(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            SessionMiddlewareStack(WebsocketAuthMiddleware(ActiveStudentsMiddleware(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

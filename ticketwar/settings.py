@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "queueing",
     "monitoring",
     "waitlist",
+    "claims",
 ]
 
 MIDDLEWARE = [

@@ -20,8 +20,9 @@ admin.site.enable_nav_sidebar = False
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/ping/", views.ping, name="ping"),
-    # Monitoring pages under /admin/ must come before the admin's catch-all.
+    # Monitoring pages and the draw's page under /admin/ must come before the admin's catch-all.
     path("", include("monitoring.urls")),
+    path("", include("queueing.urls")),
     # The admin's own login view, wrapped: a staff login leaves a device cookie (accounts/limits.py).
     path("admin/login/", accounts_views.admin_login),
     path("admin/", admin.site.urls),
@@ -29,8 +30,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("events.urls")),
     path("", include("tickets.urls")),
-    path("", include("queueing.urls")),
     path("", include("waitlist.urls")),
+    path("", include("claims.urls")),
     path("", include("django_prometheus.urls")),
 ]
 

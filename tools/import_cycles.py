@@ -1,13 +1,16 @@
-"""Cycles among the module-level imports of the app code (accounts, common,
-events, tickets, queueing, waitlist, monitoring, ticketwar).
+"""Cycles among the imports of the app code (accounts, common, events, tickets, queueing,
+waitlist, claims, monitoring, ticketwar): between modules, and between apps.
 
-Reads the source with ``ast`` (nothing is imported), skipping tests and migrations. Only
-imports at module level count (``if TYPE_CHECKING:`` blocks excepted): an import inside a
+Reads the source with ``ast`` (nothing is imported), skipping tests and migrations. By default
+only imports at module level count (``if TYPE_CHECKING:`` blocks excepted): an import inside a
 function runs when called, after every module is loaded, and is the rare, commented way out.
+``--all`` counts those too. Between apps, any module of one importing any module of another is
+an edge: the apps must form layers (docs: README, "Architecture"), whatever the modules do.
 
-    python tools/import_cycles.py           # the cycles, one per line; exit 1 if any
-    python tools/import_cycles.py --graph   # every module and what it imports
-    python tools/import_cycles.py --all     # imports inside functions count too: the hidden cycles
+    python tools/import_cycles.py                 # the cycles, one per line; exit 1 if any
+    python tools/import_cycles.py --all           # imports inside functions count too
+    python tools/import_cycles.py --graph         # every module and what it imports
+    python tools/import_cycles.py --graph --apps  # every app, the apps it imports and through which modules
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "common", "events", "tickets", "queueing", "waitlist", "ticketwar", "monitoring")
+PACKAGES = ("accounts", "common", "events", "tickets", "queueing", "waitlist", "claims", "ticketwar", "monitoring")
 
 
 def _module_name(path: Path) -> str:
@@ -106,6 +109,26 @@ def graph(*, deferred: bool = False) -> dict[str, set[str]]:
     return {name: imports_of(name, path, known, deferred=deferred) for name, path in found.items()}
 
 
+def app_of(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def app_edges(edges: dict[str, set[str]]) -> dict[str, dict[str, set[str]]]:
+    """``{app: {app it imports: {"module -> module", ...}}}``: the module graph seen by app."""
+    found: dict[str, dict[str, set[str]]] = {app: {} for app in PACKAGES}
+    for module, targets in edges.items():
+        for target in targets:
+            source_app, target_app = app_of(module), app_of(target)
+            if source_app != target_app:
+                found.setdefault(source_app, {}).setdefault(target_app, set()).add(f"{module} -> {target}")
+    return found
+
+
+def app_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``{app: {apps it imports}}``."""
+    return {app: set(targets) for app, targets in app_edges(edges).items()}
+
+
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one module (Tarjan), each sorted."""
     index: dict[str, int] = {}
@@ -146,11 +169,18 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def main(argv: list[str]) -> int:
     edges = graph(deferred="--all" in argv)
+    if "--graph" in argv and "--apps" in argv:
+        for app, targets in sorted(app_edges(edges).items()):
+            print(f"{app}: {', '.join(sorted(targets)) or '-'}")
+            for target in sorted(targets):
+                for through in sorted(targets[target]):
+                    print(f"    {through}")
+        return 0
     if "--graph" in argv:
         for name in sorted(edges):
             print(f"{name}: {', '.join(sorted(edges[name])) or '-'}")
         return 0
-    found = cycles(edges)
+    found = cycles(edges) + [["app", *component] for component in cycles(app_graph(edges))]
     for component in found:
         print(" <-> ".join(component))
     return 1 if found else 0

@@ -125,6 +125,16 @@ def bulk_students(count: int) -> list:
     )
 
 
+def issue_ticket(*, event_id: int, user_id: int, **options):
+    """One student's ticket through the one issuing path (``ticket_issue_many``); its refusal raised."""
+    from tickets.services import ticket_issue_many
+
+    outcome = ticket_issue_many(event_id=event_id, user_ids=[user_id], **options)[user_id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 def run_race(jobs: Iterable[Callable[[], Any]], *, timeout: float = 60) -> list[tuple[str, Any]]:
     """Run every job in its own thread, released together by a barrier.
 

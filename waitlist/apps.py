@@ -8,12 +8,13 @@ class WaitlistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "waitlist"
     label = "waitlist"  # the tables, migrations and admin URLs keep their names
-    verbose_name = _("Waiting list and confirmations")
+    verbose_name = _("Waiting list")
 
     def ready(self) -> None:
-        # Receivers are connected once every app is loaded (Django's AppConfig.ready).
-        from tickets.signals import seats_changed
+        # The seats belong to events, an app below this one: it learns here who offers the seats
+        # it frees (events/seats.py runs it after the commit of every change that frees seats).
+        from events.seats import freed_seats_go_to
 
-        from .services import waitlist_on_seats_changed
+        from .services import waitlist_offer_freed
 
-        seats_changed.connect(waitlist_on_seats_changed, dispatch_uid="waitlist.on_seats_changed")
+        freed_seats_go_to(waitlist_offer_freed)

@@ -56,14 +56,3 @@ class InQueue(WaitlistError):
     status = 409
     code = "in_queue"
     default_message = gettext_noop("Your claim for this event is still in the queue; wait for its answer.")
-
-
-class ConfirmationNotOpen(WaitlistError):
-    status = 409
-    code = "confirmation_closed"
-    default_message = gettext_noop("There is no attendance confirmation open for this ticket.")
-
-
-class DeadlineInPast(WaitlistError):
-    code = "deadline_in_past"
-    default_message = gettext_noop("The deadline must be in the future and before the event starts.")

@@ -1,4 +1,4 @@
-"""Second chances: the waiting list of a sold-out event, seat offers and attendance confirmations.
+"""Second chances: the waiting list of a sold-out event and its seat offers.
 
 Seat accounting (docs/OPERATIONS.md): an *offered* entry holds one seat taken from
 ``Event.remaining`` by the same conditional UPDATE the issuing path uses, so at every moment
@@ -48,6 +48,10 @@ class WaitlistEntry(models.Model):
         verbose_name=_("ticket"),
     )
 
+    # Not a column: the students waiting ahead, when the statement that read the row counted them
+    # (waitlist.standing, waitlist.services.waitlist_join); None: counted when needed.
+    waiting_ahead: int | None = None
+
     class Meta:
         verbose_name = _("waiting list entry")
         verbose_name_plural = _("waiting list")
@@ -73,52 +77,3 @@ class WaitlistEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.user_id} {self.status}"
-
-
-class ConfirmationRequest(models.Model):
-    """The organiser asks every ticket holder to confirm attendance before ``deadline``."""
-
-    event = models.ForeignKey(
-        "events.Event", on_delete=models.CASCADE, related_name="confirmation_requests", verbose_name=_("event")
-    )
-    deadline = models.DateTimeField(_("deadline"))
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("created by"),
-    )
-    # Set once the unconfirmed tickets have been released (exactly once: row lock).
-    closed_at = models.DateTimeField(_("released at"), null=True, blank=True)
-    released = models.PositiveIntegerField(_("tickets released"), default=0)
-
-    class Meta:
-        verbose_name = _("attendance confirmation request")
-        verbose_name_plural = _("attendance confirmation requests")
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.event} before {self.deadline:%Y-%m-%d %H:%M}"
-
-
-class TicketConfirmation(models.Model):
-    request = models.ForeignKey(
-        ConfirmationRequest, on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("request")
-    )
-    ticket = models.ForeignKey(
-        "tickets.Ticket", on_delete=models.CASCADE, related_name="confirmations", verbose_name=_("ticket")
-    )
-    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("ticket confirmation")
-        verbose_name_plural = _("ticket confirmations")
-        constraints = [
-            models.UniqueConstraint(fields=["request", "ticket"], name="waitlist_one_confirmation_per_ticket")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.ticket_id} {'confirmed' if self.confirmed_at else 'unconfirmed'}"

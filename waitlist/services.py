@@ -1,21 +1,27 @@
-"""Writes of the waiting list: join, opt out, offer freed seats, claim or pass offers.
+"""Writes of the waiting list: join or opt out, offer freed seats, claim or pass offers.
+
+One way onto a list: ``waitlist_join`` (one statement, for one student or many), whoever joins
+them: a claim refused as sold out (``claims.services``: at the claim, or when the worker decides
+it), or the student ticking the box (``waitlist_set_joined``). Who may join is the claim
+policy's verdict read for the list (``join_refusal``).
 
 Seat accounting: making an offer takes one seat from ``Event.remaining`` with the issuing
-path's conditional UPDATE (``Event.objects.take_seats``); the seat then belongs to the offer
+path's conditional UPDATE (``events.seats.seats_take``); the seat then belongs to the offer
 until it is claimed (a ticket, no further change to ``remaining``), passed to the next
-student (still held) or given back (``Event.objects.release_seats``) when nobody is left or the event
-has started. Each of these runs in one transaction holding the offer row's lock, so a held
+student (still held) or given back (``events.seats.seats_release``) when nobody is left or the
+event has started. Each of these runs in one transaction holding the offer row's lock, so a held
 seat is used at most once. Offers follow the list's order exactly: whatever offers a seat (a
 fill, an expired offer passed on) holds the event's list lock (``_lock_list``) while it picks
-the student.
+the student. Seats freed anywhere are offered after their commit (``waitlist_offer_freed``,
+named to ``events.seats`` by ``WaitlistConfig.ready``), and by the beat's sweep.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,136 +30,126 @@ from django.db.models import Exists
 from django.urls import reverse
 from django.utils import timezone
 
+from common.errors import DomainError
 from events.models import Event
+from events.seats import seats_release, seats_take
 from queueing.models import LIVE_STATUSES, QueueEntry
-from queueing.selectors import live_entry_of
-from tickets.exceptions import EventUnavailable, NotEligible, TicketError
+from tickets.exceptions import ClaimClosed, ClaimNotOpen, EventUnavailable, SoldOut
 from tickets.models import Ticket
-from tickets.rules import check_may_receive
-from tickets.services import notify_seats_changed, ticket_issue_held
+from tickets.policy import Standing, Verdict, claim_verdict, student_refusal
+from tickets.selectors import active_ticket_of
+from tickets.services import ticket_issue_held
 
 from .exceptions import InQueue, NoOffer, OfferExpired, OfferNotFound, WaitlistNotOpen
 from .models import WaitlistEntry
 from .notify import notify_offer
-from .selectors import waitlist_place
+from .standing import standing_of
 
 logger = logging.getLogger("ticketwar.waitlist")
 
-_ENROL_SQL = """
-INSERT INTO waitlist_waitlistentry (public_id, event_id, user_id, status, queue_public_id, created_at)
-SELECT v.public_id, v.event_id, v.user_id, 'waiting', v.queue_public_id, %(now)s
-FROM unnest(%(public_ids)s::uuid[], %(events)s::bigint[], %(users)s::bigint[], %(queue_ids)s::uuid[])
-     WITH ORDINALITY AS v(public_id, event_id, user_id, queue_public_id, n)
-ORDER BY v.n
-ON CONFLICT (event_id, user_id) DO NOTHING
-"""
+_PLACE_COLUMNS = "id, public_id, event_id, user_id, status, queue_public_id, created_at, offer_expires_at"
 
-
-def waitlist_enrol_many(*, entries: list[tuple[int, int, uuid.UUID | None]], now: datetime | None = None) -> None:
-    """Put students refused as sold out on their events' waiting lists, in the given order.
-
-    ``entries`` is ``[(event_id, user_id, queue_public_id)]`` in queue order. A student
-    already on the list, or who opted out (a ``left`` row), is left as is.
-    """
-    if not entries:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ENROL_SQL,
-            {
-                "now": now or timezone.now(),
-                "public_ids": [uuid.uuid4() for _ in entries],
-                "events": [e[0] for e in entries],
-                "users": [e[1] for e in entries],
-                "queue_ids": [e[2] for e in entries],
-            },
-        )
-
-
-# One student, one round trip: join (or find the row already there: the INSERT's row is not
-# visible to the same statement's SELECT, so exactly one of the two gives it) and count the
-# students waiting ahead. Sold-out claims arrive by the hundred in the same second.
-_ENROL_ONE_SQL = """
-WITH inserted AS (
+# The one INSERT into a waiting list: the students in the given order (ids follow it, and the id
+# is the list's order), each with their place. A student already on the list, or who opted out
+# (a ``left`` row), keeps their row: it is returned as it is. The rows inserted are invisible to
+# the rest of the statement (one snapshot), so each part counts them apart: exactly one of the
+# two gives a student's row, and those waiting ahead are the old rows plus the new ones.
+_JOIN_SQL = f"""
+WITH wanted AS (
+    SELECT * FROM unnest(%(public_ids)s::uuid[], %(events)s::bigint[], %(users)s::bigint[], %(queue_ids)s::uuid[])
+        WITH ORDINALITY AS v(public_id, event_id, user_id, queue_public_id, n)
+), inserted AS (
     INSERT INTO waitlist_waitlistentry (public_id, event_id, user_id, status, queue_public_id, created_at)
-    VALUES (%(public_id)s, %(event_id)s, %(user_id)s, 'waiting', %(queue_public_id)s, %(now)s)
+    SELECT public_id, event_id, user_id, %(status)s, queue_public_id, %(now)s FROM wanted ORDER BY n
     ON CONFLICT (event_id, user_id) DO NOTHING
-    RETURNING id, public_id, status, offer_expires_at
-), row AS (
-    SELECT id, public_id, status, offer_expires_at FROM inserted
+    RETURNING {_PLACE_COLUMNS}
+), listed AS (
+    SELECT {_PLACE_COLUMNS} FROM inserted
     UNION ALL
-    SELECT id, public_id, status, offer_expires_at FROM waitlist_waitlistentry
-    WHERE event_id = %(event_id)s AND user_id = %(user_id)s
+    SELECT {", ".join(f"w.{c}" for c in _PLACE_COLUMNS.split(", "))}
+    FROM waitlist_waitlistentry AS w JOIN wanted AS v ON w.event_id = v.event_id AND w.user_id = v.user_id
 )
-SELECT row.id, row.public_id, row.status, row.offer_expires_at,
-       (SELECT count(*) FROM waitlist_waitlistentry AS w
-        WHERE w.event_id = %(event_id)s AND w.status = 'waiting' AND w.id < row.id)
-FROM row LIMIT 1
-"""
+SELECT listed.*,
+    (SELECT count(*) FROM waitlist_waitlistentry AS a
+     WHERE a.event_id = listed.event_id AND a.status = 'waiting' AND a.id < listed.id)
+    + (SELECT count(*) FROM inserted AS i
+       WHERE i.event_id = listed.event_id AND i.status = 'waiting' AND i.id < listed.id)
+FROM listed
+"""  # noqa: S608 - constant fragments, values are parameters
 
 
-def waitlist_enrol(*, event_id: int, user_id: int, queue_public_id: uuid.UUID | None = None) -> dict | None:
-    """Join one student (refused as sold out); their place as a dict, None if they opted out.
+def waitlist_join(
+    *,
+    students: Sequence[tuple[int, int, uuid.UUID | None]],
+    status: str = WaitlistEntry.Status.WAITING,
+    now: datetime | None = None,
+) -> dict[tuple[int, int], WaitlistEntry]:
+    """Put students on their events' waiting lists, in the given order: the one way onto a list.
 
-    ``waitlist_place`` of the row, with the row and the count of those ahead in one statement.
+    ``students`` is ``[(event_id, user_id, queue_public_id)]`` (the claim refused, whose waiting
+    page hears of an offer; None for none). ``status``: ``left`` records an opt-out instead. One
+    statement whatever the number. Returns every student's row by ``(event_id, user_id)``, with
+    ``waiting_ahead`` counted: the new ones, and as they were those already listed or opted out.
+    No rule is checked here: the callers have asked the policy (``join_refusal``) or act on a
+    refusal as sold out, which is the rule.
     """
+    if not students:
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            _ENROL_ONE_SQL,
+            _JOIN_SQL,
             {
-                "public_id": uuid.uuid4(),
-                "event_id": event_id,
-                "user_id": user_id,
-                "queue_public_id": queue_public_id,
-                "now": timezone.now(),
+                "public_ids": [uuid.uuid4() for _ in students],
+                "events": [s[0] for s in students],
+                "users": [s[1] for s in students],
+                "queue_ids": [s[2] for s in students],
+                "status": status,
+                "now": now or timezone.now(),
             },
         )
-        row = cursor.fetchone()
-    if row is None or row[2] == WaitlistEntry.Status.LEFT:
-        return None
-    entry_id, public_id, status, offer_expires_at, ahead = row
-    entry = WaitlistEntry(id=entry_id, public_id=public_id, status=status, offer_expires_at=offer_expires_at)
-    return waitlist_place(entry, waiting_ahead=ahead)
+        rows = cursor.fetchall()
+    names = _PLACE_COLUMNS.split(", ")
+    listed = {}
+    for row in rows:
+        entry = WaitlistEntry(**dict(zip(names, row[:-1], strict=True)))
+        entry._state.adding = False
+        entry.waiting_ahead = row[-1]
+        listed[(entry.event_id, entry.user_id)] = entry
+    return listed
 
 
-def check_may_join(*, event: Event, user, now: datetime | None = None) -> None:
-    """Raise unless ``user`` may join ``event``'s waiting list now.
+def join_refusal(verdict: Verdict, *, event: Event, now: datetime) -> DomainError | None:
+    """Why the student may not join ``event``'s waiting list now, from their claim's verdict
+    (``tickets.policy.claim_verdict``); None: they may.
 
     The list is a second chance after the queue, never a way around it: the student must be
-    allowed a seat at all (``tickets.rules.check_may_receive``: verified, active, no ticket
-    of the event), have no claim of it still in the queue (``InQueue``), and the event must be
-    sold out through the queue or past its claim window, and not started (``WaitlistNotOpen``,
-    425 before claiming opens). Students refused as sold out by the queue meet all of this and
-    are enrolled without asking (``waitlist_enrol``, ``waitlist_enrol_many``).
+    allowed a seat at all (the verdict's refusals about the student), have no claim of the event
+    still in the queue (``InQueue``), and the event must be sold out through the queue or past
+    its claim window, and not started (``WaitlistNotOpen``, 425 before claiming opens). Students
+    refused as sold out meet all of this and join without asking.
     """
-    now = now or timezone.now()
-    check_may_receive(event_id=event.id, user=user)
-    live = live_entry_of(user_id=user.pk, event_id=event.id)
-    if live is not None:
-        raise InQueue(queue_id=str(live.public_id), url=reverse("queueing:waiting", args=[live.public_id]))
-    state = event.claim_state(now)
-    if state == Event.ClaimState.NOT_OPEN:
-        raise WaitlistNotOpen(too_early=True)
-    if state not in (Event.ClaimState.SOLD_OUT, Event.ClaimState.CLOSED) or now >= event.starts_at:
-        raise WaitlistNotOpen()
-
-
-_JOIN_SQL = """
-INSERT INTO waitlist_waitlistentry (public_id, event_id, user_id, status, queue_public_id, created_at)
-VALUES (%(public_id)s, %(event_id)s, %(user_id)s, %(status)s, %(queue_public_id)s, %(now)s)
-ON CONFLICT (event_id, user_id) DO NOTHING
-"""
+    if verdict.about_the_student:
+        return verdict.refusal
+    if verdict.entry is not None:
+        return InQueue(
+            queue_id=str(verdict.entry.public_id), url=reverse("claims:waiting", args=[verdict.entry.public_id])
+        )
+    if verdict.prequeue or isinstance(verdict.refusal, ClaimNotOpen):
+        return WaitlistNotOpen(too_early=True)
+    if isinstance(verdict.refusal, (SoldOut, ClaimClosed)) and now < event.starts_at:
+        return None
+    return WaitlistNotOpen()
 
 
 def waitlist_set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime | None = None) -> WaitlistEntry:
     """Opt in or out of the event's waiting list (the checkbox). Joining again goes to the end.
 
     Opting out is always possible (it only records the wish); joining, or joining again after
-    opting out, is refused unless ``check_may_join``. A place already held (waiting, offered,
-    claimed) is returned as is. Ticking the box again while the student's claim still waits in
-    the queue withdraws the opt-out (so a sold-out answer enrols them as usual) but gives no
-    place yet: ``InQueue``. Idempotent under concurrency: two joins at once give one row (the
-    INSERT does nothing on conflict, then both lock and read the same row).
+    opting out, is refused unless ``join_refusal`` lets them. A place already held (waiting,
+    offered, claimed) is returned as is. Ticking the box again while the student's claim still
+    waits in the queue withdraws the opt-out (so a sold-out answer puts them on the list as
+    usual) but gives no place yet: ``InQueue``. Idempotent under concurrency: two joins at once
+    give one row (the INSERT does nothing on conflict, then both lock and read the same row).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -175,36 +171,23 @@ def _set_joined(*, event_id: int, user_id: int, joined: bool, now: datetime) -> 
         return entry
     if joined:
         event = Event.objects.filter(pk=event_id).first()
-        user = get_user_model().objects.filter(pk=user_id).first()
         if event is None:
             raise EventUnavailable()
-        if user is None:
-            raise NotEligible()
-        try:
-            check_may_join(event=event, user=user, now=now)
-        except InQueue as refusal:
-            if entry is None:
-                raise
+        user = get_user_model().objects.filter(pk=user_id).first()
+        verdict = claim_verdict(standing_of(user=user, event=event) if user else Standing(None), event=event, now=now)
+        refusal = join_refusal(verdict, event=event, now=now)
+        if isinstance(refusal, InQueue) and entry is not None:
             entry.delete()
             return refusal
+        if refusal is not None:
+            raise refusal
     queue_public_id = None
     if entry is not None:
         # Joining again after opting out: a new row (new id), so it does not jump the list.
         queue_public_id = entry.queue_public_id
         entry.delete()
     status = WaitlistEntry.Status.WAITING if joined else WaitlistEntry.Status.LEFT
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _JOIN_SQL,
-            {
-                "public_id": uuid.uuid4(),
-                "event_id": event_id,
-                "user_id": user_id,
-                "status": status,
-                "queue_public_id": queue_public_id,
-                "now": now,
-            },
-        )
+    waitlist_join(students=[(event_id, user_id, queue_public_id)], status=status, now=now)
     # Ours, or the row a concurrent join committed while our INSERT waited for it.
     return WaitlistEntry.objects.select_for_update().get(event_id=event_id, user_id=user_id)
 
@@ -250,11 +233,8 @@ def _next_waiting(event_id: int, now: datetime) -> WaitlistEntry | None:
         if entry is None:
             continue  # opted out (or offered) while we waited for its lock
         user = get_user_model().objects.filter(pk=entry.user_id).first()
-        try:
-            if user is None:
-                raise NotEligible()
-            check_may_receive(event_id=event_id, user=user)
-        except TicketError:
+        held = active_ticket_of(event_id=event_id, user_id=entry.user_id) if user is not None else None
+        if student_refusal(Standing(user, ticket=held)) is not None:
             entry.status = WaitlistEntry.Status.LEFT
             entry.decided_at = now
             entry.save(update_fields=["status", "decided_at"])
@@ -299,15 +279,12 @@ def waitlist_fill(*, event_id: int, now: datetime | None = None) -> int:
                 return made
             # The queue first: no offer before claiming opens nor while claims of the event
             # wait in the queue (checked in the same statement that takes the seat).
-            taken = (
-                Event.objects.filter(claim_opens_at__lte=now, starts_at__gt=now)
-                .exclude(_queue_waiting(event_id))
-                .take_seats(event_id, now=now)
+            open_to_list = Event.objects.filter(claim_opens_at__lte=now, starts_at__gt=now).exclude(
+                _queue_waiting(event_id)
             )
-            if not taken:
+            if not seats_take(event_id, now=now, among=open_to_list):
                 return made
             _make_offer(entry, now)
-            notify_seats_changed(event_id)
         made += 1
 
 
@@ -325,8 +302,7 @@ def _pass_on(event_id: int, now: datetime) -> None:
     if nxt is not None:
         _make_offer(nxt, now)
         return
-    Event.objects.release_seats(event_id, now=now)
-    notify_seats_changed(event_id)
+    seats_release(event_id, now=now)
 
 
 def waitlist_expire_offers(*, now: datetime | None = None) -> int:
@@ -384,16 +360,11 @@ def waitlist_claim(*, public_id: uuid.UUID | str, user_id: int, now: datetime | 
     return ticket
 
 
-def waitlist_on_seats_changed(sender: object, *, event_id: int, **kwargs: Any) -> None:
-    """``tickets.signals.seats_changed`` receiver: a freed seat goes to the list at once if anyone waits.
-
-    Runs after commit of every seat change; one indexed EXISTS when nobody waits.
-    """
-    try:
-        if WaitlistEntry.objects.filter(event_id=event_id, status=WaitlistEntry.Status.WAITING).exists():
-            waitlist_fill(event_id=event_id)
-    except Exception:  # the beat's sweep offers the seat a few seconds later
-        logger.warning("waiting list not filled for event %s", event_id, exc_info=True)
+def waitlist_offer_freed(event_id: int) -> None:
+    """After the commit of a change that freed seats of the event (``events.seats``, step 2): offer
+    them at once if anyone waits. One indexed EXISTS when nobody does."""
+    if WaitlistEntry.objects.filter(event_id=event_id, status=WaitlistEntry.Status.WAITING).exists():
+        waitlist_fill(event_id=event_id)
 
 
 def waitlist_fill_all(*, now: datetime | None = None) -> int:

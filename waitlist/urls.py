@@ -9,10 +9,7 @@ app_name = "waitlist"
 urlpatterns = [
     path("api/events/<str:slug>/draw/", views.api_draw, name="api-draw"),
     path("events/<str:slug>/draw/", views.draw_page, name="draw"),
-    path("api/events/<str:slug>/waitlist/", views.api_waitlist, name="api-waitlist"),
     path("api/waitlist/<str:offer_id>/claim/", views.api_offer_claim, name="api-claim"),
     path("waitlist/<str:offer_id>/", views.offer_page, name="offer"),
     path("waitlist/<str:offer_id>/claim/", views.offer_claim, name="claim"),
-    path("events/<str:slug>/waitlist/", views.waitlist_choice, name="choice"),
-    path("waitlist/confirm/<uuid:ticket_id>/", views.confirm_page, name="confirm"),
 ]

@@ -1,28 +1,25 @@
-"""The draw (public), the waiting list (API + offer page) and attendance confirmation. Thin."""
+"""The draw (public) and a seat offer (page and API). Thin. (Joining the list is the claim's:
+claims/views.py.)"""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.api import json_api
-from common.body import json_object
 from common.errors import DomainError, json_error
 from common.ratelimit import rate_limited, too_many_requests_message
 from events.models import Event
-from events.views import EVENT_NOTE
 from queueing.draw import draw_public, pseudonym_for
 from queueing.models import QueueEntry
 
-from . import confirmations, selectors, services
+from . import selectors, services
 
 
 def _event_or_none(slug: str) -> Event | None:
@@ -75,25 +72,6 @@ def draw_page(request, slug: str):
 
 
 @never_cache
-@json_api(("GET", "HEAD", "POST"), login=True)
-def api_waitlist(request, slug: str):
-    """``GET``: my place on the list; ``POST {join: bool}``: opt in or out (the checkbox)."""
-    event = _event_or_none(slug)
-    if event is None:
-        return json_error(404, _("This event does not exist."), code="not_found")
-    if request.method == "POST":
-        body = json_object(request, example='{"join": true}')
-        if not isinstance(body.get("join"), bool):
-            return json_error(400, _('Send {"join": true} or {"join": false}.'), code="bad_request")
-        entry = services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=body["join"])
-    else:
-        entry = selectors.waitlist_entry_of(event_id=event.id, user_id=request.user.id)
-        if entry is None:
-            return JsonResponse({"id": None, "status": None, "position": None, "offer_expires_at": None, "url": None})
-    return JsonResponse(selectors.waitlist_place(entry))
-
-
-@never_cache
 @json_api(("POST",), login=True)
 def api_offer_claim(request, offer_id: str):
     """``POST /api/waitlist/<id>/claim/``: the offered seat becomes the student's ticket."""
@@ -113,37 +91,8 @@ def _too_many_page(request, retry_after: int, *args, **kwargs):
     return render(request, "429.html", {"message": too_many_requests_message(retry_after)})
 
 
-def _back_to(request, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    # A path of this site only: redirect() takes any other word for a view name (NoReverseMatch,
-    # a 500), and a redirect over 16 KiB is refused (DisallowedRedirect).
-    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
-    if safe and target.startswith("/") and len(target) <= 2048:
-        return target
-    return fallback
-
-
-# The forms below are the pages' buttons for a phone without JavaScript: the same services as
-# the API beside them, and the budget the API middleware gives a logged-in student's requests.
-
-
-@never_cache
-@require_POST
-@rate_limited("api_user", page=_too_many_page)
-def waitlist_choice(request, slug: str):
-    """``POST /events/<slug>/waitlist/`` ``join=1`` (the checkbox ticked) or nothing: in or out."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.POST.get("next") or reverse("events:detail", args=[slug]))
-    event = _event_or_none(slug)
-    if event is None:
-        raise Http404(_("This event does not exist."))
-    joined = request.POST.get("join") == "1"
-    try:
-        services.waitlist_set_joined(event_id=event.id, user_id=request.user.id, joined=joined)
-    except DomainError as refusal:
-        # Post/redirect/get: the page it came from says why, once (the event page in its claim box).
-        messages.error(request, refusal.message, extra_tags=EVENT_NOTE)
-    return redirect(_back_to(request, reverse("events:detail", args=[slug])))
+# The offer page's button for a phone without JavaScript: the same service as the API beside it,
+# and the budget the API middleware gives a logged-in student's requests.
 
 
 @never_cache
@@ -187,18 +136,3 @@ def offer_page_response(request, offer_id: str, *, refusal: str = "", status: in
         {"entry": entry, "place": selectors.waitlist_place(entry), "config": config, "refusal": refusal},
         status=status,
     )
-
-
-@never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
-def confirm_page(request, ticket_id):
-    """The link of the confirmation e-mail: GET shows the question, POST confirms."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    confirmation = confirmations.open_confirmation_for(ticket_id=ticket_id, user_id=request.user.id)
-    if confirmation is None:
-        raise Http404(_("There is no attendance confirmation open for this ticket."))
-    if request.method == "POST":
-        confirmations.ticket_confirm(ticket_id=ticket_id, user_id=request.user.id)
-        return redirect(request.path)
-    return render(request, "waitlist/confirm.html", {"confirmation": confirmation})

@@ -63,13 +63,13 @@ def test_a_sign_up_whose_link_still_works_keeps_its_nim(client, hours_ago):
 
 @pytest.mark.django_db
 def test_verified_staff_and_ticket_holding_accounts_never_expire(client, make_user, event):
-    from tickets.services import ticket_issue
+    from tools.testing import issue_ticket
 
     old = timezone.now() - timedelta(days=30)
     verified = make_user(nim="121140001")
     holder = squat("121140003", "bot3@student.itera.ac.id", hours_ago=24 * 30)
     User.objects.filter(pk=holder.pk).update(email_verified_at=timezone.now())
-    ticket_issue(event_id=event.pk, user_id=holder.pk)
+    issue_ticket(event_id=event.pk, user_id=holder.pk)
     User.objects.filter(pk=holder.pk).update(email_verified_at=None)  # unverified later by hand
     User.objects.filter(pk__in=[verified.pk, holder.pk]).update(date_joined=old)
     assert "nim" in client.post(SIGNUP, signup_data()).context["form"].errors

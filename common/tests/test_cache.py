@@ -15,7 +15,8 @@ from common.cache import cache_delete, cache_get_or_compute
 from events import cache as events_cache
 from events import selectors, services
 from events.models import Event
-from tickets.services import ticket_issue, ticket_return
+from tickets.services import ticket_return
+from tools.testing import issue_ticket
 
 
 def requests_total(family: str, result: str) -> float:
@@ -157,7 +158,7 @@ def test_ticket_issued_and_returned_update_the_cached_count(client, event, stude
     url = f"/api/events/{event.slug}/"
     assert client.get(url).json()["remaining"] == 500
     with django_capture_on_commit_callbacks(execute=True):
-        ticket = ticket_issue(event_id=event.pk, user_id=student.pk)
+        ticket = issue_ticket(event_id=event.pk, user_id=student.pk)
     assert client.get(url).json()["remaining"] == 499
     assert client.get("/api/events/").json()[0]["remaining"] == 499
     with django_capture_on_commit_callbacks(execute=True):
@@ -170,7 +171,7 @@ def test_sold_out_is_seen_at_once(client, make_event, student, django_capture_on
     event = make_event(capacity=1)
     assert client.get(f"/api/events/{event.slug}/").json()["status"] == "open"
     with django_capture_on_commit_callbacks(execute=True):
-        ticket_issue(event_id=event.pk, user_id=student.pk)
+        issue_ticket(event_id=event.pk, user_id=student.pk)
     assert client.get(f"/api/events/{event.slug}/").json()["status"] == "sold_out"
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event
-from tickets.services import ticket_issue
+from tools.testing import issue_ticket
 
 
 def form_data(event: Event | None = None, **overrides):
@@ -57,8 +57,8 @@ def test_admin_window_order_is_a_form_error(admin_client):
 @pytest.mark.django_db
 def test_admin_refuses_capacity_below_issued(admin_client, make_event, student, other_student):
     event = make_event(capacity=10, slug="cap-event")
-    ticket_issue(event_id=event.pk, user_id=student.pk)
-    ticket_issue(event_id=event.pk, user_id=other_student.pk)
+    issue_ticket(event_id=event.pk, user_id=student.pk)
+    issue_ticket(event_id=event.pk, user_id=other_student.pk)
     url = f"/admin/events/event/{event.pk}/change/"
     response = admin_client.post(url, form_data(slug="cap-event", capacity="1"))
     assert response.status_code == 200
@@ -73,7 +73,7 @@ def test_admin_refuses_capacity_below_issued(admin_client, make_event, student, 
 @pytest.mark.django_db
 def test_admin_list_shows_counts_and_actions(admin_client, make_event, student, staff):
     event = make_event(capacity=3)
-    ticket = ticket_issue(event_id=event.pk, user_id=student.pk)
+    ticket = issue_ticket(event_id=event.pk, user_id=student.pk)
     ticket.admitted_at = timezone.now()
     ticket.admitted_by = staff
     ticket.save()
@@ -87,7 +87,7 @@ def test_admin_list_shows_counts_and_actions(admin_client, make_event, student, 
     draft.refresh_from_db()
     assert draft.status == "cancelled"
     response = admin_client.post(
-        "/admin/events/event/", {"action": "export_attendees_csv", "_selected_action": [event.pk]}
+        "/admin/events/event/", {"action": "export_attendees_csv", "_selected_action": [event.pk]}, follow=True
     )
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
@@ -102,8 +102,8 @@ def test_admin_counts_annotation(make_event, student, other_student):
     from events.selectors import event_list_with_counts
 
     event = make_event(capacity=3)
-    ticket_issue(event_id=event.pk, user_id=student.pk)
-    ticket_issue(event_id=event.pk, user_id=other_student.pk)
+    issue_ticket(event_id=event.pk, user_id=student.pk)
+    issue_ticket(event_id=event.pk, user_id=other_student.pk)
     row = event_list_with_counts().get(pk=event.pk)
     assert (row.issued_count, row.admitted_count) == (2, 0)
 

@@ -81,7 +81,7 @@ def test_detail_404_is_json(client, slug):
 def test_draft_is_404(client, make_event):
     event = make_event(status="draft")
     assert client.get(f"/api/events/{event.slug}/").status_code == 404
-    assert client.get(reverse("events:detail", args=[event.slug])).status_code == 404
+    assert client.get(reverse("claims:event", args=[event.slug])).status_code == 404
 
 
 @pytest.mark.django_db

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tickets.services import ticket_issue
 from tickets.tests.browser import login_with_session
+from tools.testing import issue_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_counter_follows_the_server_and_anonymous_visitors_are_led_to_log_in(
     assert phone_page.locator("#claim-button").count() == 0
     assert phone_page.get_attribute("#log-in-button", "href") == f"/accounts/login/?next=/events/{event.slug}/"
     # A seat taken elsewhere shows up within one poll (5 s).
-    ticket_issue(event_id=event.pk, user_id=student.pk)
+    issue_ticket(event_id=event.pk, user_id=student.pk)
     phone_page.wait_for_function("document.getElementById('remaining').textContent === '4'", timeout=12_000)
     assert errors == []
 
@@ -103,7 +103,7 @@ def test_admin_actions_run_what_their_labels_say(live_asgi_server, browser, orga
     from tickets.tests.browser import admin_login
 
     event = make_event(title="Kuliah Umum")
-    ticket_issue(event_id=event.id, user_id=student.id)
+    issue_ticket(event_id=event.id, user_id=student.id)
     context = browser.new_context(accept_downloads=True, locale="en-US")
     try:
         page = context.new_page()
@@ -128,7 +128,7 @@ def test_admin_actions_run_what_their_labels_say(live_asgi_server, browser, orga
         run("Ask ticket holders to confirm attendance")
         page.click("button[name=index]")
         page.wait_for_load_state()
-        assert "/admin/waitlist/confirmationrequest/add/" in page.url and f"event={event.pk}" in page.url
+        assert "/admin/tickets/confirmationrequest/add/" in page.url and f"event={event.pk}" in page.url
         assert page.locator("#confirmationrequest_form").count() == 1  # organisers may fill it in
     finally:
         context.close()

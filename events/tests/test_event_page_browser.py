@@ -15,8 +15,8 @@ from django.test import RequestFactory
 from common.ratelimit import check
 from common.tests.test_ratelimit import seconds_left
 from events import cache as events_cache
-from tickets.services import ticket_issue
 from tickets.tests.browser import DEFAULT_PASSWORD, DESKTOP, PHONE, browser_page, login_with_session
+from tools.testing import issue_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -103,7 +103,7 @@ def test_a_sold_out_event_page_says_what_a_student_can_still_do(live_asgi_server
         page.goto(base + path)
         assert page.locator("#waitlist-box").is_hidden()  # seats left: claim, no list yet
         # The last seat goes while the page is open; the claim is refused and puts them on the list.
-        ticket_issue(event_id=event.id, user_id=make_user().id)
+        issue_ticket(event_id=event.id, user_id=make_user().id)
         cache.clear()
         time.sleep(events_cache.LOCAL_TTL + 0.5)  # the server's own copy of the seat count expires
         page.click("#claim-button")
@@ -142,7 +142,7 @@ def test_a_ticket_holder_is_told_so_whatever_the_claim_budget_says(live_asgi_ser
         for page, user in ((phone, holder), (laptop, holder), (other_laptop, other)):
             login_with_session(page, base, user)
             page.goto(base + path)
-        ticket = ticket_issue(event_id=event.id, user_id=holder.id)
+        ticket = issue_ticket(event_id=event.id, user_id=holder.id)
         use_up_claims(holder, event)
         use_up_claims(other, event)
 

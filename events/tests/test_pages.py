@@ -25,7 +25,7 @@ def test_list_renders_in_both_languages(client, make_event, language, heading):
 def test_detail_renders_in_both_languages(client, event, student, language, button):
     client.force_login(student)
     client.cookies["django_language"] = language
-    response = client.get(reverse("events:detail", args=[event.slug]))
+    response = client.get(reverse("claims:event", args=[event.slug]))
     assert response.status_code == 200
     html = response.content.decode()
     assert button in html
@@ -43,7 +43,7 @@ def test_detail_shows_start_time_in_wib(client, make_event):
 
     event = make_event(starts_at=datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
     client.cookies["django_language"] = "en"
-    html = client.get(reverse("events:detail", args=[event.slug])).content.decode()
+    html = client.get(reverse("claims:event", args=[event.slug])).content.decode()
     assert "19:00 WIB" in html
 
 
@@ -56,12 +56,12 @@ def test_detail_unknown_slug_is_404(client, slug):
 @pytest.mark.django_db
 def test_pages_wrong_method(client, event):
     assert client.post(reverse("events:list")).status_code == 405
-    assert client.post(reverse("events:detail", args=[event.slug])).status_code == 405
+    assert client.post(reverse("claims:event", args=[event.slug])).status_code == 405
 
 
 @pytest.mark.django_db
 def test_unverified_student_sees_notice_on_detail(client, make_user, event):
     client.force_login(make_user(verified=False))
     client.cookies["django_language"] = "en"
-    html = client.get(reverse("events:detail", args=[event.slug])).content.decode()
+    html = client.get(reverse("claims:event", args=[event.slug])).content.decode()
     assert "only students who verified their campus e-mail can claim a ticket" in html

@@ -12,7 +12,7 @@ from events.exceptions import CapacityBelowIssued, InvalidClaimWindow, SlugTaken
 from events.models import Event
 from events.signals import event_changed
 from tickets.models import Ticket
-from tickets.services import ticket_issue
+from tools.testing import issue_ticket
 
 
 def window(**overrides):
@@ -70,8 +70,8 @@ def test_create_refuses_bad_window_and_taken_slug():
 @pytest.mark.django_db
 def test_capacity_change_moves_remaining_by_the_delta(make_event, student, other_student):
     event = make_event(capacity=10)
-    ticket_issue(event_id=event.pk, user_id=student.pk)
-    ticket_issue(event_id=event.pk, user_id=other_student.pk)
+    issue_ticket(event_id=event.pk, user_id=student.pk)
+    issue_ticket(event_id=event.pk, user_id=other_student.pk)
     event = services.event_update(event_id=event.pk, capacity=15)
     assert (event.capacity, event.remaining) == (15, 13)
     event = services.event_update(event_id=event.pk, capacity=2)
@@ -109,7 +109,7 @@ def test_capacity_cut_racing_ticket_issue_never_loses_a_seat(make_user, make_eve
             try:
                 barrier.wait()
                 try:
-                    ticket_issue(event_id=event_id, user_id=user_id)
+                    issue_ticket(event_id=event_id, user_id=user_id)
                 except Exception as exc:  # SoldOut once the cut lands
                     assert type(exc).__name__ == "SoldOut", exc
             finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tickets.services import ticket_issue
+from tools.testing import issue_ticket
 
 
 def as_user(user) -> Client:
@@ -16,7 +16,7 @@ def as_user(user) -> Client:
 
 @pytest.mark.django_db
 def test_a_ticket_holder_sees_the_ticket_instead_of_the_claim_button(student, event):
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     html = as_user(student).get(f"/events/{event.slug}/").content.decode()
     assert 'id="claim-button"' not in html
     assert 'id="have-ticket"' in html and f'href="/tickets/{ticket.id}/"' in html

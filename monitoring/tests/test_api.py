@@ -213,12 +213,11 @@ def test_claim_statistics_export_survives_queue_cleanup(client, staff, event):
 
 def test_the_door_is_in_the_live_metrics_and_in_the_exports(client, staff, make_event, make_user):
     from tickets.checkin import Scan, SyncedScan, door_sync, ticket_check_in
-    from tickets.services import ticket_issue
-    from tools.testing import door_open_times
+    from tools.testing import door_open_times, issue_ticket
 
     event = make_event(**door_open_times())
     make_event()  # its door is not open: not on the dashboard
-    tickets = [ticket_issue(event_id=event.id, user_id=make_user().id) for _ in range(3)]
+    tickets = [issue_ticket(event_id=event.id, user_id=make_user().id) for _ in range(3)]
     now = timezone.now()
     ticket_check_in(
         code=tickets[0].redeem_code, staff_user=staff, event_slug=event.slug, now=now - timedelta(seconds=30),

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from monitoring.models import MetricSample, RequestStat
 from monitoring.recorder import LATENCY_BUCKETS_MS
-from tickets.services import ticket_issue
+from tools.testing import issue_ticket
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_admin_index_links_the_scan_page_and_the_dashboard(admin_page_client):
 @pytest.mark.django_db
 def test_event_and_ticket_lists_show_short_times_in_wib(admin_page_client, make_event, student):
     event = make_event(capacity=500)
-    ticket_issue(event_id=event.id, user_id=student.id)
+    issue_ticket(event_id=event.id, user_id=student.id)
     events = admin_page_client.get("/admin/events/event/").content.decode()
     assert "WIB" in events and "column-claim_opens" in events and "column-slug" not in events
     tickets = admin_page_client.get("/admin/tickets/ticket/").content.decode()
@@ -69,7 +69,7 @@ def test_admin_lists_fit_1366_pixels_in_indonesian_and_the_dashboard_says_its_he
     event = make_event(capacity=500, title=title)
     workshop = make_event(capacity=3, title="Lokakarya Menulis Esai")  # open, all its seats left
     running_out = make_event(capacity=500, remaining=37, title="Seminar Hampir Penuh")
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     MetricSample.objects.create(taken_at=timezone.now() - timedelta(minutes=1), remaining={event.slug: 250})
     buckets = [0] * len(LATENCY_BUCKETS_MS)
     buckets[3] = 120  # every request between 100 and 250 ms: p95 is 242.5 ms

@@ -44,7 +44,7 @@ def test_waiting_rows_stay_bounded_while_the_database_is_away(database_away, mon
     start = timezone.now().replace(second=0, microsecond=0)
     for minute in range(300):  # five hours of a process answering three endpoints
         monkeypatch.setattr(recorder.timezone, "now", lambda minute=minute: start + timedelta(minutes=minute))
-        for endpoint in ("ping", "events:api-detail", "queueing:api-claim"):
+        for endpoint in ("ping", "events:api-detail", "claims:api-claim"):
             recorder.record_request(endpoint=endpoint, method="GET", status=200, duration_ms=3, db_queries=0, db_ms=0)
         recorder.flush()  # fails: the database is away
         assert len(recorder._stats) <= 500

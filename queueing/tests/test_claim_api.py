@@ -52,9 +52,9 @@ def test_position_counts_live_entries_ahead_in_the_same_event(client, make_user,
 
 
 def test_already_holding_a_ticket_is_409_with_the_ticket(logged_in, student, event):
-    from tickets.services import ticket_issue
+    from tools.testing import issue_ticket
 
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     response = claim(logged_in, event.slug)
     assert response.status_code == 409
     body = response.json()

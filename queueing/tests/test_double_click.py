@@ -16,15 +16,14 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from claims.services import claim_submit
 from queueing.models import QueueEntry
 from queueing.processing import queue_process_batch
 from queueing.selectors import entry_as_dict
-from queueing.services import queue_enqueue
 from tickets.exceptions import AlreadyHasTicket
 from tickets.models import Ticket
 from tickets.selectors import format_redeem_code
-from tickets.services import ticket_issue
-from tools.testing import bulk_students
+from tools.testing import bulk_students, issue_ticket
 
 ROUNDS = 8
 STUDENTS = 120
@@ -53,7 +52,7 @@ def _race_one_event(event, students) -> dict[int, list]:
                         return
                     user = jobs.pop()
                 try:
-                    entry, created = queue_enqueue(user=user, event_slug=event.slug)
+                    entry, created = claim_submit(user=user, event_slug=event.slug)
                     answers[user.id].append(("queued" if created else "again", entry.id))
                 except AlreadyHasTicket as refusal:
                     answers[user.id].append(("holder", refusal.extra.get("ticket", {}).get("redeem_code")))
@@ -137,7 +136,7 @@ def test_a_ticket_holder_never_reads_no_ticket_on_an_entry_that_slipped_through(
 
     # Someone who does not hold a ticket still reads the refusal.
     other = bulk_students(1)[0]
-    ticket_issue(event_id=event.id, user_id=other.id)
+    issue_ticket(event_id=event.id, user_id=other.id)
     Ticket.objects.filter(user=other).update(status="returned")
     lone = QueueEntry.objects.create(user=other, event=event, status="failed", reason="already_has_ticket")
     assert entry_as_dict(lone)["status"] == "failed"

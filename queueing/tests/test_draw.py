@@ -416,14 +416,14 @@ def test_a_claim_racing_the_freeze_is_in_the_frozen_list_or_behind_it(make_event
     holder = threading.Thread(target=freeze_and_hold)
     holder.start()
     assert frozen.wait(30)
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
 
     before_opening = event.claim_opens_at - timedelta(seconds=5)
     outcome = []
 
     def claim():
         try:
-            outcome.append(queue_enqueue(user=student, event_slug=event.slug, now=before_opening)[0])
+            outcome.append(claim_submit(user=student, event_slug=event.slug, now=before_opening)[0])
         finally:
             connection.close()
 

@@ -77,30 +77,24 @@ def test_refusals_carry_a_reason(make_user, make_event, enqueue):
 
 @pytest.fixture
 def one_by_one(monkeypatch):
-    """Entries go the per-entry path (the fallback): deciding a batch together always fails.
-
-    The retry tests below break ``ticket_issue``, which only that path calls.
-    """
-
-    def unavailable(**kw):
-        raise OperationalError("deciding together is off in this test")
-
-    monkeypatch.setattr(deciding, "ticket_issue_many", unavailable)
+    """Entries go the per-entry path (the fallback) at once: deciding a batch together "fails"
+    before issuing anything. The retry tests below then break the issuing itself."""
+    monkeypatch.setattr(deciding, "queue_decide_many", lambda entries: ([], entries))
 
 
-def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, monkeypatch, one_by_one):
+def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, monkeypatch):
     users = [make_user() for _ in range(4)]
     for u in users:
         enqueue(u, event)
-    real_issue = deciding.ticket_issue
+    real_issue = deciding.ticket_issue_many
     bad_user = users[1].id
 
-    def flaky_issue(*, event_id, user_id, **kw):
-        if user_id == bad_user:
+    def flaky_issue(*, user_ids, **kw):
+        if bad_user in user_ids:
             raise RuntimeError("boom")
-        return real_issue(event_id=event_id, user_id=user_id, **kw)
+        return real_issue(user_ids=user_ids, **kw)
 
-    monkeypatch.setattr(deciding, "ticket_issue", flaky_issue)
+    monkeypatch.setattr(deciding, "ticket_issue_many", flaky_issue)
     queue_process_batch()
     rows = {e.user_id: e for e in QueueEntry.objects.all()}
     assert [rows[u.id].status for u in users] == ["completed", "pending", "completed", "completed"]
@@ -110,7 +104,7 @@ def test_a_failing_entry_does_not_poison_its_batch(make_user, event, enqueue, mo
 
 def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
-    real_issue = deciding.ticket_issue
+    real_issue = deciding.ticket_issue_many
     failures = {"left": 2}
 
     def hiccup(**kw):
@@ -119,7 +113,7 @@ def test_transient_error_is_retried_and_then_succeeds(student, event, enqueue, m
             raise OperationalError("server closed the connection unexpectedly")
         return real_issue(**kw)
 
-    monkeypatch.setattr(deciding, "ticket_issue", hiccup)
+    monkeypatch.setattr(deciding, "ticket_issue_many", hiccup)
     later = timezone.now()
     for _ in range(3):
         later += timedelta(seconds=5)  # past the backoff
@@ -137,7 +131,7 @@ def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqu
         calls.append(kw)
         raise OperationalError("could not serialize access")
 
-    monkeypatch.setattr(deciding, "ticket_issue", broken)
+    monkeypatch.setattr(deciding, "ticket_issue_many", broken)
     backoffs = []
     later = timezone.now()
     for _ in range(6):
@@ -155,7 +149,7 @@ def test_permanent_error_fails_after_exactly_three_attempts(student, event, enqu
 
 def test_backoff_keeps_a_retried_entry_out_of_the_next_batch(student, event, enqueue, monkeypatch, one_by_one):
     entry = enqueue(student, event)
-    monkeypatch.setattr(deciding, "ticket_issue", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
+    monkeypatch.setattr(deciding, "ticket_issue_many", lambda **kw: (_ for _ in ()).throw(OperationalError("x")))
     queue_process_batch()
     assert queue_take_batch() == []  # not before its backoff
     entry.refresh_from_db()
@@ -188,12 +182,12 @@ def test_a_worker_that_lost_its_lease_leaves_the_entry_alone(student, event, enq
 
 
 def test_decide_is_idempotent_for_a_student_already_holding_an_unlinked_ticket(student, event, enqueue):
-    from tickets.services import ticket_issue
+    from tools.testing import issue_ticket
 
     enqueue(student, event)
     (claimed,) = queue_take_batch()
     # The seat was taken but the worker died before linking it (e.g. an older code path).
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     decision = queue_decide(claimed)
     assert decision.status == "completed" and decision.ticket_id == ticket.id
     assert Ticket.objects.filter(user=student).count() == 1
@@ -237,12 +231,28 @@ def test_cleanup_adds_to_an_existing_minute(make_user, event, enqueue):
     assert ClaimStat.objects.get(event=event, minute=minute, outcome="completed").count == 6
 
 
-def test_claim_sql_uses_skip_locked_on_the_pending_index(event):
+def _plan_that_scans_the_pick_again(cursor) -> None:
+    """The planner's view of a queue table analysed while nearly empty (one page, one row: as
+    after an ANALYZE between two bursts), and only nested loops without materialising: a pick
+    written as a plain subquery then sits on the inner side of the loop and runs once per row of
+    ticket_queue (rolled back with the test's transaction)."""
+    if connection.pg_version < 180000:
+        pytest.skip("pg_restore_relation_stats needs PostgreSQL 18")
+    cursor.execute(
+        "SELECT pg_restore_relation_stats('schemaname', relnamespace::regnamespace::text, 'relname', relname::text,"
+        " 'relpages', 1::integer, 'reltuples', 1::real) FROM pg_class WHERE oid = 'ticket_queue'::regclass"
+    )
+    cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off")
+
+
+def test_a_batch_takes_at_most_its_limit_whatever_the_plan(make_user, event, enqueue):
+    entries = [enqueue(make_user(), event) for _ in range(12)]
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + deciding._LEASE_BATCH_SQL, {"now": timezone.now(), "limit": 10})
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "LockRows" in plan
-    assert "SKIP LOCKED" in deciding._LEASE_BATCH_SQL
+        _plan_that_scans_the_pick_again(cursor)
+    leased = queue_take_batch(limit=10)
+    assert [c.id for c in leased] == [e.id for e in entries[:10]]
+    pending = QueueEntry.objects.filter(status="pending").values_list("id", flat=True)
+    assert sorted(pending) == [e.id for e in entries[10:]]
 
 
 def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, enqueue, monkeypatch):
@@ -250,7 +260,6 @@ def test_entries_of_a_sold_out_event_are_refused_in_bulk(make_user, make_event, 
     entries = [enqueue(make_user(), event) for _ in range(4)]
     type(event).objects.filter(pk=event.pk).update(remaining=0)
     calls = []
-    monkeypatch.setattr(deciding, "ticket_issue", lambda **kw: calls.append(kw))
     monkeypatch.setattr(deciding, "ticket_issue_many", lambda **kw: calls.append(kw))
     result = queue_process_batch()
     assert calls == []  # nobody walked the issuing path only to hear "sold out"

@@ -123,7 +123,7 @@ def test_waiting_page_shows_the_ticket_without_reload(
     """As under `make run`: the page from the web process, its websocket on the ws process."""
     from django.test import Client
 
-    from queueing.tasks import process_queue
+    from claims.tasks import process_queue
 
     event = make_event(capacity=5)
     for _ in range(2):
@@ -157,12 +157,15 @@ def test_waiting_page_shows_the_ticket_without_reload(
 
 def test_an_open_websocket_counts_its_student_as_active(student, event, enqueue):
     from monitoring import activity
+    from monitoring.websockets import ActiveStudentsMiddleware
 
     activity.forget_all()
     entry = enqueue(student, event)
 
     async def scenario() -> None:
-        communicator = communicator_for(str(entry.public_id), student)
+        # As ticketwar/asgi.py stacks it: the consumer itself knows nothing of monitoring.
+        app = ActiveStudentsMiddleware(URLRouter(websocket_urlpatterns))
+        communicator = WebsocketClient(app, f"/ws/queue/{entry.public_id}/", student)
         assert (await communicator.connect())["type"] == "websocket.accept"
         await communicator.receive_json(timeout=5)
         await communicator.disconnect()

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
+from claims.tasks import process_queue
 from common.errors import DomainError
 from events.models import Event
 from queueing.models import LIVE_STATUSES, QueueEntry
-from queueing.tasks import process_queue
 from tickets.models import Ticket
 from tools.stack import kill
 from tools.testing import bulk_students, wait_until
@@ -22,13 +22,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def fire_claims(jobs, *, threads: int = 32) -> list:
-    """Run ``queue_enqueue`` for every (user, slug) from many threads, each its own connection."""
-    from queueing.services import queue_enqueue
+    """Run ``claim_submit`` for every (user, slug) from many threads, each its own connection."""
+    from claims.services import claim_submit
 
     def one(job):
         user, slug = job
         try:
-            entry, created = queue_enqueue(user=user, event_slug=slug)
+            entry, created = claim_submit(user=user, event_slug=slug)
             return ("queued" if created else "again", entry.id)
         except DomainError as refusal:
             return (refusal.code, refusal.message)

@@ -15,13 +15,12 @@ def event(door_event):
 def make_ticket(make_event, make_user):
     """``make_ticket(user=None, event=None)``: a ticket issued the real way (``ticket_issue``);
     without ``event``, of a new event whose door is open now."""
-    from tickets.services import ticket_issue
-    from tools.testing import door_open_times
+    from tools.testing import door_open_times, issue_ticket
 
     def make(*, user=None, event=None):
         user = user or make_user()
         event = event or make_event(**door_open_times())
-        return ticket_issue(event_id=event.id, user_id=user.id)
+        return issue_ticket(event_id=event.id, user_id=user.id)
 
     return make
 

@@ -145,11 +145,11 @@ def test_door_staff_log_in_and_see_each_identical_answer_as_a_new_scan(
 def test_the_door_is_closed_for_an_event_of_another_day(live_asgi_server, phone_page, staff, student, make_event):
     from django.utils import timezone
 
-    from tickets.services import ticket_issue
+    from tools.testing import issue_ticket
 
     now = timezone.now()
     later = make_event(title="Next week", starts_at=now + timedelta(days=7), claim_closes_at=now + timedelta(days=6))
-    ticket = ticket_issue(event_id=later.id, user_id=student.id)
+    ticket = issue_ticket(event_id=later.id, user_id=student.id)
     login_with_session(phone_page, live_asgi_server, staff)
     phone_page.goto(f"{live_asgi_server}/scan/")
     assert phone_page.locator("#scan-event").input_value() == later.slug  # the next door to open

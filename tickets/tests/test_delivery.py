@@ -13,17 +13,17 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone, translation
 
+from claims.tasks import mail_sweep, mail_ticket
 from common.breaker import get_breaker
 from events.models import Event
 from queueing.models import QueueEntry
 from tickets import delivery
 from tickets.delivery import MAIL_FIRST_RETRY, SWEEP_GRACE, Outcome, mails_due, ticket_mail_send
 from tickets.models import Ticket, TicketMail
-from tickets.services import ticket_issue, ticket_issue_many, ticket_return
-from tickets.tasks import mail_sweep, mail_ticket
-from tools.testing import SmtpServer, closed_port, door_open_times, run_race
+from tickets.services import ticket_issue_many, ticket_return
+from tools.testing import SmtpServer, closed_port, door_open_times, issue_ticket, run_race
 from waitlist.models import WaitlistEntry
-from waitlist.services import waitlist_claim, waitlist_enrol_many, waitlist_fill
+from waitlist.services import waitlist_claim, waitlist_fill, waitlist_join
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_every_way_to_a_ticket_schedules_its_mail_once_after_commit(
 
     # A claim decided alone, in the student's language when issued in their request.
     with django_capture_on_commit_callbacks(execute=True), translation.override("en"):
-        single = ticket_issue(event_id=event.id, user_id=one.id)
+        single = issue_ticket(event_id=event.id, user_id=one.id)
     assert published == [(_ids(single), "en")]
 
     # A batch of the queue worker: one message for the whole batch, default language.
@@ -58,7 +58,7 @@ def test_every_way_to_a_ticket_schedules_its_mail_once_after_commit(
 
     # A waiting-list seat claimed on its offer page.
     holder = many[0]
-    waitlist_enrol_many(entries=[(event.id, waiting.id, None)])
+    waitlist_join(students=[(event.id, waiting.id, None)])
     Event.objects.filter(pk=event.id).update(remaining=0)  # sold out: the list is open
     ticket_return(ticket_id=batch[holder.id].id, user_id=holder.id)
     assert waitlist_fill(event_id=event.id) == 1
@@ -73,7 +73,7 @@ def test_every_way_to_a_ticket_schedules_its_mail_once_after_commit(
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(RuntimeError), transaction.atomic():
-            ticket_issue(event_id=other.id, user_id=late.id)
+            issue_ticket(event_id=other.id, user_id=late.id)
             raise RuntimeError("rolled back")
         ticket_issue_many(event_id=event.id, user_ids=[one.id])  # already holds one: refused
     assert published == []

@@ -1,4 +1,4 @@
-"""ticket_issue_many: the batch twin of ticket_issue, against the real PostgreSQL."""
+"""ticket_issue_many, the one issue path, against the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from django.utils import timezone
 from events.models import Event
 from tickets.exceptions import AlreadyHasTicket, TicketError
 from tickets.models import REDEEM_ALPHABET, REDEEM_LENGTH, Ticket
-from tickets.services import ticket_issue, ticket_issue_many
-from tickets.signals import seats_changed
-from tools.testing import TicketCommittedMeanwhile, bulk_students, race_values
+from tickets.services import ticket_issue_many
+from tools.testing import TicketCommittedMeanwhile, bulk_students, issue_ticket, race_values
 
 
 def remaining(event) -> int:
@@ -48,7 +47,7 @@ def test_fewer_seats_than_students_earlier_students_win(make_user, make_event):
 def test_each_student_gets_the_refusal_ticket_issue_would_give(make_user, make_event, student, staff):
     event = make_event(capacity=10)
     holder = make_user()
-    held = ticket_issue(event_id=event.id, user_id=holder.id)
+    held = issue_ticket(event_id=event.id, user_id=holder.id)
     unverified = make_user(verified=False)
     inactive = make_user()
     type(inactive).objects.filter(pk=inactive.pk).update(is_active=False)
@@ -89,7 +88,7 @@ def test_a_closed_event_refuses_every_eligible_student(change, expected, make_us
 
     outcomes = ticket_issue_many(event_id=event.id, user_ids=[student.id, unverified.id])
 
-    # As in ticket_issue, the student is checked before the event.
+    # The student is checked before the event (the policy's order).
     assert codes(outcomes) == {student.id: expected, unverified.id: "not_eligible"}
     assert not Ticket.objects.filter(event=event).exists()
     assert remaining(event) == values.get("remaining", 5)
@@ -118,17 +117,15 @@ def test_four_queries_whatever_the_number_of_students(make_event, django_assert_
 
 
 @pytest.mark.django_db
-def test_seats_changed_callbacks_are_registered_once_per_call(
-    make_user, make_event, django_capture_on_commit_callbacks
-):
+def test_one_seat_change_and_one_mail_per_batch_after_commit(make_user, make_event, django_capture_on_commit_callbacks):
     event = make_event(capacity=5)
-    assert len(seats_changed.receivers) >= 2  # the remaining-seats cache and the waiting list
     # Made before the capture: saving a user registers its cache invalidation at commit.
     crowd, late = [make_user().id for _ in range(8)], make_user().id
     with django_capture_on_commit_callbacks() as callbacks:
         ticket_issue_many(event_id=event.id, user_ids=crowd)
-    # One seats-changed signal and one ticket e-mail message for the whole batch, after commit.
-    assert sorted(c.__qualname__.split(".")[0] for c in callbacks) == ["notify_seats_changed", "ticket_mail_schedule"]
+    # The seat owner's after-effects (events.seats) once, and one ticket e-mail message for the
+    # whole batch, both after commit.
+    assert sorted(c.__module__ for c in callbacks) == ["events.seats", "tickets.delivery"]
     with django_capture_on_commit_callbacks() as callbacks:
         ticket_issue_many(event_id=event.id, user_ids=[late])  # sold out: nothing changed
     assert callbacks == []
@@ -169,7 +166,7 @@ def test_batches_and_single_claims_racing_never_oversell(make_event):
 
         def single(student_id=student_id):
             try:
-                return {student_id: ticket_issue(event_id=event.id, user_id=student_id)}
+                return {student_id: issue_ticket(event_id=event.id, user_id=student_id)}
             except TicketError as refusal:
                 return {student_id: refusal}
 

@@ -12,12 +12,11 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from claims.services import claim_submit
+from claims.tasks import MAIL_SWEEP_TASK
 from queueing.models import QueueEntry
-from queueing.services import queue_enqueue
 from tickets.models import Ticket, TicketMail
-from tickets.services import ticket_issue
-from tickets.tasks import MAIL_SWEEP_TASK
-from tools.testing import SmtpServer, bulk_students, closed_port, door_open_times, wait_until
+from tools.testing import SmtpServer, bulk_students, closed_port, door_open_times, issue_ticket, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +43,13 @@ def test_claims_decided_by_the_worker_mail_each_student_once_and_only_after_comm
 
         # Issued in a transaction that then rolls back: no mail, then or ever.
         with pytest.raises(RuntimeError), transaction.atomic():
-            ticket_issue(event_id=event.id, user_id=late.id)
+            issue_ticket(event_id=event.id, user_id=late.id)
             time.sleep(1.5)  # a mail sent before the commit would be at the server by now
             assert smtp.received == []
             raise RuntimeError("rolled back")
 
         for user in students:
-            queue_enqueue(user=user, event_slug=event.slug)
+            claim_submit(user=user, event_slug=event.slug)
         wait_until(lambda: len(smtp.received) >= 3, timeout=60, message="three ticket mails")
         time.sleep(1)  # a duplicate would follow within a second
         mails = [_read(raw) for raw in smtp.received]
@@ -73,7 +72,7 @@ def test_a_dead_mail_server_never_holds_up_a_claim_and_the_sweep_delivers_later(
     port = closed_port()  # nothing listens: every connection is refused, a real SMTP failure
     celery_worker_process(**_mailing_to(port))
     for user in students:
-        queue_enqueue(user=user, event_slug=event.slug)
+        claim_submit(user=user, event_slug=event.slug)
     wait_until(
         lambda: QueueEntry.objects.filter(event=event, status=QueueEntry.Status.COMPLETED).count() == 20,
         timeout=60,

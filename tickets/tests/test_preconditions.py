@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event
+from events.seats import seats_release
 from tickets.models import Ticket
 from tickets.services import ticket_issue_held
 
@@ -17,6 +18,6 @@ def test_held_seats_are_not_moved_outside_a_transaction(make_event, make_user):
     with pytest.raises(AssertionError):
         ticket_issue_held(event_id=event.id, user_id=make_user().id)
     with pytest.raises(AssertionError):
-        Event.objects.release_seats(event.id, now=timezone.now())
+        seats_release(event.id, now=timezone.now())
     assert not Ticket.objects.exists()
     assert Event.objects.get(pk=event.id).remaining == 2

@@ -11,8 +11,8 @@ from events.models import Event
 from tickets.checkin import CheckIn, ticket_check_in
 from tickets.exceptions import AlreadyHasTicket, SoldOut, TicketAlreadyUsed
 from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
-from tools.testing import race_values, run_race
+from tickets.services import ticket_return
+from tools.testing import issue_ticket, race_values, run_race
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,7 +32,7 @@ def test_eighty_students_racing_for_fifty_seats_never_oversell(make_user, make_e
                 results = []
                 for _ in range(2):
                     try:
-                        results.append(ticket_issue(event_id=event.id, user_id=student_id))
+                        results.append(issue_ticket(event_id=event.id, user_id=student_id))
                     except Exception as exc:
                         results.append(exc)
                 return results
@@ -54,7 +54,7 @@ def test_eighty_students_racing_for_fifty_seats_never_oversell(make_user, make_e
 
 def test_one_student_racing_twenty_threads_gets_exactly_one_ticket(student, make_event):
     event = make_event(capacity=10)
-    outcomes = run_race([lambda: ticket_issue(event_id=event.id, user_id=student.id)] * 20)
+    outcomes = run_race([lambda: issue_ticket(event_id=event.id, user_id=student.id)] * 20)
 
     won = [value for kind, value in outcomes if kind == "ok"]
     lost = [value for kind, value in outcomes if kind == "error"]

@@ -17,8 +17,8 @@ from tickets.codes import QR_PREFIX, qr_payload_for, ticket_id_from_qr
 from tickets.exceptions import ReturnClosed, TicketAlreadyReturned, TicketAlreadyUsed, TicketNotFound
 from tickets.models import Ticket
 from tickets.selectors import may_check_in, ticket_as_dict
-from tickets.services import ticket_issue, ticket_return
-from tools.testing import door_open_times
+from tickets.services import ticket_return
+from tools.testing import door_open_times, issue_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_return_frees_the_seat_and_lets_the_student_claim_again(ticket, student,
     returned = ticket_return(ticket_id=ticket.id, user_id=student.id)
     assert returned.status == Ticket.Status.RETURNED and returned.returned_at is not None
     assert remaining(event) == 500
-    again = ticket_issue(event_id=event.id, user_id=student.id)
+    again = issue_ticket(event_id=event.id, user_id=student.id)
     assert again.id != ticket.id and again.redeem_code != ticket.redeem_code
 
 

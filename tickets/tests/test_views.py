@@ -14,8 +14,8 @@ from events.models import Event
 from tickets.checkin import ticket_check_in
 from tickets.codes import qr_payload_for
 from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
-from tools.testing import door_open_times
+from tickets.services import ticket_return
+from tools.testing import door_open_times, issue_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -265,9 +265,9 @@ def test_a_ticket_for_next_weeks_event_is_wrong_event_at_todays_door(client, sta
         claim_closes_at=now + timedelta(days=6),
         starts_at=now + timedelta(days=7),
     )
-    from tickets.services import ticket_issue
+    from tools.testing import issue_ticket
 
-    later = ticket_issue(event_id=next_week.id, user_id=student.id)
+    later = issue_ticket(event_id=next_week.id, user_id=student.id)
     client.force_login(staff)
     response = post_json(client, "/api/checkin/", {"code": later.redeem_code, "event": event.slug})
     assert response.status_code == 200 and response.json()["result"] == "wrong_event"
@@ -296,7 +296,7 @@ def test_the_door_window_runs_from_two_hours_before_to_six_hours_after_the_start
     client, staff, student, make_event, starts_in, open_
 ):
     event = make_event(**door_open_times())
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     now = timezone.now()
     Event.objects.filter(pk=event.pk).update(
         starts_at=now + starts_in,

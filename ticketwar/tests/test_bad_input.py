@@ -103,12 +103,12 @@ JUNK_PARAMETERS = ["no-such-thing", "%00", quote("' OR '1'='1"), "x" * 600, quot
 @pytest.fixture
 def world(make_event, student, staff):
     """A student holding a ticket for one event and a queue entry for another."""
-    from queueing.services import queue_enqueue
-    from tickets.services import ticket_issue
+    from claims.services import claim_submit
+    from tools.testing import issue_ticket
 
     held, queued = make_event(), make_event()
-    ticket = ticket_issue(event_id=held.id, user_id=student.id)
-    entry, _created = queue_enqueue(user=student, event_slug=queued.slug)
+    ticket = issue_ticket(event_id=held.id, user_id=student.id)
+    entry, _created = claim_submit(user=student, event_slug=queued.slug)
     staff.is_superuser = True
     staff.save()
     return {
@@ -220,7 +220,7 @@ FORMS = {
     "setlang": ("/i18n/setlang/", {"language": "en", "next": "/"}),
     "admin-login": ("/admin/login/", {"username": "admin", "password": "admin"}),
     "ticket-return": ("/tickets/{ticket_id}/return/", {}),
-    "waitlist-confirm": ("/waitlist/confirm/{ticket_id}/", {}),
+    "tickets-confirm": ("/tickets/{ticket_id}/confirm/", {}),
     "offer": ("/waitlist/{offer_id}/", {}),
     "offer-claim": ("/waitlist/{offer_id}/claim/", {}),
     "waitlist-choice": ("/events/{slug}/waitlist/", {"join": "1", "next": "/"}),

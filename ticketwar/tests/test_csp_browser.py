@@ -41,12 +41,12 @@ def _policy(response) -> str:
 
 
 def test_student_pages_load_without_violations(live_asgi_server, browser, make_event, student):
-    from queueing.services import queue_enqueue
-    from tickets.services import ticket_issue
+    from claims.services import claim_submit
+    from tools.testing import issue_ticket
 
     held, open_ = make_event(), make_event()
-    ticket = ticket_issue(event_id=held.id, user_id=student.id)
-    entry, _created = queue_enqueue(user=student, event_slug=open_.slug)
+    ticket = issue_ticket(event_id=held.id, user_id=student.id)
+    entry, _created = claim_submit(user=student, event_slug=open_.slug)
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     messages = _watch(page)
@@ -76,10 +76,9 @@ def test_student_pages_load_without_violations(live_asgi_server, browser, make_e
 
 def test_staff_pages_load_without_violations(live_asgi_server, browser, staff, make_event, student, tmp_path):
     from tickets.codes import qr_payload_for
-    from tickets.services import ticket_issue
-    from tools.testing import door_open_times
+    from tools.testing import door_open_times, issue_ticket
 
-    ticket = ticket_issue(event_id=make_event(**door_open_times()).id, user_id=student.id)  # its door open now
+    ticket = issue_ticket(event_id=make_event(**door_open_times()).id, user_id=student.id)  # its door open now
     video = qr_camera_file(tmp_path / "qr.y4m", qr_payload_for(ticket.id))
     # A Chromium with a camera filming the QR: the scanner loads its decoder worker (blob: URL).
     chromium = browser.browser_type.launch(

@@ -1,4 +1,5 @@
-"""No import cycles in the app code (tools/import_cycles.py reads the source with ``ast``)."""
+"""No import cycles in the app code, between modules or between apps (tools/import_cycles.py
+reads the source with ``ast``)."""
 
 from __future__ import annotations
 
@@ -29,16 +30,31 @@ def test_no_cycle_even_through_imports_inside_functions():
     assert [cycle for cycle in found if cycle not in KNOWN] == []
 
 
+def test_the_apps_form_layers():
+    """Between apps, any import counts (inside functions too): each app uses only those below it."""
+    apps = import_cycles.app_graph(import_cycles.graph(deferred=True))
+    assert import_cycles.cycles(apps) == []
+    # The floors the README's architecture names, bottom up: each may use only those before it.
+    floors = ["common", "accounts", "events", "tickets", "queueing", "waitlist", "claims", "monitoring", "ticketwar"]
+    for index, app in enumerate(floors):
+        assert apps[app] <= set(floors[:index]), (app, apps[app] - set(floors[:index]))
+
+
 def test_the_tool_sees_the_modules_and_their_imports():
     edges = import_cycles.graph(deferred=True)
     assert "queueing.deciding" in edges["queueing.processing"]
-    assert "tickets.rules" in edges["tickets.services"]
+    assert "tickets.policy" in edges["tickets.services"]
     assert "queueing.tasks" not in edges["queueing.services"]  # the kick names the task
+    assert "waitlist.standing -> tickets.policy" in import_cycles.app_edges(edges)["waitlist"]["tickets"]
 
 
 def test_the_tool_reports_a_cycle_and_exits_non_zero():
     assert import_cycles.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert import_cycles.cycles({"a": {"b"}, "b": set()}) == []
+    # No cycle between these modules, but one between their apps.
+    modules = {"x.one": {"y.one"}, "y.one": set(), "y.two": {"x.two"}, "x.two": set()}
+    assert import_cycles.cycles(modules) == []
+    assert import_cycles.cycles(import_cycles.app_graph(modules)) == [["x", "y"]]
     run = subprocess.run([sys.executable, str(TOOL), "--all"], capture_output=True, text=True, check=False)
     assert run.returncode == (1 if KNOWN else 0)
     assert run.stdout.splitlines() == [" <-> ".join(cycle) for cycle in KNOWN]

@@ -31,10 +31,10 @@ def test_nginx_routes_pages_to_web_and_ws_to_the_websocket_process(nginx_in_fron
     import websocket
     from django.test import Client
 
-    from queueing.services import queue_enqueue
+    from claims.services import claim_submit
 
     student = make_user()
-    entry, _created = queue_enqueue(user=student, event_slug=event.slug)
+    entry, _created = claim_submit(user=student, event_slug=event.slug)
     client = Client()
     client.force_login(student)
     cookie = f"sessionid={client.cookies['sessionid'].value}"

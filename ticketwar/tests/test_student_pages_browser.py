@@ -19,12 +19,13 @@ from django.utils import timezone
 
 from events import cache as events_cache
 from queueing.processing import queue_process_batch
+from tickets.confirmations import confirmation_request_create
 from tickets.models import Ticket
 from tickets.selectors import format_redeem_code
-from tickets.services import ticket_issue, ticket_return
-from waitlist.confirmations import confirmation_request_create
+from tickets.services import ticket_return
+from tools.testing import issue_ticket
 from waitlist.models import WaitlistEntry
-from waitlist.services import waitlist_enrol_many, waitlist_fill
+from waitlist.services import waitlist_fill, waitlist_join
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,7 +77,7 @@ def assert_accessible(page) -> None:
 def sell_out(event) -> None:
     from django.core.cache import cache
 
-    ticket_issue(event_id=event.id, user_id=make_holder().id)
+    issue_ticket(event_id=event.id, user_id=make_holder().id)
     cache.clear()  # the 5-second seat count too
 
 
@@ -191,13 +192,13 @@ def test_every_student_page_is_in_indonesian(live_asgi_server, phone_page, make_
         page.goto(f"{base}{path}")
         assert_no_english(page, sources)
     confirmation_request_create(event_id=open_event.id, deadline=timezone.now() + timedelta(minutes=30))
-    page.goto(f"{base}/waitlist/confirm/{ticket.id}/")
+    page.goto(f"{base}/tickets/{ticket.id}/confirm/")
     assert page.is_visible("#confirm-button")
     assert_no_english(page, sources)
     # A waiting-list offer: a seat given back, the student next on the list.
     holder = make_user()
-    given_back = ticket_issue(event_id=offered_event.id, user_id=holder.id)
-    waitlist_enrol_many(entries=[(offered_event.id, student.id, None)])
+    given_back = issue_ticket(event_id=offered_event.id, user_id=holder.id)
+    waitlist_join(students=[(offered_event.id, student.id, None)])
     ticket_return(ticket_id=given_back.id, user_id=holder.id)
     waitlist_fill(event_id=offered_event.id)
     offer = WaitlistEntry.objects.get(event=offered_event, user=student)

@@ -19,7 +19,7 @@ import pytest
 import websocket
 from django.db import connection
 
-from queueing.services import queue_enqueue
+from claims.services import claim_submit
 from tools import stack
 from tools.testing import free_port, logged_in_session, subprocess_env
 
@@ -37,7 +37,7 @@ def assert_stops_soon_after_sigterm(process) -> None:
 @pytest.mark.parametrize("round_", range(3))
 def test_ws_stops_within_seconds_of_sigterm_with_websockets_open(round_, make_user, event):
     student = make_user()
-    entry, _created = queue_enqueue(user=student, event_slug=event.slug)
+    entry, _created = claim_submit(user=student, event_slug=event.slug)
     session_key = logged_in_session(student)
     port = free_port()
     # Two workers: the hang was seen with sockets spread over both.

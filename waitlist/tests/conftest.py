@@ -11,16 +11,16 @@ from tools.testing import bulk_students
 def sold_out(make_event):
     """``sold_out(capacity, waiting)``: an event whose seats are all issued, and ``waiting``
     students on its list (in order). Returns ``(event, holders, waiting_users)``."""
-    from tickets.services import ticket_issue
-    from waitlist.services import waitlist_enrol_many
+    from tools.testing import issue_ticket
+    from waitlist.services import waitlist_join
 
     def make(capacity: int = 2, waiting: int = 3, **fields):
         event = make_event(capacity=capacity, **fields)
         holders = bulk_students(capacity)
         for user in holders:
-            ticket_issue(event_id=event.id, user_id=user.id)
+            issue_ticket(event_id=event.id, user_id=user.id)
         users = bulk_students(waiting)
-        waitlist_enrol_many(entries=[(event.id, u.id, None) for u in users])
+        waitlist_join(students=[(event.id, u.id, None) for u in users])
         event.refresh_from_db()
         assert event.remaining == 0
         return event, holders, users

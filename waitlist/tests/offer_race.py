@@ -5,7 +5,7 @@
 Waits until the wall-clock time ``start_at`` (so every process starts at once), then runs its
 jobs from several threads, each on its own database connection: ``["give_back", ticket id,
 user id]``, ``["fill", event id]``, ``["expire", seconds ahead]``, ``["sweep"]``. A give-back
-also fills the list after its commit, as in production (the ``seats_changed`` receiver). Prints
+also fills the list after its commit, as in production (``events.seats`` after a seat change). Prints
 ``{"errors": [...]}`` (unexpected exceptions only: a refusal is a fine answer) and exits.
 """
 

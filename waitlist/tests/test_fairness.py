@@ -16,12 +16,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from claims.services import claims_decide_batch
 from events.models import Event
 from queueing.models import QueueEntry
-from queueing.processing import queue_process_batch
 from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
-from tools.testing import bulk_students
+from tickets.services import ticket_return
+from tools.testing import bulk_students, issue_ticket
 from waitlist.models import WaitlistEntry
 from waitlist.services import waitlist_fill, waitlist_fill_all, waitlist_set_joined
 
@@ -45,7 +45,7 @@ def claim(user, event) -> tuple[int, dict]:
 
 
 def drain() -> None:
-    while queue_process_batch().taken:
+    while claims_decide_batch().taken:
         pass
 
 
@@ -54,7 +54,7 @@ def test_joining_is_refused_to_everyone_the_queue_would_refuse(make_event, make_
     open_with_seats = make_event(capacity=5)
     sold = make_event(capacity=1)
     verified, unverified, holder, queued = make_user(), make_user(verified=False), make_user(), make_user()
-    ticket_issue(event_id=sold.id, user_id=holder.id)
+    issue_ticket(event_id=sold.id, user_id=holder.id)
     QueueEntry.objects.create(user=queued, event=sold)  # a claim the worker has not decided yet
 
     status, body = join(verified, early)
@@ -133,7 +133,7 @@ def test_a_seat_given_back_while_claims_wait_in_the_queue_goes_to_the_queue(make
     first, second, third, fourth, listed = bulk_students(5)
     for user in (first, second, third, fourth):
         assert claim(user, event)[0] == 202
-    queue_process_batch(limit=2)  # the first two get the seats; two claims still wait
+    claims_decide_batch(limit=2)  # the first two get the seats; two claims still wait
     event.refresh_from_db()
     assert event.remaining == 0
     status, body = join(listed, event)  # sold out, not queued: may join
@@ -171,7 +171,7 @@ def test_an_expired_offer_goes_back_to_the_queue_while_claims_wait(sold_out):
 def test_a_waiting_student_who_may_no_longer_get_a_seat_is_passed_over(sold_out, make_user):
     event, holders, users = sold_out(capacity=2, waiting=2)
     Event.objects.filter(pk=event.pk).update(capacity=3, remaining=1)  # the organiser added a seat
-    ticket_issue(event_id=event.id, user_id=users[0].id)  # got a ticket elsewhere meanwhile
+    issue_ticket(event_id=event.id, user_id=users[0].id)  # got a ticket elsewhere meanwhile
     ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
     assert waitlist_fill(event_id=event.id) == 1
     assert WaitlistEntry.objects.get(user=users[0]).status == "left"

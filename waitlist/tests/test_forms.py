@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from queueing.models import QueueEntry
 from tickets.models import Ticket
-from tickets.services import ticket_issue
+from tools.testing import issue_ticket
 from waitlist.models import WaitlistEntry
 
 
@@ -69,7 +69,7 @@ def test_a_refused_claim_goes_back_to_the_event_page_which_says_why_once(student
 
 
 def test_a_ticket_holder_claiming_again_is_shown_the_ticket_once(student, event):
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     response = as_user(student).post(f"/events/{event.slug}/claim/", follow=True)
     assert response.redirect_chain == [(f"/events/{event.slug}/", 302)]
     html = response.content.decode()
@@ -92,7 +92,7 @@ def test_the_form_and_the_api_share_one_claim_budget(student, event, settings):
 def test_over_the_claim_budget_a_ticket_holder_still_hears_about_the_ticket(student, other_student, event, settings):
     """The form and the API: the ticket, not "wait 55 s" (a second tab after the first one won)."""
     settings.RATELIMIT_CLAIM = "1/h"
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     me = as_user(student)
     api = f"/api/events/{event.slug}/claim/"
     assert me.post(api, content_type="application/json").status_code == 409  # the budget's one claim
@@ -167,7 +167,7 @@ def test_the_waiting_page_reloads_itself_without_scripts_until_decided(student, 
     assert "aria-live" not in html.split('id="queue-eta"')[1].split("</dd>")[0]
     assert 'id="queue" data-status="pending">' in html  # no aria-live on the whole card
     assert 'id="waitlist-form"' in html and 'name="join" value="1"' in html
-    ticket = ticket_issue(event_id=event.id, user_id=student.id)
+    ticket = issue_ticket(event_id=event.id, user_id=student.id)
     QueueEntry.objects.filter(pk=entry.pk).update(status="completed", ticket=ticket)
     html = as_user(student).get(f"/queue/{entry.public_id}/").content.decode()
     assert 'http-equiv="refresh"' not in html

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 
-from queueing.processing import queue_process_batch
+from claims.services import claims_decide_batch
 from tickets.models import Ticket
 from tickets.services import ticket_return
 from ticketwar.routing import websocket_urlpatterns
@@ -22,7 +22,7 @@ def test_a_freed_seat_is_pushed_to_the_next_students_open_waiting_page(make_user
     holder, me = make_user(), make_user()
     enqueue(holder, event)
     mine = enqueue(me, event)
-    while queue_process_batch().taken:
+    while claims_decide_batch().taken:
         pass
     mine.refresh_from_db()
     assert mine.reason == "sold_out"

@@ -9,15 +9,15 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from claims.services import claims_decide_batch
 from events.models import Event
 from queueing.models import QueueEntry
-from queueing.processing import queue_process_batch
-from tickets.exceptions import AlreadyHasTicket
+from tickets.confirmations import confirmation_release_due, confirmation_request_create, ticket_confirm
+from tickets.exceptions import AlreadyHasTicket, ConfirmationNotOpen, DeadlineInPast
 from tickets.models import Ticket
-from tickets.services import ticket_issue, ticket_return
-from tools.testing import bulk_students
-from waitlist.confirmations import confirmation_release_due, confirmation_request_create, ticket_confirm
-from waitlist.exceptions import ConfirmationNotOpen, DeadlineInPast, NoOffer, OfferExpired, OfferNotFound
+from tickets.services import ticket_return
+from tools.testing import bulk_students, issue_ticket
+from waitlist.exceptions import NoOffer, OfferExpired, OfferNotFound
 from waitlist.models import WaitlistEntry
 from waitlist.services import (
     waitlist_claim,
@@ -45,7 +45,7 @@ def test_sold_out_claims_join_the_list_in_queue_order_except_opt_outs(make_event
     users = bulk_students(6)
     waitlist_set_joined(event_id=event.id, user_id=users[4].id, joined=False)  # the checkbox
     entries = [enqueue(u, event) for u in users]
-    while queue_process_batch().taken:
+    while claims_decide_batch().taken:
         pass
     assert [QueueEntry.objects.get(pk=e.pk).reason for e in entries] == ["", ""] + ["sold_out"] * 4
     listed = list(WaitlistEntry.objects.filter(event=event).order_by("id"))
@@ -58,7 +58,7 @@ def test_sold_out_claims_join_the_list_in_queue_order_except_opt_outs(make_event
 def test_claim_refused_as_sold_out_at_once_says_where_on_the_list(make_event):
     event = make_event(capacity=1)
     first, second = bulk_students(2)
-    ticket_issue(event_id=event.id, user_id=first.id)
+    issue_ticket(event_id=event.id, user_id=first.id)
     client = Client()
     client.force_login(second)
     response = client.post(f"/api/events/{event.slug}/claim/")
@@ -143,7 +143,7 @@ def test_student_who_got_a_ticket_elsewhere_cannot_claim_twice(sold_out):
     ticket_return(ticket_id=Ticket.objects.get(user=holders[0]).id, user_id=holders[0].id)
     waitlist_fill(event_id=event.id)
     Event.objects.filter(pk=event.pk).update(remaining=1, capacity=3)  # the organiser added a seat
-    ticket_issue(event_id=event.id, user_id=users[0].id)
+    issue_ticket(event_id=event.id, user_id=users[0].id)
     with pytest.raises(AlreadyHasTicket):
         waitlist_claim(public_id=WaitlistEntry.objects.get(user=users[0]).public_id, user_id=users[0].id)
 
@@ -182,22 +182,23 @@ def test_confirmation_releases_unconfirmed_seats_to_the_list(sold_out, django_ca
 
 
 def test_confirmation_request_mails_every_holder(sold_out):
-    from waitlist.tasks import mail_confirmation_request
+    from tickets.tasks import mail_confirmation_request
 
     event, holders, _users = sold_out(capacity=2, waiting=0)
     request = confirmation_request_create(event_id=event.id, deadline=timezone.now() + timedelta(hours=1))
     assert mail_confirmation_request(request.pk) == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted(h.email for h in holders)
-    assert "/waitlist/confirm/" in mail.outbox[0].body
+    links = {f"/tickets/{t.id}/confirm/" for t in Ticket.objects.filter(event=event)}
+    assert all(any(link in m.body for link in links) for m in mail.outbox)
     # In Indonesian, the deadline in WIB (not a UTC timestamp).
     assert mail.outbox[0].body.startswith("Mohon konfirmasi bahwa Anda akan menghadiri")
     assert " WIB" in mail.outbox[0].body and "+00:00" not in mail.outbox[0].body
 
 
-def test_enrolling_one_student_answers_as_the_row_reads(sold_out, django_assert_num_queries):
-    """``waitlist_enrol`` (one statement, for sold-out claims) says what ``waitlist_place`` says."""
+def test_joining_answers_as_the_row_reads(sold_out, django_assert_num_queries):
+    """``waitlist_join`` (one statement, the one way onto a list) says what ``waitlist_place`` says."""
     from waitlist.selectors import waitlist_place
-    from waitlist.services import waitlist_enrol
+    from waitlist.services import waitlist_join
 
     event, _holders, waiting = sold_out(capacity=1, waiting=2)
     newcomer = bulk_students(1)[0]
@@ -205,20 +206,34 @@ def test_enrolling_one_student_answers_as_the_row_reads(sold_out, django_assert_
     def place_of(user) -> dict:
         return waitlist_place(WaitlistEntry.objects.get(event=event, user=user))
 
+    def join(user) -> dict:
+        return waitlist_place(waitlist_join(students=[(event.id, user.id, None)])[(event.id, user.id)])
+
     with django_assert_num_queries(1):
-        joined = waitlist_enrol(event_id=event.id, user_id=newcomer.id)
+        joined = join(newcomer)
     assert joined == place_of(newcomer) and joined["position"] == 3 and joined["status"] == "waiting"
     with django_assert_num_queries(1):
-        again = waitlist_enrol(event_id=event.id, user_id=newcomer.id)  # already there: same row, same place
+        again = join(newcomer)  # already there: same row, same place
     assert again == joined and WaitlistEntry.objects.filter(event=event, user=newcomer).count() == 1
     # An offer in hand is reported as such, without a position.
     WaitlistEntry.objects.filter(event=event, user=waiting[0]).update(
         status="offered", offered_at=timezone.now(), offer_expires_at=timezone.now() + timedelta(minutes=10)
     )
-    offered = waitlist_enrol(event_id=event.id, user_id=waiting[0].id)
+    offered = join(waiting[0])
     assert offered == place_of(waiting[0]) and offered["position"] is None and offered["offer_expires_at"]
-    assert waitlist_enrol(event_id=event.id, user_id=newcomer.id)["position"] == 2  # one fewer waiting ahead
-    # A student who opted out is not put back.
+    assert join(newcomer)["position"] == 2  # one fewer waiting ahead
+    # A student who opted out is not put back: their row stays as it is.
     waitlist_set_joined(event_id=event.id, user_id=waiting[1].id, joined=False)
-    assert waitlist_enrol(event_id=event.id, user_id=waiting[1].id) is None
+    assert join(waiting[1])["status"] == "left"
     assert WaitlistEntry.objects.get(event=event, user=waiting[1]).status == "left"
+
+
+def test_many_students_join_in_the_given_order(sold_out):
+    from waitlist.services import waitlist_join
+
+    event, _holders, waiting = sold_out(capacity=1, waiting=1)
+    crowd = bulk_students(3)
+    listed = waitlist_join(students=[(event.id, u.id, None) for u in crowd])
+    assert [listed[(event.id, u.id)].waiting_ahead for u in crowd] == [1, 2, 3]
+    ordered = WaitlistEntry.objects.filter(event=event, status="waiting").order_by("id")
+    assert [e.user_id for e in ordered] == [waiting[0].id] + [u.id for u in crowd]

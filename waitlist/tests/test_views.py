@@ -7,9 +7,9 @@ from datetime import timedelta
 from django.test import Client
 from django.utils import timezone
 
+from tickets.confirmations import confirmation_request_create
 from tickets.models import Ticket
 from tools.testing import bulk_students
-from waitlist.confirmations import confirmation_request_create
 from waitlist.models import WaitlistEntry
 
 
@@ -76,8 +76,11 @@ def test_confirm_page(client, sold_out):
     event, holders, _users = sold_out(capacity=2, waiting=0)
     confirmation_request_create(event_id=event.id, deadline=timezone.now() + timedelta(hours=1))
     ticket = Ticket.objects.get(user=holders[0])
-    url = f"/waitlist/confirm/{ticket.id}/"
+    url = f"/tickets/{ticket.id}/confirm/"
     assert client.get(url).status_code == 302
+    # Links in e-mails sent before the page moved under /tickets/ still lead to it.
+    old = client.get(f"/waitlist/confirm/{ticket.id}/")
+    assert old.status_code == 301 and old["Location"] == url
     assert as_user(holders[1]).get(url).status_code == 404
     me = as_user(holders[0])
     assert b'id="confirm-button"' in me.get(url).content
@@ -105,12 +108,12 @@ def test_status_api_tells_seats_left_against_the_position_honestly(make_event, e
 def test_admin_pages(admin_client, offered):
     event, _users, _offer = offered
     assert admin_client.get("/admin/waitlist/waitlistentry/").status_code == 200
-    assert admin_client.get("/admin/waitlist/confirmationrequest/").status_code == 200
+    assert admin_client.get("/admin/tickets/confirmationrequest/").status_code == 200
     response = admin_client.post(
         "/admin/events/event/", {"action": "ask_ticket_holders_to_confirm", "_selected_action": [event.pk]}
     )
     assert response.status_code == 302 and f"?event={event.pk}" in response["Location"]
-    add = "/admin/waitlist/confirmationrequest/add/"
+    add = "/admin/tickets/confirmationrequest/add/"
     assert admin_client.get(f"{add}?event={event.pk}").status_code == 200
     inline = {"confirmations-TOTAL_FORMS": "0", "confirmations-INITIAL_FORMS": "0"}
     past = timezone.localtime(timezone.now() - timedelta(hours=1))
@@ -128,7 +131,7 @@ def test_admin_pages(admin_client, offered):
     assert ok.status_code == 302, ok.content[:2000]
     request = event.confirmation_requests.get()
     assert request.confirmations.count() == Ticket.objects.filter(event=event, status="active").count()
-    assert admin_client.get(f"/admin/waitlist/confirmationrequest/{request.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/tickets/confirmationrequest/{request.pk}/change/").status_code == 200
 
 
 def test_event_admin_shows_the_commitment_not_the_seed(admin_client, make_event):

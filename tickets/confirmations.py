@@ -11,17 +11,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.models import Event
-from tickets.exceptions import TicketError
-from tickets.models import Ticket
-from tickets.services import ticket_return
 
-from .exceptions import ConfirmationNotOpen, DeadlineInPast
-from .models import ConfirmationRequest, TicketConfirmation
+from .exceptions import ConfirmationNotOpen, DeadlineInPast, TicketError
+from .models import ConfirmationRequest, Ticket, TicketConfirmation
+from .services import ticket_return
 
-logger = logging.getLogger("ticketwar.waitlist")
+logger = logging.getLogger("ticketwar.tickets")
 
-# Named, not imported: waitlist.tasks calls into this module (no import cycle).
-MAIL_CONFIRMATION_REQUEST_TASK = "waitlist.mail_confirmation_request"
+# Named, not imported: tickets.tasks calls into this module (no import cycle).
+MAIL_CONFIRMATION_REQUEST_TASK = "tickets.mail_confirmation_request"
 
 
 def confirmation_request_create(
@@ -72,7 +70,8 @@ def confirmation_release_due(*, now: datetime | None = None) -> int:
 
     Each request is closed exactly once: its row is locked (SKIP LOCKED, so two beats split
     the work) and ``closed_at`` set in the same transaction. Each ticket goes back through
-    ``tickets.services.ticket_return``, whose seat change offers the seat to the waiting list.
+    ``tickets.services.ticket_return``, whose freed seat the waiting list is offered after commit
+    (``events.seats``).
     """
     now = now or timezone.now()
     freed = 0
