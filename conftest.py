@@ -54,17 +54,20 @@ def _no_leftover_sessions(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (the Redis is shared by the whole run), fresh
-    per-process rate-limit counters, and a process that has read the whole revocation feed (the
-    tests' own changes reach it as they are made: no watcher thread runs in the test process)."""
+    per-process rate-limit counters, no one-second drain-rate memo, and a process that has read
+    the whole revocation feed (the tests' own changes reach it as they are made: no watcher thread
+    runs in the test process)."""
     from django.core.cache import cache
 
     from accounts import revocation
     from common.cache import local_clear
     from common.ratelimit import process_counters
+    from queueing import selectors
 
     cache.clear()
     local_clear()
     process_counters.clear()
+    selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
     revocation.reset(in_sync_for=3600)
     yield
 

@@ -38,12 +38,3 @@ def decided_log(transactional_db):
         cursor.execute(
             "DROP TRIGGER IF EXISTS test_log_decided ON ticket_queue; DROP TABLE IF EXISTS test_decided_log;"
         )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_memos():
-    """Each test starts without this process's one-second drain-rate memo."""
-    from queueing import selectors
-
-    selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
-    yield
