@@ -6,6 +6,7 @@ tools/devservices.py). Nothing here fakes a server.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import subprocess
@@ -72,6 +73,14 @@ def _clear_cache():
     yield
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """One hash per password for the whole run: PBKDF2 costs a third of a second a user here."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
@@ -96,7 +105,7 @@ def make_user(db):
             user = user_model.verified_student(nim or f"{(time.monotonic_ns() + n) % 10**9:09d}", password_hash="")
             if not verified:
                 user.email_verified_at = None
-        user.set_password(password)
+        user.password = password_hash(password)
         user.save()
         if roles:
             from accounts.roles import roles_ensure
