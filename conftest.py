@@ -6,7 +6,6 @@ tools/devservices.py). Nothing here fakes a server.
 
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 import subprocess
@@ -25,6 +24,7 @@ from tools.testing import (
     door_open_times,
     free_port,
     open_event,
+    password_hash,
     reset_redis_state,
     subprocess_env,
 )
@@ -71,14 +71,6 @@ def _clear_cache():
     selectors._drain_rate_memo[:] = [float("-inf"), 0.0]
     revocation.reset(in_sync_for=3600)
     yield
-
-
-@functools.cache
-def password_hash(password: str) -> str:
-    """One hash per password for the whole run: PBKDF2 costs a third of a second a user here."""
-    from django.contrib.auth.hashers import make_password
-
-    return make_password(password)
 
 
 @pytest.fixture

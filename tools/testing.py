@@ -10,6 +10,7 @@ nothing is ever imported from a conftest.py.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -109,13 +110,20 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str
 _BATCH_STAMPS = itertools.count(time.monotonic_ns() // 1000)
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """One hash per password for the whole run: PBKDF2 costs a third of a second a user here."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
+
+
 def bulk_students(count: int) -> list:
     """``count`` verified students created in one INSERT (one password hash shared by all)."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
 
     user_model = get_user_model()
-    password = make_password("s3cret-pass!")
+    password = password_hash("s3cret-pass!")
     # NIMs are 9 digits: a 4-digit batch stamp + 5 for the index. The stamp starts from the clock
     # (test runs apart) and then counts, so two batches of one run never share NIMs (two batches
     # made within the same clock tick did, now and then, in the racing tests).
