@@ -36,7 +36,7 @@ def pocket_account(user) -> str:
     """
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_student", False):
         return ""
-    return salted_hmac("tickets.pocket", str(user.pk)).hexdigest()[:20]
+    return _phone_name("tickets.pocket", user)
 
 
 def door_account(user) -> str:
@@ -48,7 +48,12 @@ def door_account(user) -> str:
     """
     if getattr(user, "is_student", False) or not may_check_in(user):
         return ""
-    return salted_hmac("tickets.door", str(user.pk)).hexdigest()[:20]
+    return _phone_name("tickets.door", user)
+
+
+def _phone_name(purpose: str, user) -> str:
+    """An opaque, stable name of ``user``'s account for what a phone keeps for ``purpose``."""
+    return salted_hmac(purpose, str(user.pk)).hexdigest()[:20]
 
 
 def ticket_status(ticket: Ticket) -> str:
