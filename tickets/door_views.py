@@ -211,6 +211,10 @@ def _scan_messages() -> dict[str, str]:
             "The door list is not on this phone yet: scan again when the connection returns, "
             "or check the name in the lookup."
         ),
+        "not_saved": _(
+            "This phone could not store the scan, so the ticket is not admitted. Scan again; if it repeats, "
+            "scan on another phone."
+        ),
         "login_again": _("Log in again"),
         "login_again_detail": _(
             "The server no longer accepts this phone's login. Scans are kept on this phone; log in again to send them."

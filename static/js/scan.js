@@ -307,16 +307,25 @@ async function decideHere(scan, why) {
     const admitted = { ...row, admitted_at: Math.floor(scan.scannedAt / 1000), admitted_by: deviceName };
     list.put(admitted);
     localAdmissions.set(row.id, { at: admitted.admitted_at, by: deviceName });
-    show("admitted", text.admitted_offline, holder, note);
     if (store) {
-      await store.addScan({
-        nonce: scan.nonce, event: list.event.slug, code: scan.code, method: scan.method, scanned_at: scan.scannedAt,
-        device_id: deviceId, device_name: deviceName, identity_checked: scan.identityChecked, ticket_id: row.id,
-        holder,
-      });
-      await store.putTicket(list.event.slug, admitted);
+      // Stored before it is shown: an admission the phone could lose (closed tab, dead battery) never
+      // reaches the server, and another phone would admit the same ticket again.
+      try {
+        await store.addScan({
+          nonce: scan.nonce, event: list.event.slug, code: scan.code, method: scan.method, scanned_at: scan.scannedAt,
+          device_id: deviceId, device_name: deviceName, identity_checked: scan.identityChecked, ticket_id: row.id,
+          holder,
+        });
+      } catch {
+        list.put(row);
+        localAdmissions.delete(row.id);
+        show("notice", text.error, text.not_saved);
+        return true;
+      }
       await refreshWaiting();
     }
+    show("admitted", text.admitted_offline, holder, note);
+    if (store) await store.putTicket(list.event.slug, admitted);
   }
   return true;
 }

@@ -274,6 +274,42 @@ def test_a_log_out_takes_the_door_list_off_the_phone_and_keeps_the_scans_to_send
         context.close()
 
 
+# Every write to the "scans" store fails while ``window.scansFail`` is set (a full or broken storage).
+FAILING_SCAN_STORE = """
+const put = IDBObjectStore.prototype.put;
+IDBObjectStore.prototype.put = function (...args) {
+  if (window.scansFail && this.name === "scans") throw new DOMException("full", "QuotaExceededError");
+  return put.apply(this, args);
+};
+"""
+
+
+def test_an_offline_admission_the_phone_cannot_store_is_not_shown_as_admitted(
+    live_asgi_server, browser, make_event, make_user
+):
+    event = make_event(**door_open_times())
+    tickets = issue(event, 2)
+    staff = make_user(roles=(DOOR_STAFF,))
+    context = browser.new_context(**PHONE, service_workers="block")
+    context.add_init_script(FAILING_SCAN_STORE)
+    try:
+        page = open_scanner(context, live_asgi_server, staff, "pintu1", 2)
+        refuse = lambda route: route.fulfill(status=503)  # noqa: E731
+        page.route("**/api/checkin/", refuse)
+        page.route("**/api/door/*/sync/**", refuse)
+        page.evaluate("window.scansFail = true")
+        # An admission that would never reach the server (nor another phone) is not an admission.
+        assert "tidak bisa menyimpan" in scan(page, tickets[0].redeem_code, "notice")
+        assert waiting(page) == 0
+        # Storage works again: the same ticket is admitted, once, and waits to be sent.
+        page.evaluate("window.scansFail = false")
+        scan(page, tickets[0].redeem_code, "admitted")
+        assert waiting(page) == 1
+        scan(page, tickets[0].redeem_code, "already")
+    finally:
+        context.close()
+
+
 def test_the_camera_reads_a_student_card_s_code_128(live_asgi_server, browser, make_event, make_user, tmp_path):
     event = make_event(door_accepts_student_card=True, **door_open_times())
     [ticket] = issue(event, 1)
