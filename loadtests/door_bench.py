@@ -197,18 +197,16 @@ def markdown(record: dict) -> str:
         for r in f["lists"]
     ]  # fmt: skip
     sync_rows = [[r["attempt"], f"{r['bytes']:,}", f"{r['seconds'] * 1000:,.0f}", r["admitted"]] for r in f["sync"]]
-    tables = [
-        harness.heading(record, "The door", "web (granian), PostgreSQL, Redis and Chromium"),
-        harness.table(["online, over HTTP", "scans:", "scans/min per phone:", "p50 ms:", "p95 ms:"], online_rows),
-        harness.table(["scan page in Chromium", "scans:", "scans/min:", "p50 ms:", "p95 ms:"], page_rows)
-        if page_rows
-        else "(the scan page was not measured: `--no-browser`)",
-        harness.table(
-            ["door list, tickets:", "bytes:", "gzip bytes:", "download p50 ms:", "empty delta bytes:"], list_rows
-        ),
-        harness.table(["sync of the waiting scans", "request bytes:", "server answer ms:", "admitted:"], sync_rows),
-    ]
-    return "\n\n".join(tables)
+    return harness.report(
+        record,
+        "The door",
+        "web (granian), PostgreSQL, Redis and Chromium",
+        harness.table("online, over HTTP | scans: | scans/min per phone: | p50 ms: | p95 ms:", online_rows),
+        harness.table("scan page in Chromium | scans: | scans/min: | p50 ms: | p95 ms:", page_rows)
+        or "(the scan page was not measured: `--no-browser`)",
+        harness.table("door list, tickets: | bytes: | gzip bytes: | download p50 ms: | empty delta bytes:", list_rows),
+        harness.table("sync of the waiting scans | request bytes: | server answer ms: | admitted:", sync_rows),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -417,18 +417,14 @@ def markdown(record: dict) -> str:
         f"(a claim is clicked again after a 5xx or no answer). Tickets: {harness.held(f['truth'])}; a claim was "
         f"leased at most {f['truth']['max_attempts']} times (a frozen or killed worker's claims go to the other)."
     )
-    title = "The fault drill"
-    return "\n\n".join(
-        [
-            harness.heading(
-                record, title, "Locust, HAProxy, two web, two workers, beat, PostgreSQL, two Redis and three sentinels"
-            ),
-            intro,
-            harness.table(
-                ["at", "fault", "what happened", "requests until the next:", "p95 ms:", "5xx, no answer (0)"], faults
-            ),
-            harness.table(["invariant", ""], checks),
-        ]
+    shared = "Locust, HAProxy, two web, two workers, beat, PostgreSQL, two Redis and three sentinels"
+    return harness.report(
+        record,
+        "The fault drill",
+        shared,
+        intro,
+        harness.table("at | fault | what happened | requests until the next: | p95 ms: | 5xx, no answer (0)", faults),
+        harness.table("invariant | ", checks),
     )
 
 

@@ -241,55 +241,24 @@ def markdown(record: dict) -> str:
         ]
         for c in f["crowd"]
     ]
-    parts = [
-        harness.heading(
-            record,
-            "The floor" if reads else "The crowd's connections",
-            "Locust, web, worker, beat, PostgreSQL, Redis (and nginx)",
-        ),
+    return harness.report(
+        record,
+        "The floor" if reads else "The crowd's connections",
+        "Locust, web, worker, beat, PostgreSQL, Redis (and nginx)",
         f"Web: `{f['web']}`",
-    ]
-    if reads:
-        parts.append(
-            harness.table(
-                ["request", "req/s:", "p50 / p95 ms:", "server CPU ms/request:", "× bare:", "statuses"], reads
-            )
-        )
-    if bill:
-        parts.append(harness.table(["middleware added (in order)", "CPU ms/request, cumulative:", "this one:"], bill))
-    if spikes:
-        parts.append(
-            harness.table(
-                [
-                    "students within 1 s:",
-                    "connections",
-                    "claim p50 / p95 / max ms:",
-                    "answered per s:",
-                    "web CPU ms/claim:",
-                    "statuses",
-                    "invariant",
-                ],
-                spikes,
-            )
-        )
-    if crowd:
-        parts.append(
-            harness.table(
-                [
-                    "claims to",
-                    "students within 1 s:",
-                    "connections:",
-                    "claim p50 / p95 / max ms:",
-                    "answered per s:",
-                    "warm-up s:",
-                    "web RSS MB (before → crowd):",
-                    "statuses",
-                    "invariant",
-                ],
-                crowd,
-            )
-        )
-    return "\n\n".join(parts)
+        harness.table("request | req/s: | p50 / p95 ms: | server CPU ms/request: | × bare: | statuses", reads),
+        harness.table("middleware added (in order) | CPU ms/request, cumulative: | this one:", bill),
+        harness.table(
+            "students within 1 s: | connections | claim p50 / p95 / max ms: | answered per s: | web CPU ms/claim: "
+            "| statuses | invariant",
+            spikes,
+        ),
+        harness.table(
+            "claims to | students within 1 s: | connections: | claim p50 / p95 / max ms: | answered per s: "
+            "| warm-up s: | web RSS MB (before → crowd): | statuses | invariant",
+            crowd,
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,13 +85,15 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, Linux {platform.release()}"
 
 
-def heading(record: dict, title: str, shared: str) -> str:
-    """The title, the command and the machine of a record (``shared``: what ran on the same cores)."""
+def report(record: dict, title: str, shared: str, *parts: str) -> str:
+    """A record's section: its title, command and machine (``shared``: what ran on the same cores), then
+    ``parts`` (the empty ones left out)."""
     load = record["load_average"]
-    return (
+    head = (
         f"### {title} ({record['ended']})\n\nCommand: `{record['command']}`  \nMachine: {record['machine']}; "
         f"load average {load['before'][0]} before the run, {load['after'][0]} after it; {shared} on the same cores."
     )
+    return "\n\n".join([head, *filter(None, parts)])
 
 
 def percentile(values, q: float) -> float | None:
@@ -111,8 +113,12 @@ def codes(counts: dict) -> str:
     return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items(), key=lambda kv: str(kv[0])))
 
 
-def table(columns: list[str], rows: list[list]) -> str:
-    """A markdown table; a column named ``"...:"`` is right-aligned (numbers)."""
+def table(columns: str, rows: list[list]) -> str:
+    """A markdown table of ``rows`` under ``columns`` (``"name | count:"``: a name ending in ":" heads
+    a right-aligned column of numbers); empty without rows."""
+    if not rows:
+        return ""
+    columns = columns.split(" | ")
     head = [c.rstrip(":") for c in columns]
     align = ["---:" if c.endswith(":") else "---" for c in columns]
     return "\n".join("| " + " | ".join(map(str, row)) + " |" for row in [head, align, *rows])

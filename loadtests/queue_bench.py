@@ -133,27 +133,15 @@ def markdown(record: dict) -> str:
                 harness.held(p["truth"]),
             ]
         )
-    return "\n\n".join(
-        [
-            harness.heading(
-                record, "The claim queue", "the claims' threads, worker (2 processes), beat, PostgreSQL and Redis"
-            ),
-            harness.table(
-                [
-                    "phase",
-                    "claims",
-                    "seats:",
-                    "410 at once:",
-                    "queued & decided:",
-                    "claim→decision p50 / p95 / max ms:",
-                    "first claim → last decision s:",
-                    "drain (decided/s):",
-                    "worker RSS peak MB:",
-                    "invariant",
-                ],
-                rows,
-            ),
-        ]
+    return harness.report(
+        record,
+        "The claim queue",
+        "the claims' threads, worker (2 processes), beat, PostgreSQL and Redis",
+        harness.table(
+            "phase | claims | seats: | 410 at once: | queued & decided: | claim→decision p50 / p95 / max ms: "
+            "| first claim → last decision s: | drain (decided/s): | worker RSS peak MB: | invariant",
+            rows,
+        ),
     )
 
 

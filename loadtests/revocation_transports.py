@@ -144,9 +144,9 @@ def markdown(record: dict) -> str:
         ["Redis stopped (SIGSTOP): noticed after", "nothing to notice", noticed],
         ["messages lost", "0 (a table)", f"{rd['lost']} (none while connected; all while not)"],
     ]  # fmt: skip
-    columns = ["measure", "PostgreSQL feed, read every 250 ms:", "Redis pub/sub subscriber:"]
+    columns = "measure | PostgreSQL feed, read every 250 ms: | Redis pub/sub subscriber:"
     title = "Revocation: PostgreSQL feed or Redis pub/sub"
-    return harness.heading(record, title, "PostgreSQL and Redis") + "\n\n" + harness.table(columns, rows)
+    return harness.report(record, title, "PostgreSQL and Redis", harness.table(columns, rows))
 
 
 def main(argv: list[str] | None = None) -> int:

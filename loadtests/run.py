@@ -143,13 +143,8 @@ def markdown(record: dict) -> str:
         "the queue by websocket, the others poll every 1–2 s."
     )
     title = f"The opening minute, {f['users']} students (Locust)"
-    return "\n\n".join(
-        [
-            harness.heading(record, title, "Locust (one process), web, ws, worker, beat, PostgreSQL and Redis"),
-            intro,
-            harness.table(["measure", "measured", "target", ""], rows),
-        ]
-    )
+    shared = "Locust (one process), web, ws, worker, beat, PostgreSQL and Redis"
+    return harness.report(record, title, shared, intro, harness.table("measure | measured | target | ", rows))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,12 +118,8 @@ def markdown(record: dict) -> str:
         ],
     ]
     title = f"{f['sockets']} open queue websockets on one ws process"
-    return "\n\n".join(
-        [
-            harness.heading(record, title, "Locust, ws, worker, beat, PostgreSQL and Redis"),
-            harness.table(["measure", "measured", "target", ""], rows),
-        ]
-    )
+    shared = "Locust, ws, worker, beat, PostgreSQL and Redis"
+    return harness.report(record, title, shared, harness.table("measure | measured | target | ", rows))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ def test_a_records_block_is_printed_afresh_and_the_text_around_it_is_kept():
 def test_figures_print_as_percentiles_and_right_aligned_numbers():
     assert harness.ms([5, 1, 3, 2, 4]) == "3 / 5 / 5"
     assert harness.ms([]) == "– / – / –"
-    assert harness.table(["what", "count:"], [["claims", "1,000"]]).splitlines() == [
+    assert harness.table("what | count:", [["claims", "1,000"]]).splitlines() == [
         "| what | count |",
         "| --- | ---: |",
         "| claims | 1,000 |",
