@@ -13,6 +13,7 @@ start, signal and stop them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -242,6 +243,9 @@ class Stack(Processes):
 
     def __exit__(self, kind, *_exc) -> None:
         self.stop()
+        # This process's revocation watcher (started by whatever it asked Django) outlives the
+        # database it reads: its complaint once that is stopped would be about the harness, not the app.
+        logging.getLogger("ticketwar.revocation").disabled = True
         if self.started.get("postgres") and self.postgres_pid() is None:
             self.start_postgres()  # a drill stopped it: started again to be stopped cleanly
         self.services.stop(self.started)
