@@ -53,6 +53,16 @@ def login_with_session(page, base_url: str, user) -> None:
     )
 
 
+def camera_chromium(browser, video: str | None = None):
+    """A second Chromium from ``browser``'s Playwright, with a fake camera: filming ``video`` (a file
+    from ``qr_camera_file`` or ``barcode_camera_file``) with the camera permission granted at once,
+    or, without ``video``, Chromium's test picture behind a permission prompt nobody answers."""
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-device-for-media-stream"]
+    if video:
+        args += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    return browser.browser_type.launch(executable_path="/usr/bin/chromium", args=args)
+
+
 def _y4m(path, luma: bytearray, width: int, height: int) -> str:
     """Write one grey picture (``luma``, one byte per pixel) as a Y4M video Chromium can loop."""
     chroma = b"\x80" * ((width // 2) * (height // 2))
@@ -82,12 +92,8 @@ def barcode_camera_file(path, text: str, *, width: int = 640, height: int = 480)
 
 
 def qr_camera_file(path, payload: str, *, width: int = 640, height: int = 480) -> str:
-    """Write a one-frame Y4M video of ``payload``'s QR code for Chromium's fake camera.
-
-    Launch Chromium with ``--use-fake-device-for-media-stream``,
-    ``--use-fake-ui-for-media-stream`` and ``--use-file-for-fake-video-capture=<path>``; the
-    page's camera then sees this picture, looped.
-    """
+    """Write a one-frame Y4M video of ``payload``'s QR code for Chromium's fake camera: in
+    ``camera_chromium(browser, path)`` the page's camera sees this picture, looped."""
     from tickets.rendering import qr_code
 
     # The very picture the ticket page shows (same error level and data mask).

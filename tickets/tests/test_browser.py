@@ -8,7 +8,7 @@ import pytest
 
 from tickets.models import Ticket
 
-from .browser import DEFAULT_PASSWORD, admin_login, login_with_session, qr_camera_file
+from .browser import DEFAULT_PASSWORD, admin_login, camera_chromium, login_with_session, qr_camera_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,18 +73,7 @@ def test_staff_scans_a_ticket_qr_with_the_camera(live_asgi_server, browser, staf
     from tickets.codes import qr_payload_for
 
     video = qr_camera_file(tmp_path / "qr.y4m", qr_payload_for(ticket.id))
-    # A second Chromium from the session's Playwright, with a camera that films the QR code.
-    chromium = browser.browser_type.launch(
-        executable_path="/usr/bin/chromium",
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}",
-        ],
-    )
+    chromium = camera_chromium(browser, video)  # a camera that films the QR code
     try:
         context = chromium.new_context(viewport={"width": 390, "height": 844}, permissions=["camera"])
         page = context.new_page()
@@ -190,10 +179,7 @@ def test_the_camera_note_names_the_real_reason(live_asgi_server, browser, staff,
 
 def test_a_refused_camera_permission_says_so(live_asgi_server, browser, staff, door_event):
     # A camera exists (fake device) but the permission prompt is dismissed: NotAllowedError.
-    chromium = browser.browser_type.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-device-for-media-stream"],
-    )  # fmt: skip
+    chromium = camera_chromium(browser)
     try:
         page = chromium.new_context(viewport={"width": 390, "height": 844}).new_page()
         login_with_session(page, live_asgi_server, staff)

@@ -14,11 +14,9 @@ from tickets.rotating import rotating_payload
 from tickets.services import ticket_issue_many
 from tools.testing import FlakyProxy, bulk_students, door_open_times
 
-from .browser import barcode_camera_file, login_with_session
+from .browser import PHONE, barcode_camera_file, camera_chromium, login_with_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "id-ID"}
 
 
 def issue(event, count: int) -> list[Ticket]:
@@ -314,11 +312,7 @@ def test_the_camera_reads_a_student_card_s_code_128(live_asgi_server, browser, m
     event = make_event(door_accepts_student_card=True, **door_open_times())
     [ticket] = issue(event, 1)
     video = barcode_camera_file(tmp_path / "ktm.y4m", ticket.user.nim)
-    chromium = browser.browser_type.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
-    )  # fmt: skip
+    chromium = camera_chromium(browser, video)
     try:
         context = chromium.new_context(**PHONE, permissions=["camera"])
         page = open_scanner(context, live_asgi_server, make_user(roles=(DOOR_STAFF,)), "pintu1", 1)

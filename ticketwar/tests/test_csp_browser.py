@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickets.tests.browser import admin_login, login_with_session, qr_camera_file
+from tickets.tests.browser import admin_login, camera_chromium, login_with_session, qr_camera_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,11 +81,7 @@ def test_staff_pages_load_without_violations(live_asgi_server, browser, staff, m
     ticket = issue_ticket(event_id=make_event(**door_open_times()).id, user_id=student.id)  # its door open now
     video = qr_camera_file(tmp_path / "qr.y4m", qr_payload_for(ticket.id))
     # A Chromium with a camera filming the QR: the scanner loads its decoder worker (blob: URL).
-    chromium = browser.browser_type.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
-    )  # fmt: skip
+    chromium = camera_chromium(browser, video)
     try:
         context = chromium.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
         page = context.new_page()
