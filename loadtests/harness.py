@@ -118,9 +118,9 @@ def table(columns: str, rows: list[list]) -> str:
     a right-aligned column of numbers); empty without rows."""
     if not rows:
         return ""
-    columns = columns.split(" | ")
-    head = [c.rstrip(":") for c in columns]
-    align = ["---:" if c.endswith(":") else "---" for c in columns]
+    names = columns.split(" | ")
+    head = [name.rstrip(":") for name in names]
+    align = ["---:" if name.endswith(":") else "---" for name in names]
     return "\n".join("| " + " | ".join(map(str, row)) + " |" for row in [head, align, *rows])
 
 
