@@ -16,7 +16,7 @@ from claims.services import claim_submit
 from claims.tasks import MAIL_SWEEP_TASK
 from queueing.models import QueueEntry
 from tickets.models import Ticket, TicketMail
-from tools.testing import SmtpServer, bulk_students, closed_port, door_open_times, issue_ticket, wait_until
+from tools.testing import SmtpServer, bulk_students, door_open_times, free_port, issue_ticket, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +29,15 @@ def _mailing_to(port: int) -> dict[str, str]:
         "EMAIL_PORT": str(port),
         "EMAIL_TIMEOUT": "2",
     }
+
+
+def _worker_idle() -> bool:
+    """Has the worker finished every task it has (none running, none waiting in its prefetch)?"""
+    inspector = current_app.control.inspect(timeout=1)
+    active, reserved = inspector.active(), inspector.reserved()
+    if active is None or reserved is None:  # no answer: not known to be idle
+        return False
+    return not any([*active.values(), *reserved.values()])
 
 
 def _read(raw: bytes):
@@ -69,7 +78,7 @@ def test_claims_decided_by_the_worker_mail_each_student_once_and_only_after_comm
 def test_a_dead_mail_server_never_holds_up_a_claim_and_the_sweep_delivers_later(celery_worker_process, make_event):
     event = make_event(capacity=30, **door_open_times())
     students = bulk_students(20)
-    port = closed_port()  # nothing listens: every connection is refused, a real SMTP failure
+    port = free_port()  # nothing listens: every connection is refused, a real SMTP failure
     celery_worker_process(**_mailing_to(port))
     for user in students:
         claim_submit(user=user, event_slug=event.slug)
@@ -81,6 +90,8 @@ def test_a_dead_mail_server_never_holds_up_a_claim_and_the_sweep_delivers_later(
     assert Ticket.objects.filter(event=event, status=Ticket.Status.ACTIVE).count() == 20
     # The mail path did run, and failed, after the claims were decided.
     wait_until(lambda: TicketMail.objects.filter(attempts__gte=1).exists(), timeout=30, message="a mail tried")
+    # Every failure written: a try still failing would push its mail's next try past the one set below.
+    wait_until(_worker_idle, timeout=30, message="the mail tasks over")
     assert not TicketMail.objects.filter(sent_at__isnull=False).exists()
 
     # The server comes back; once their delays are over, the sweep delivers every mail once.
