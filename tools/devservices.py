@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,10 +56,27 @@ def _port_free(port: int) -> bool:
     return True
 
 
+_handed_out: set[int] = set()
+_random = random.SystemRandom()  # not the seeded generator: every test of a run reseeds that one alike
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 where nothing listens, for a server about to start (or to be refused at).
+
+    Drawn below the kernel's ephemeral range: a port from ``bind(0)`` comes from that range, where
+    the local end of any outgoing connection (a worker's to PostgreSQL, a sentinel's to Redis) may
+    take it before the server binds it ("Address already in use"). Never the same one twice in a process.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    for _ in range(1000):
+        port = _random.randrange(10_000, max(low, 10_001))
+        if port not in _handed_out and _port_free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _wait_port(port: int, timeout: float) -> bool:

@@ -474,13 +474,6 @@ class SmtpServer:
         self._server.server_close()
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 where nothing listens: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Student:
     """A logged-in student (a session made by ``Student.login``) talking to the app at ``base_url``."""

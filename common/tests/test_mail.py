@@ -10,7 +10,7 @@ import pytest
 from django.core.mail import send_mail
 
 from common.breaker import get_breaker
-from tools.testing import closed_port
+from tools.testing import free_port
 
 
 def test_mail_reaches_a_real_smtp_server(guarded_smtp, smtp_server):
@@ -23,7 +23,7 @@ def test_mail_reaches_a_real_smtp_server(guarded_smtp, smtp_server):
 
 
 def test_dead_smtp_server_never_raises_and_opens_the_breaker(guarded_smtp):
-    guarded_smtp.EMAIL_PORT = closed_port()
+    guarded_smtp.EMAIL_PORT = free_port()
     breaker = get_breaker("smtp")
     for _ in range(breaker.failure_threshold):
         assert send_mail("s", "b", None, ["a@student.itera.ac.id"]) == 0
@@ -37,7 +37,7 @@ def test_dead_smtp_server_never_raises_and_opens_the_breaker(guarded_smtp):
 def test_sign_up_with_smtp_down_still_succeeds(guarded_smtp, client):
     from django.contrib.auth import get_user_model
 
-    guarded_smtp.EMAIL_PORT = closed_port()
+    guarded_smtp.EMAIL_PORT = free_port()
     response = client.post(
         "/accounts/signup/",
         {

@@ -21,7 +21,7 @@ from tickets import delivery
 from tickets.delivery import MAIL_FIRST_RETRY, SWEEP_GRACE, Outcome, mails_due, ticket_mail_send
 from tickets.models import Ticket, TicketMail
 from tickets.services import ticket_issue_many, ticket_return
-from tools.testing import SmtpServer, closed_port, door_open_times, issue_ticket, run_race
+from tools.testing import SmtpServer, door_open_times, free_port, issue_ticket, run_race
 from waitlist.models import WaitlistEntry
 from waitlist.services import waitlist_claim, waitlist_fill, waitlist_join
 
@@ -105,7 +105,7 @@ def test_racing_runs_send_exactly_one_mail(make_ticket):
 @pytest.mark.django_db
 def test_a_dead_mail_server_costs_a_failed_try_and_a_later_one_delivers(make_ticket, guarded_smtp):
     ticket = make_ticket()
-    guarded_smtp.EMAIL_PORT = closed_port()  # connections refused: a real SMTP failure
+    guarded_smtp.EMAIL_PORT = free_port()  # connections refused: a real SMTP failure
     started = time.monotonic()
     assert ticket_mail_send(ticket_id=ticket.id) == Outcome.FAILED  # no exception
     assert time.monotonic() - started < 2

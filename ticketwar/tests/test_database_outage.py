@@ -8,20 +8,18 @@ really is unreachable: this process's connection is pointed at a port nobody lis
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from tools.testing import free_port
+
 
 @pytest.fixture
 def database_away(transactional_db):
     """Every new connection of this process fails, as when PostgreSQL is stopped."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()  # nothing listens there
     original = connection.settings_dict["PORT"]
 
     def go_away() -> None:
